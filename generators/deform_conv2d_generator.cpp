@@ -1,0 +1,157 @@
+// deform_conv2d: deformable convolution (DCNv1, DCNv2 with a mask), float32
+// NCHW, exactly ../shared/DESIGN.md section 3.1 (torchvision / ONNX
+// DeformConv semantics). Only the algorithm lives here; schedules are in
+// schedules/<backend>/deform_conv2d.h.
+//
+// Halide dimensions are innermost first, so an NCHW tensor is (W, H, C, N).
+
+#include "Halide.h"
+#include "deform_conv2d_algorithm.h"
+#include "cpu/deform_conv2d.h"
+
+namespace {
+
+using namespace Halide;
+
+class DeformConv2dGenerator : public Generator<DeformConv2dGenerator> {
+public:
+    // Variants: one algorithm, optional inputs chosen by parameter.
+    GeneratorParam<bool> with_mask{"with_mask", false};
+    GeneratorParam<bool> with_bias{"with_bias", false};
+
+    // CPU schedule tunables (0 = derived from the target's vector width and
+    // register count; see schedules/cpu/deform_conv2d.h for the reasoning).
+    GeneratorParam<int> tile_pixels{"tile_pixels", 0};
+    GeneratorParam<int> channel_vectors{"channel_vectors", 2};
+
+    Input<Buffer<float, 4>> input{"input"};    // (W, H, C, N)
+    Input<Buffer<float, 4>> offset{"offset"};  // (oW, oH, 2*G*kH*kW, N)
+    Input<Buffer<float, 4>> weight{"weight"};  // (kW, kH, C/groups, K)
+    Input<int> stride_y{"stride_y", 1, 1, 1 << 20};
+    Input<int> stride_x{"stride_x", 1, 1, 1 << 20};
+    Input<int> pad_top{"pad_top", 0, 0, 1 << 20};
+    Input<int> pad_left{"pad_left", 0, 0, 1 << 20};
+    Input<int> dilation_y{"dilation_y", 1, 1, 1 << 20};
+    Input<int> dilation_x{"dilation_x", 1, 1, 1 << 20};
+    Input<int> groups{"groups", 1, 1, 1 << 20};
+    Input<int> offset_groups{"offset_groups", 1, 1, 1 << 20};
+    Output<Buffer<float, 4>> output{"output"};  // (oW, oH, K, N)
+
+    Input<Buffer<float, 4>> *mask = nullptr;  // (oW, oH, G*kH*kW, N)
+    Input<Buffer<float, 1>> *bias = nullptr;  // (K)
+
+    void configure() {
+        if (with_mask) mask = add_input<Buffer<float, 4>>("mask");
+        if (with_bias) bias = add_input<Buffer<float, 1>>("bias");
+    }
+
+    void generate() {
+        dcn::DeformConv2dStages s;
+        const Var &x = s.x, &y = s.y, &o = s.o, &n = s.n, &c = s.c, &k = s.k, &g = s.g;
+
+        Expr W = input.dim(0).extent(), H = input.dim(1).extent();
+        Expr C = input.dim(2).extent();
+        Expr kW = weight.dim(0).extent(), kH = weight.dim(1).extent();
+        Expr Cg = weight.dim(2).extent(), K = weight.dim(3).extent();
+        Expr taps = kH * kW;
+        Expr oW = offset.dim(0).extent(), oH = offset.dim(1).extent();
+        // With one (offset) group these are 0 without a division, which
+        // lets a schedule's specialisation drop the per-channel division.
+        Expr channels_per_og = C / offset_groups;
+        Expr outputs_per_group = K / groups;
+
+        // Input repacked channels-innermost with a zero exterior. Sample
+        // corners are clamped to [-1, H] x [-1, W], so this is the only
+        // region ever read: a bounded repack whatever the offsets are.
+        Func input_zero = BoundaryConditions::constant_exterior(input, 0.0f, {{0, W}, {0, H}});
+        s.input_cl(c, x, y, n) = input_zero(x, y, c, n);
+
+        // Offsets and mask read with their spatial indices clamped: a
+        // schedule may compute whole tiles past the last output column.
+        Func offset_c = BoundaryConditions::repeat_edge(offset, {{0, oW}, {0, oH}});
+        Expr tap_i = k / kW, tap_j = k % kW;
+        Expr dy = offset_c(x, y, g * 2 * taps + 2 * k, n);
+        Expr dx = offset_c(x, y, g * 2 * taps + 2 * k + 1, n);
+        Expr fy = cast<float>(y * stride_y - pad_top + tap_i * dilation_y) + dy;
+        Expr fx = cast<float>(x * stride_x - pad_left + tap_j * dilation_x) + dx;
+        // Sanitise before any float->int conversion (undefined for NaN/Inf/
+        // huge values): non-finite -> outside; finite -> clamped just outside
+        // the image, which keeps every index below bounded.
+        // is_finite is evaluated strictly even under fast-math.
+        Expr Hf = cast<float>(H), Wf = cast<float>(W);
+        fy = select(is_finite(fy), clamp(fy, -2.0f, Hf + 1.0f), -2.0f);
+        fx = select(is_finite(fx), clamp(fx, -2.0f, Wf + 1.0f), -2.0f);
+        // torchvision's zero exterior: no contribution unless -1 < y < H and -1 < x < W.
+        Expr inside = fy > -1.0f && fy < Hf && fx > -1.0f && fx < Wf;
+        Expr y0 = floor(fy), x0 = floor(fx);
+        Expr ly = fy - y0, lx = fx - x0;
+        Expr hy = 1.0f - ly, hx = 1.0f - lx;
+        Expr scale = 1.0f;
+        if (with_mask) {
+            Func mask_c = BoundaryConditions::repeat_edge(*mask, {{0, oW}, {0, oH}});
+            scale = mask_c(x, y, g * taps + k, n);
+        }
+        scale = select(inside, scale, 0.0f);
+        // Corners with row -1 or H (column -1 or W) land in the zero border.
+        s.sample(x, y, k, g, n) = Tuple(clamp(cast<int>(y0), -1, H - 1),
+                                        clamp(cast<int>(x0), -1, W - 1),
+                                        hy * hx * scale, hy * lx * scale,
+                                        ly * hx * scale, ly * lx * scale);
+
+        // Sampled columns. Channel c uses its offset group's sample.
+        Expr og = select(offset_groups == 1, 0, c / max(channels_per_og, 1));
+        Expr sy = s.sample(x, y, k, og, n)[0], sx = s.sample(x, y, k, og, n)[1];
+        s.columns(c, k, x, y, n) =
+            s.sample(x, y, k, og, n)[2] * s.input_cl(c, sx, sy, n) +
+            s.sample(x, y, k, og, n)[3] * s.input_cl(c, sx + 1, sy, n) +
+            s.sample(x, y, k, og, n)[4] * s.input_cl(c, sx, sy + 1, n) +
+            s.sample(x, y, k, og, n)[5] * s.input_cl(c, sx + 1, sy + 1, n);
+
+        // Weights with output channels innermost; o is clamped because a
+        // schedule may compute whole blocks of output channels past K.
+        Expr o_c = min(o, K - 1);
+        Var ci("ci");
+        s.weight_packed(o, ci, k) = weight(k % kW, k / kW, ci, o_c);
+
+        // The reduction over (channel within the group, tap).
+        s.r = RDom(0, Cg, 0, taps, "r");
+        Expr group_base = select(groups == 1, 0, (o_c / max(outputs_per_group, 1)) * Cg);
+        s.accum(o, x, y, n) = with_bias ? (*bias)(o_c) : 0.0f;
+        s.accum(o, x, y, n) += s.weight_packed(o, s.r.x, s.r.y) *
+                               s.columns(group_base + s.r.x, s.r.y, x, y, n);
+
+        output(x, y, o, n) = s.accum(o, x, y, n);
+        s.output = output;
+
+        s.groups = groups;
+        s.offset_groups = offset_groups;
+
+        set_estimates_for_autoschedulers();
+        if (!using_autoscheduler()) {
+            dcn::schedule_deform_conv2d_cpu(s, get_target(), {tile_pixels, channel_vectors});
+        }
+    }
+
+private:
+    // Estimates (ResNet-50 c4, 3x3) for Halide's autoschedulers.
+    void set_estimates_for_autoschedulers() {
+        input.set_estimates({{0, 84}, {0, 50}, {0, 256}, {0, 1}});
+        offset.set_estimates({{0, 84}, {0, 50}, {0, 18}, {0, 1}});
+        weight.set_estimates({{0, 3}, {0, 3}, {0, 256}, {0, 256}});
+        if (mask) mask->set_estimates({{0, 84}, {0, 50}, {0, 9}, {0, 1}});
+        if (bias) bias->set_estimates({{0, 256}});
+        output.set_estimates({{0, 84}, {0, 50}, {0, 256}, {0, 1}});
+        stride_y.set_estimate(1);
+        stride_x.set_estimate(1);
+        pad_top.set_estimate(1);
+        pad_left.set_estimate(1);
+        dilation_y.set_estimate(1);
+        dilation_x.set_estimate(1);
+        groups.set_estimate(1);
+        offset_groups.set_estimate(1);
+    }
+};
+
+}  // namespace
+
+HALIDE_REGISTER_GENERATOR(DeformConv2dGenerator, deform_conv2d)

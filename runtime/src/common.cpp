@@ -1,0 +1,80 @@
+#include <limits>
+#include <sstream>
+
+#include "internal.h"
+
+namespace dcn::detail {
+
+std::string shape_str(const std::vector<int64_t> &shape) {
+    std::ostringstream s;
+    s << '[';
+    for (size_t i = 0; i < shape.size(); i++) s << (i ? ", " : "") << shape[i];
+    s << ']';
+    return s.str();
+}
+
+HalideView::HalideView(const TensorView &t) {
+    const std::vector<int64_t> strides = t.effective_strides();
+    const int r = t.rank();
+    for (int i = 0; i < r; i++) {
+        dims[i].min = 0;
+        dims[i].extent = static_cast<int32_t>(t.shape[r - 1 - i]);
+        dims[i].stride = static_cast<int32_t>(strides[r - 1 - i]);
+        dims[i].flags = 0;
+    }
+    buf.host = reinterpret_cast<uint8_t *>(t.data);
+    buf.type = halide_type_t(halide_type_float, 32, 1);
+    buf.dimensions = r;
+    buf.dim = dims;
+}
+
+void check_tensor(const char *function, const char *argument, const TensorView &t, int rank,
+                  const char *layout) {
+    if (t.device != Device::cpu) {
+        throw Error(function, argument,
+                    std::string("tensor on device '") + device_name(t.device) +
+                        "' is not supported by this build (CPU only)");
+    }
+    if (t.rank() != rank) {
+        throw Error(function, argument,
+                    "expected a " + std::to_string(rank) + "-D tensor " + layout + ", got a " +
+                        std::to_string(t.rank()) + "-D tensor of shape " + shape_str(t.shape));
+    }
+    for (int64_t s : t.shape) {
+        if (s < 0) throw Error(function, argument, "negative dimension in shape " + shape_str(t.shape));
+    }
+    if (!t.strides.empty() && t.strides.size() != t.shape.size()) {
+        throw Error(function, argument,
+                    "strides " + shape_str(t.strides) + " do not match the rank of shape " +
+                        shape_str(t.shape));
+    }
+    const std::vector<int64_t> strides = t.effective_strides();
+    if (rank > 0 && t.shape.back() > 1 && strides.back() != 1) {
+        throw Error(function, argument,
+                    "the innermost dimension must have stride 1, got strides " + shape_str(strides));
+    }
+    // Halide addresses elements with 32-bit offsets (no large_buffers).
+    int64_t span = 1;
+    for (int i = 0; i < rank; i++) {
+        if (strides[i] < 0)
+            throw Error(function, argument, "negative strides are not supported: " + shape_str(strides));
+        if (t.shape[i] > 0) span += (t.shape[i] - 1) * strides[i];
+    }
+    constexpr int64_t kMaxBytes = std::numeric_limits<int32_t>::max();
+    if (span * static_cast<int64_t>(sizeof(float)) > kMaxBytes) {
+        throw Error(function, argument,
+                    "tensor of shape " + shape_str(t.shape) + " spans more than 2^31 bytes, the "
+                    "kernels' limit");
+    }
+    if (t.data == nullptr && t.numel() > 0) throw Error(function, argument, "data pointer is null");
+}
+
+void check_shape(const char *function, const char *argument, const TensorView &t,
+                 const std::vector<int64_t> &expected, const std::string &why) {
+    if (t.shape == expected) return;
+    std::string msg = "expected shape " + shape_str(expected) + ", got " + shape_str(t.shape);
+    if (!why.empty()) msg += " (" + why + ")";
+    throw Error(function, argument, msg);
+}
+
+}  // namespace dcn::detail

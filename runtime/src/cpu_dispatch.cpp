@@ -1,0 +1,177 @@
+// CPU code-path selection and the bridge from Halide's runtime hooks
+// (error handler, target-feature queries) to dcn's API.
+//
+// Each kernel library holds one object per CPU target (cmake/DcnKernels.cmake).
+// select_cpu_variant() asks halide_can_use_target_features about each target,
+// best first, and the first accepted one runs (the baseline needs no
+// question). The hook below accepts a target when the CPU supports it
+// (Halide's own check) and it is not above the cap set by set_max_cpu_isa.
+// (Halide's generated multi-target wrapper asks the same questions but
+// caches its first answer for the life of the process, so it is not used.)
+
+#include <atomic>
+#include <cstdlib>
+#include <mutex>
+#include <string>
+
+#include "internal.h"
+
+namespace dcn {
+namespace {
+
+constexpr int kFeatureWords = (halide_target_feature_end + 63) / 64;
+
+struct Features {
+    uint64_t words[kFeatureWords] = {};
+    void set(int f) { words[f >> 6] |= uint64_t{1} << (f & 63); }
+    bool has(int f) const { return (words[f >> 6] >> (f & 63)) & 1; }
+};
+
+Features features_of(CpuIsa isa) {
+    Features f;
+    switch (isa) {
+    case CpuIsa::avx512_skylake:
+        f.set(halide_target_feature_avx512);
+        f.set(halide_target_feature_avx512_skylake);
+        [[fallthrough]];
+    case CpuIsa::avx2_fma:
+        f.set(halide_target_feature_avx);
+        f.set(halide_target_feature_avx2);
+        f.set(halide_target_feature_fma);
+        f.set(halide_target_feature_f16c);
+        [[fallthrough]];
+    case CpuIsa::sse41:
+        f.set(halide_target_feature_sse41);
+        [[fallthrough]];
+    case CpuIsa::baseline:
+        break;
+    }
+    return f;
+}
+
+CpuIsa isa_of(int count, const uint64_t *words) {
+    auto has = [&](int f) { return (f >> 6) < count && ((words[f >> 6] >> (f & 63)) & 1); };
+    if (has(halide_target_feature_avx512_skylake) || has(halide_target_feature_avx512))
+        return CpuIsa::avx512_skylake;
+    if (has(halide_target_feature_avx2)) return CpuIsa::avx2_fma;
+    if (has(halide_target_feature_sse41)) return CpuIsa::sse41;
+    return CpuIsa::baseline;
+}
+
+// Enum order is best first, so a larger value is a lower path.
+constexpr int kNoCap = -1;
+std::atomic<int> g_cap{kNoCap};
+thread_local CpuIsa t_last_isa = CpuIsa::baseline;
+
+thread_local std::string t_error;
+std::mutex g_error_mutex;
+std::string g_error;  // errors raised on a worker thread
+
+extern "C" void dcn_halide_error(void *, const char *msg) {
+    std::string m(msg ? msg : "unknown Halide error");
+    while (!m.empty() && (m.back() == '\n' || m.back() == '\r')) m.pop_back();
+    t_error = m;
+    std::lock_guard<std::mutex> lock(g_error_mutex);
+    g_error = m;
+}
+
+extern "C" int dcn_can_use_target_features(int count, const uint64_t *features) {
+    const CpuIsa isa = isa_of(count, features);
+    const int cap = g_cap.load();
+    if (cap != kNoCap && static_cast<int>(isa) < cap) return 0;
+    return halide_default_can_use_target_features(count, features);
+}
+
+void install_hooks() {
+    static std::once_flag once;
+    std::call_once(once, [] {
+        halide_set_error_handler(dcn_halide_error);
+        halide_set_custom_can_use_target_features(dcn_can_use_target_features);
+        if (const char *env = std::getenv("DCN_MAX_CPU_ISA")) {
+            if (auto isa = cpu_isa_from_name(env)) g_cap = static_cast<int>(*isa);
+        }
+    });
+}
+
+}  // namespace
+
+const char *cpu_isa_name(CpuIsa isa) {
+    switch (isa) {
+    case CpuIsa::avx512_skylake: return "avx512_skylake";
+    case CpuIsa::avx2_fma: return "avx2_fma";
+    case CpuIsa::sse41: return "sse41";
+    case CpuIsa::baseline: return "baseline";
+    }
+    return "unknown";
+}
+
+std::optional<CpuIsa> cpu_isa_from_name(const std::string &name) {
+    for (CpuIsa isa : compiled_cpu_isas())
+        if (name == cpu_isa_name(isa)) return isa;
+    return std::nullopt;
+}
+
+std::vector<CpuIsa> compiled_cpu_isas() {
+    return {CpuIsa::avx512_skylake, CpuIsa::avx2_fma, CpuIsa::sse41, CpuIsa::baseline};
+}
+
+bool cpu_supports(CpuIsa isa) {
+    if (isa == CpuIsa::baseline) return true;
+    Features f = features_of(isa);
+    return halide_default_can_use_target_features(kFeatureWords, f.words) != 0;
+}
+
+void set_max_cpu_isa(std::optional<CpuIsa> cap) {
+    install_hooks();  // so a later DCN_MAX_CPU_ISA read cannot override this
+    g_cap = cap ? static_cast<int>(*cap) : kNoCap;
+}
+
+std::optional<CpuIsa> max_cpu_isa() {
+    install_hooks();
+    const int cap = g_cap.load();
+    if (cap == kNoCap) return std::nullopt;
+    return static_cast<CpuIsa>(cap);
+}
+
+CpuIsa last_cpu_isa() { return t_last_isa; }
+
+void set_num_threads(int n) { halide_set_num_threads(n > 0 ? n : 0); }
+
+int num_threads() { return halide_get_num_threads(); }
+
+namespace detail {
+
+void begin_kernel_call() {
+    install_hooks();
+    t_error.clear();
+    {
+        std::lock_guard<std::mutex> lock(g_error_mutex);
+        g_error.clear();
+    }
+}
+
+int select_cpu_variant() {
+    install_hooks();
+    for (CpuIsa isa : compiled_cpu_isas()) {
+        Features f = features_of(isa);
+        if (isa == CpuIsa::baseline || halide_can_use_target_features(kFeatureWords, f.words)) {
+            t_last_isa = isa;
+            return static_cast<int>(isa);
+        }
+    }
+    return static_cast<int>(CpuIsa::baseline);
+}
+
+void check_kernel_status(const char *function, int status) {
+    if (status == 0) return;
+    std::string msg = t_error;
+    if (msg.empty()) {
+        std::lock_guard<std::mutex> lock(g_error_mutex);
+        msg = g_error;
+    }
+    if (msg.empty()) msg = "Halide error code " + std::to_string(status);
+    throw Error(function, "kernel", msg);
+}
+
+}  // namespace detail
+}  // namespace dcn

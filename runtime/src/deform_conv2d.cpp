@@ -1,0 +1,180 @@
+// deform_conv2d: argument validation and dispatch to the AOT kernels.
+#include <string>
+
+#include "internal.h"
+
+#include "dcn_deform_conv2d_f32_cpu_variants.h"
+#include "dcn_deform_conv2d_bias_f32_cpu_variants.h"
+#include "dcn_deform_conv2d_mask_f32_cpu_variants.h"
+#include "dcn_deform_conv2d_mask_bias_f32_cpu_variants.h"
+
+namespace dcn {
+namespace {
+
+constexpr const char *kFn = "deform_conv2d";
+using detail::shape_str;
+
+std::string str(int64_t v) { return std::to_string(v); }
+
+void check_options(const DeformConv2dOptions &o) {
+    if (o.stride[0] < 1 || o.stride[1] < 1)
+        throw Error(kFn, "stride", "must be >= 1, got (" + str(o.stride[0]) + ", " + str(o.stride[1]) + ")");
+    if (o.dilation[0] < 1 || o.dilation[1] < 1)
+        throw Error(kFn, "dilation",
+                    "must be >= 1, got (" + str(o.dilation[0]) + ", " + str(o.dilation[1]) + ")");
+    for (int p : o.padding) {
+        if (p < 0)
+            throw Error(kFn, "padding",
+                        "must be >= 0, got (top, left, bottom, right) = (" + str(o.padding[0]) + ", " +
+                            str(o.padding[1]) + ", " + str(o.padding[2]) + ", " + str(o.padding[3]) + ")");
+    }
+    if (o.groups < 0) throw Error(kFn, "groups", "must be >= 1 (or 0 to infer), got " + str(o.groups));
+    if (o.offset_groups < 0)
+        throw Error(kFn, "offset_groups", "must be >= 1 (or 0 to infer), got " + str(o.offset_groups));
+    if (o.device != Device::cpu)
+        throw Error(kFn, "device",
+                    std::string("'") + device_name(o.device) +
+                        "' is not available in this build (only 'cpu' is implemented)");
+}
+
+// One output extent; throws when it would be <= 0.
+int64_t output_extent(const char *what, int64_t in, int pad_begin, int pad_end, int64_t kernel,
+                      int dilation, int stride) {
+    const int64_t span = static_cast<int64_t>(dilation) * (kernel - 1) + 1;
+    const int64_t padded = in + pad_begin + pad_end;
+    if (padded < span) {
+        throw Error(kFn, "output",
+                    std::string("output ") + what + " would be <= 0: padded input " + what + " " +
+                        str(in) + " + " + str(pad_begin) + " + " + str(pad_end) + " = " + str(padded) +
+                        " is smaller than the dilated kernel " + what + " " + str(span));
+    }
+    return (padded - span) / stride + 1;
+}
+
+}  // namespace
+
+std::vector<int64_t> deform_conv2d_output_shape(const std::vector<int64_t> &in,
+                                                const std::vector<int64_t> &w,
+                                                const DeformConv2dOptions &o) {
+    if (in.size() != 4)
+        throw Error(kFn, "input", "expected a 4-D tensor (N, C, H, W), got shape " + shape_str(in));
+    if (w.size() != 4)
+        throw Error(kFn, "weight", "expected a 4-D tensor (K, C/groups, kH, kW), got shape " + shape_str(w));
+    check_options(o);
+    for (int64_t d : w)
+        if (d < 1) throw Error(kFn, "weight", "every dimension must be >= 1, got shape " + shape_str(w));
+    const int64_t oh = output_extent("height", in[2], o.padding[0], o.padding[2], w[2], o.dilation[0], o.stride[0]);
+    const int64_t ow = output_extent("width", in[3], o.padding[1], o.padding[3], w[3], o.dilation[1], o.stride[1]);
+    return {in[0], w[0], oh, ow};
+}
+
+double deform_conv2d_flops(const std::vector<int64_t> &in, const std::vector<int64_t> &w,
+                           const std::vector<int64_t> &out, int groups) {
+    (void)groups;  // weight.shape[1] is already C / groups
+    if (in.size() != 4 || w.size() != 4 || out.size() != 4) return 0.0;
+    return 2.0 * double(out[0]) * double(w[0]) * double(w[1]) * double(w[2]) * double(w[3]) *
+           double(out[2]) * double(out[3]);
+}
+
+void deform_conv2d(const TensorView &input, const TensorView &offset, const TensorView &weight,
+                   const std::optional<TensorView> &mask, const std::optional<TensorView> &bias,
+                   const TensorView &output, const DeformConv2dOptions &opt) {
+    check_options(opt);
+    detail::check_tensor(kFn, "input", input, 4, "(N, C, H, W)");
+    detail::check_tensor(kFn, "offset", offset, 4, "(N, 2*offset_groups*kH*kW, oH, oW)");
+    detail::check_tensor(kFn, "weight", weight, 4, "(K, C/groups, kH, kW)");
+    if (mask) detail::check_tensor(kFn, "mask", *mask, 4, "(N, offset_groups*kH*kW, oH, oW)");
+    if (bias) detail::check_tensor(kFn, "bias", *bias, 1, "(K)");
+    detail::check_tensor(kFn, "output", output, 4, "(N, K, oH, oW)");
+
+    const int64_t N = input.shape[0], C = input.shape[1], H = input.shape[2], W = input.shape[3];
+    const int64_t K = weight.shape[0], Cw = weight.shape[1], kH = weight.shape[2], kW = weight.shape[3];
+    if (C < 1 || H < 1 || W < 1)
+        throw Error(kFn, "input", "C, H and W must be >= 1, got shape " + shape_str(input.shape));
+    if (K < 1 || Cw < 1 || kH < 1 || kW < 1)
+        throw Error(kFn, "weight", "every dimension must be >= 1, got shape " + shape_str(weight.shape));
+    const int64_t taps = kH * kW;
+
+    // groups: given, or implied by C / weight.shape[1] (as torchvision).
+    int64_t groups = opt.groups;
+    if (groups == 0) {
+        if (C % Cw != 0)
+            throw Error(kFn, "weight",
+                        "weight.shape[1] = " + str(Cw) + " must divide the input channels C = " + str(C) +
+                            " (C / groups); weight shape " + shape_str(weight.shape) + ", input shape " +
+                            shape_str(input.shape));
+        groups = C / Cw;
+    } else {
+        if (C % groups != 0)
+            throw Error(kFn, "groups",
+                        "groups = " + str(groups) + " does not divide the input channels C = " + str(C));
+        if (Cw != C / groups)
+            throw Error(kFn, "weight",
+                        "expected shape " + shape_str({K, C / groups, kH, kW}) + ", got " +
+                            shape_str(weight.shape) + " (weight.shape[1] must be C / groups = " + str(C) +
+                            " / " + str(groups) + ")");
+    }
+    if (K % groups != 0)
+        throw Error(kFn, "groups",
+                    "groups = " + str(groups) + " does not divide the output channels K = " + str(K) +
+                        " (weight shape " + shape_str(weight.shape) + ")");
+
+    const std::vector<int64_t> out_shape = deform_conv2d_output_shape(input.shape, weight.shape, opt);
+    const int64_t oH = out_shape[2], oW = out_shape[3];
+
+    // offset_groups: given, or implied by the offset's channels.
+    int64_t og = opt.offset_groups;
+    if (og == 0) {
+        const int64_t oc = offset.shape[1];
+        if (oc < 2 * taps || oc % (2 * taps) != 0)
+            throw Error(kFn, "offset",
+                        "expected shape [" + str(N) + ", 2*offset_groups*kH*kW = a multiple of " +
+                            str(2 * taps) + ", " + str(oH) + ", " + str(oW) + "], got " +
+                            shape_str(offset.shape));
+        og = oc / (2 * taps);
+    }
+    if (C % og != 0)
+        throw Error(kFn, "offset_groups",
+                    "offset_groups = " + str(og) + " does not divide the input channels C = " + str(C) +
+                        (opt.offset_groups == 0 ? " (inferred from offset shape " + shape_str(offset.shape) + ")"
+                                                : std::string()));
+    detail::check_shape(kFn, "offset", offset, {N, 2 * og * taps, oH, oW},
+                        "2*offset_groups*kH*kW = 2*" + str(og) + "*" + str(kH) + "*" + str(kW) +
+                            " channels, output " + str(oH) + "x" + str(oW));
+    if (mask)
+        detail::check_shape(kFn, "mask", *mask, {N, og * taps, oH, oW},
+                            "offset_groups*kH*kW = " + str(og) + "*" + str(kH) + "*" + str(kW) +
+                                " channels, output " + str(oH) + "x" + str(oW));
+    if (bias) detail::check_shape(kFn, "bias", *bias, {K}, "one value per output channel");
+    detail::check_shape(kFn, "output", output, out_shape, "(N, K, oH, oW)");
+
+    if (N == 0) return;  // nothing to compute
+
+    detail::HalideView in_b(input), off_b(offset), w_b(weight), out_b(output);
+    const int sy = opt.stride[0], sx = opt.stride[1], pt = opt.padding[0], pl = opt.padding[1];
+    const int dy = opt.dilation[0], dx = opt.dilation[1];
+    const int g = static_cast<int>(groups), ogi = static_cast<int>(og);
+
+    detail::begin_kernel_call();
+    const int isa = detail::select_cpu_variant();
+    int status;
+    if (mask && bias) {
+        detail::HalideView m_b(*mask), b_b(*bias);
+        status = dcn_deform_conv2d_mask_bias_f32_cpu_by_isa[isa](in_b.get(), off_b.get(), w_b.get(), sy, sx, pt, pl, dy,
+                                                     dx, g, ogi, m_b.get(), b_b.get(), out_b.get());
+    } else if (mask) {
+        detail::HalideView m_b(*mask);
+        status = dcn_deform_conv2d_mask_f32_cpu_by_isa[isa](in_b.get(), off_b.get(), w_b.get(), sy, sx, pt, pl, dy, dx, g,
+                                                ogi, m_b.get(), out_b.get());
+    } else if (bias) {
+        detail::HalideView b_b(*bias);
+        status = dcn_deform_conv2d_bias_f32_cpu_by_isa[isa](in_b.get(), off_b.get(), w_b.get(), sy, sx, pt, pl, dy, dx, g,
+                                                ogi, b_b.get(), out_b.get());
+    } else {
+        status = dcn_deform_conv2d_f32_cpu_by_isa[isa](in_b.get(), off_b.get(), w_b.get(), sy, sx, pt, pl, dy, dx, g, ogi,
+                                           out_b.get());
+    }
+    detail::check_kernel_status(kFn, status);
+}
+
+}  // namespace dcn
