@@ -9,8 +9,9 @@ namespace dcn {
 struct DeformConv2dStages {
     // Pure variables. Halide dimension order is innermost first:
     // x = output column, y = output row, o = output channel, n = batch,
-    // c = input channel, k = tap (i*kW + j), g = offset group.
-    Halide::Var x{"x"}, y{"y"}, o{"o"}, n{"n"}, c{"c"}, k{"k"}, g{"g"};
+    // c = input channel, ci = channel within its offset group (or within
+    // the weight's group), k = tap (i*kW + j), g = offset group.
+    Halide::Var x{"x"}, y{"y"}, o{"o"}, n{"n"}, c{"c"}, ci{"ci"}, k{"k"}, g{"g"};
 
     // input_cl(c, x, y, n): the input repacked channels-innermost, zero
     // outside the image (only [-1, W] x [-1, H] is ever needed).
@@ -22,11 +23,15 @@ struct DeformConv2dStages {
     Halide::Func sample;
     // columns(c, k, x, y, n): the bilinearly sampled input (im2col).
     Halide::Func columns;
-    // weight_packed(o, ci, k): weights with output channels innermost.
+    // weight_packed(o, ci, k): weights with output channels innermost
+    // (ci = channel within the weight's group).
     Halide::Func weight_packed;
     // accum(o, x, y, n): bias + sum over (ci, k) of weight * column.
     Halide::Func accum;
-    Halide::RDom r;  // r.x = channel within the group, r.y = tap
+    // Reduction. One group: r.x = channel within the offset group, r.y =
+    // offset group. Several groups: r.x = channel within the group, r.y
+    // has extent 1. r.z = tap.
+    Halide::RDom r;
     // The pipeline output (x, y, o, n).
     Halide::Func output;
 

@@ -48,6 +48,7 @@ public:
     void generate() {
         dcn::DeformConv2dStages s;
         const Var &x = s.x, &y = s.y, &o = s.o, &n = s.n, &c = s.c, &k = s.k, &g = s.g;
+        static_cast<void>(c);
 
         Expr W = input.dim(0).extent(), H = input.dim(1).extent();
         Expr C = input.dim(2).extent();
@@ -55,8 +56,6 @@ public:
         Expr Cg = weight.dim(2).extent(), K = weight.dim(3).extent();
         Expr taps = kH * kW;
         Expr oW = offset.dim(0).extent(), oH = offset.dim(1).extent();
-        // With one (offset) group these are 0 without a division, which
-        // lets a schedule's specialisation drop the per-channel division.
         Expr channels_per_og = C / offset_groups;
         Expr outputs_per_group = K / groups;
 
@@ -98,27 +97,39 @@ public:
                                         hy * hx * scale, hy * lx * scale,
                                         ly * hx * scale, ly * lx * scale);
 
-        // Sampled columns. Channel c uses its offset group's sample.
-        Expr og = select(offset_groups == 1, 0, c / max(channels_per_og, 1));
-        Expr sy = s.sample(x, y, k, og, n)[0], sx = s.sample(x, y, k, og, n)[1];
-        s.columns(c, k, x, y, n) =
-            s.sample(x, y, k, og, n)[2] * s.input_cl(c, sx, sy, n) +
-            s.sample(x, y, k, og, n)[3] * s.input_cl(c, sx + 1, sy, n) +
-            s.sample(x, y, k, og, n)[4] * s.input_cl(c, sx, sy + 1, n) +
-            s.sample(x, y, k, og, n)[5] * s.input_cl(c, sx + 1, sy + 1, n);
+        // Sampled columns, indexed by (channel within its offset group,
+        // offset group): the sample is the same for a whole run of channels,
+        // so a schedule can vectorise over channels with one sample.
+        const Var &ci = s.ci;
+        Expr sy = s.sample(x, y, k, g, n)[0], sx = s.sample(x, y, k, g, n)[1];
+        Expr c_in = g * channels_per_og + ci;
+        s.columns(ci, g, k, x, y, n) =
+            s.sample(x, y, k, g, n)[2] * s.input_cl(c_in, sx, sy, n) +
+            s.sample(x, y, k, g, n)[3] * s.input_cl(c_in, sx + 1, sy, n) +
+            s.sample(x, y, k, g, n)[4] * s.input_cl(c_in, sx, sy + 1, n) +
+            s.sample(x, y, k, g, n)[5] * s.input_cl(c_in, sx + 1, sy + 1, n);
 
         // Weights with output channels innermost; o is clamped because a
         // schedule may compute whole blocks of output channels past K.
         Expr o_c = min(o, K - 1);
-        Var ci("ci");
         s.weight_packed(o, ci, k) = weight(k % kW, k / kW, ci, o_c);
 
-        // The reduction over (channel within the group, tap).
-        s.r = RDom(0, Cg, 0, taps, "r");
-        Expr group_base = select(groups == 1, 0, (o_c / max(outputs_per_group, 1)) * Cg);
+        // The reduction over (input channel, tap). With one group it runs
+        // over (channel within offset group, offset group, tap), which needs
+        // no division anywhere; with several groups a group's channels may
+        // straddle offset groups, so it runs over the group's channels and
+        // finds each one's offset group (slower, rare in practice).
+        Expr one_group = groups == 1;
+        s.r = RDom(0, select(one_group, channels_per_og, Cg),
+                   0, select(one_group, offset_groups, 1),
+                   0, taps, "r");
+        Expr group_base = (o_c / max(outputs_per_group, 1)) * Cg;
+        Expr c_grouped = group_base + s.r.x;
+        Expr col_ci = select(one_group, s.r.x, clamp(c_grouped % channels_per_og, 0, channels_per_og - 1));
+        Expr col_g = select(one_group, s.r.y, clamp(c_grouped / channels_per_og, 0, offset_groups - 1));
+        Expr w_ci = select(one_group, s.r.y * channels_per_og + s.r.x, s.r.x);
         s.accum(o, x, y, n) = with_bias ? (*bias)(o_c) : 0.0f;
-        s.accum(o, x, y, n) += s.weight_packed(o, s.r.x, s.r.y) *
-                               s.columns(group_base + s.r.x, s.r.y, x, y, n);
+        s.accum(o, x, y, n) += s.weight_packed(o, w_ci, s.r.z) * s.columns(col_ci, col_g, s.r.z, x, y, n);
 
         output(x, y, o, n) = s.accum(o, x, y, n);
         s.output = output;

@@ -9,7 +9,9 @@
 // (Halide's generated multi-target wrapper asks the same questions but
 // caches its first answer for the life of the process, so it is not used.)
 
+#include <algorithm>
 #include <atomic>
+#include <thread>
 #include <cstdlib>
 #include <mutex>
 #include <string>
@@ -61,6 +63,7 @@ CpuIsa isa_of(int count, const uint64_t *words) {
 // Enum order is best first, so a larger value is a lower path.
 constexpr int kNoCap = -1;
 std::atomic<int> g_cap{kNoCap};
+std::string g_bad_env_isa;  // an unknown DCN_MAX_CPU_ISA value, reported by every call
 thread_local CpuIsa t_last_isa = CpuIsa::baseline;
 
 thread_local std::string t_error;
@@ -88,7 +91,11 @@ void install_hooks() {
         halide_set_error_handler(dcn_halide_error);
         halide_set_custom_can_use_target_features(dcn_can_use_target_features);
         if (const char *env = std::getenv("DCN_MAX_CPU_ISA")) {
-            if (auto isa = cpu_isa_from_name(env)) g_cap = static_cast<int>(*isa);
+            if (auto isa = cpu_isa_from_name(env)) {
+                g_cap = static_cast<int>(*isa);
+            } else if (*env) {
+                g_bad_env_isa = env;
+            }
         }
     });
 }
@@ -124,6 +131,7 @@ bool cpu_supports(CpuIsa isa) {
 void set_max_cpu_isa(std::optional<CpuIsa> cap) {
     install_hooks();  // so a later DCN_MAX_CPU_ISA read cannot override this
     g_cap = cap ? static_cast<int>(*cap) : kNoCap;
+    g_bad_env_isa.clear();  // an explicit cap replaces the environment's
 }
 
 std::optional<CpuIsa> max_cpu_isa() {
@@ -137,12 +145,29 @@ CpuIsa last_cpu_isa() { return t_last_isa; }
 
 void set_num_threads(int n) { halide_set_num_threads(n > 0 ? n : 0); }
 
-int num_threads() { return halide_get_num_threads(); }
+int num_threads() {
+    // Halide reports 0 until its pool has been sized; resolve the default
+    // the way its runtime does (HL_NUM_THREADS, else the core count).
+    int n = halide_get_num_threads();
+    if (n > 0) return n;
+    for (const char *var : {"HL_NUM_THREADS", "HL_NUMTHREADS"}) {
+        if (const char *env = std::getenv(var)) {
+            n = std::atoi(env);
+            if (n > 0) return n;
+        }
+    }
+    return std::max(1u, std::thread::hardware_concurrency());
+}
 
 namespace detail {
 
 void begin_kernel_call() {
     install_hooks();
+    if (!g_bad_env_isa.empty()) {
+        std::string names;
+        for (CpuIsa isa : compiled_cpu_isas()) names += std::string(names.empty() ? "" : ", ") + cpu_isa_name(isa);
+        throw Error("dcn", "DCN_MAX_CPU_ISA", "unknown value '" + g_bad_env_isa + "', expected one of " + names);
+    }
     t_error.clear();
     {
         std::lock_guard<std::mutex> lock(g_error_mutex);

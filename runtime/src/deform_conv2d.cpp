@@ -39,14 +39,16 @@ void check_options(const DeformConv2dOptions &o) {
 
 // One output extent; throws when it would be <= 0.
 int64_t output_extent(const char *what, int64_t in, int pad_begin, int pad_end, int64_t kernel,
-                      int dilation, int stride) {
+                      int dilation, int stride, const std::vector<int64_t> &in_shape,
+                      const std::vector<int64_t> &w_shape) {
     const int64_t span = static_cast<int64_t>(dilation) * (kernel - 1) + 1;
     const int64_t padded = in + pad_begin + pad_end;
     if (padded < span) {
-        throw Error(kFn, "output",
-                    std::string("output ") + what + " would be <= 0: padded input " + what + " " +
-                        str(in) + " + " + str(pad_begin) + " + " + str(pad_end) + " = " + str(padded) +
-                        " is smaller than the dilated kernel " + what + " " + str(span));
+        throw Error(kFn, "input",
+                    std::string("the output would be empty: padded input ") + what + " " + str(in) + " + " +
+                        str(pad_begin) + " + " + str(pad_end) + " = " + str(padded) +
+                        " is smaller than the dilated kernel " + what + " " + str(span) + " (input shape " +
+                        shape_str(in_shape) + ", weight shape " + shape_str(w_shape) + ")");
     }
     return (padded - span) / stride + 1;
 }
@@ -63,14 +65,15 @@ std::vector<int64_t> deform_conv2d_output_shape(const std::vector<int64_t> &in,
     check_options(o);
     for (int64_t d : w)
         if (d < 1) throw Error(kFn, "weight", "every dimension must be >= 1, got shape " + shape_str(w));
-    const int64_t oh = output_extent("height", in[2], o.padding[0], o.padding[2], w[2], o.dilation[0], o.stride[0]);
-    const int64_t ow = output_extent("width", in[3], o.padding[1], o.padding[3], w[3], o.dilation[1], o.stride[1]);
+    const int64_t oh =
+        output_extent("height", in[2], o.padding[0], o.padding[2], w[2], o.dilation[0], o.stride[0], in, w);
+    const int64_t ow =
+        output_extent("width", in[3], o.padding[1], o.padding[3], w[3], o.dilation[1], o.stride[1], in, w);
     return {in[0], w[0], oh, ow};
 }
 
 double deform_conv2d_flops(const std::vector<int64_t> &in, const std::vector<int64_t> &w,
-                           const std::vector<int64_t> &out, int groups) {
-    (void)groups;  // weight.shape[1] is already C / groups
+                           const std::vector<int64_t> &out) {
     if (in.size() != 4 || w.size() != 4 || out.size() != 4) return 0.0;
     return 2.0 * double(out[0]) * double(w[0]) * double(w[1]) * double(w[2]) * double(w[3]) *
            double(out[2]) * double(out[3]);
@@ -83,9 +86,6 @@ void deform_conv2d(const TensorView &input, const TensorView &offset, const Tens
     detail::check_tensor(kFn, "input", input, 4, "(N, C, H, W)");
     detail::check_tensor(kFn, "offset", offset, 4, "(N, 2*offset_groups*kH*kW, oH, oW)");
     detail::check_tensor(kFn, "weight", weight, 4, "(K, C/groups, kH, kW)");
-    if (mask) detail::check_tensor(kFn, "mask", *mask, 4, "(N, offset_groups*kH*kW, oH, oW)");
-    if (bias) detail::check_tensor(kFn, "bias", *bias, 1, "(K)");
-    detail::check_tensor(kFn, "output", output, 4, "(N, K, oH, oW)");
 
     const int64_t N = input.shape[0], C = input.shape[1], H = input.shape[2], W = input.shape[3];
     const int64_t K = weight.shape[0], Cw = weight.shape[1], kH = weight.shape[2], kW = weight.shape[3];
@@ -109,10 +109,11 @@ void deform_conv2d(const TensorView &input, const TensorView &offset, const Tens
             throw Error(kFn, "groups",
                         "groups = " + str(groups) + " does not divide the input channels C = " + str(C));
         if (Cw != C / groups)
-            throw Error(kFn, "weight",
-                        "expected shape " + shape_str({K, C / groups, kH, kW}) + ", got " +
-                            shape_str(weight.shape) + " (weight.shape[1] must be C / groups = " + str(C) +
-                            " / " + str(groups) + ")");
+            throw Error(kFn, "groups",
+                        "groups = " + str(groups) + " contradicts the shapes: weight.shape[1] = " + str(Cw) +
+                            " but C / groups = " + str(C) + " / " + str(groups) + " = " + str(C / groups) +
+                            " (weight: expected shape " + shape_str({K, C / groups, kH, kW}) + ", got " +
+                            shape_str(weight.shape) + ")");
     }
     if (K % groups != 0)
         throw Error(kFn, "groups",
@@ -138,6 +139,11 @@ void deform_conv2d(const TensorView &input, const TensorView &offset, const Tens
                     "offset_groups = " + str(og) + " does not divide the input channels C = " + str(C) +
                         (opt.offset_groups == 0 ? " (inferred from offset shape " + shape_str(offset.shape) + ")"
                                                 : std::string()));
+    if (opt.offset_groups != 0 && offset.shape[1] != 2 * og * taps)
+        throw Error(kFn, "offset_groups",
+                    "offset_groups = " + str(og) + " contradicts the offset: it has " + str(offset.shape[1]) +
+                        " channels, expected 2*offset_groups*kH*kW = " + str(2 * og * taps) + " (offset shape " +
+                        shape_str(offset.shape) + ")");
     detail::check_shape(kFn, "offset", offset, {N, 2 * og * taps, oH, oW},
                         "2*offset_groups*kH*kW = 2*" + str(og) + "*" + str(kH) + "*" + str(kW) +
                             " channels, output " + str(oH) + "x" + str(oW));
@@ -147,6 +153,10 @@ void deform_conv2d(const TensorView &input, const TensorView &offset, const Tens
                                 " channels, output " + str(oH) + "x" + str(oW));
     if (bias) detail::check_shape(kFn, "bias", *bias, {K}, "one value per output channel");
     detail::check_shape(kFn, "output", output, out_shape, "(N, K, oH, oW)");
+    // Shapes (and so ranks) are right; now device, strides, size limits.
+    if (mask) detail::check_tensor(kFn, "mask", *mask, 4, "(N, offset_groups*kH*kW, oH, oW)");
+    if (bias) detail::check_tensor(kFn, "bias", *bias, 1, "(K)");
+    detail::check_tensor(kFn, "output", output, 4, "(N, K, oH, oW)");
 
     if (N == 0) return;  // nothing to compute
 

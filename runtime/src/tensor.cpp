@@ -23,6 +23,10 @@ TensorView::TensorView(float *data_, std::vector<int64_t> shape_, std::vector<in
                        Device device_)
     : data(data_), shape(std::move(shape_)), strides(std::move(strides_)), device(device_) {}
 
+TensorView::TensorView(const float *data_, std::vector<int64_t> shape_, std::vector<int64_t> strides_,
+                       Device device_)
+    : TensorView(const_cast<float *>(data_), std::move(shape_), std::move(strides_), device_) {}
+
 int64_t TensorView::numel() const {
     int64_t n = 1;
     for (int64_t s : shape) n *= s;

@@ -40,7 +40,7 @@ inline void schedule_deform_conv2d_cpu(DeformConv2dStages &s, const Halide::Targ
     tile = std::max(1, tile);
     const int block = vec * cv;  // output channels per accumulator block
 
-    const Var &x = s.x, &y = s.y, &o = s.o, &n = s.n, &c = s.c;
+    const Var &x = s.x, &y = s.y, &o = s.o, &n = s.n, &c = s.c, &ci = s.ci;
     Var xo("xo"), xi("xi"), oo("oo"), oi("oi"), yn("yn");
 
     // Output: rows (and batch) across threads; within a row, tiles of
@@ -64,7 +64,7 @@ inline void schedule_deform_conv2d_cpu(DeformConv2dStages &s, const Halide::Targ
         .unroll(o)
         .unroll(x);
     s.accum.update()
-        .reorder(o, x, s.r.x, s.r.y)
+        .reorder(o, x, s.r.x, s.r.y, s.r.z)
         .vectorize(o, vec)
         .unroll(o)
         .unroll(x);
@@ -72,7 +72,7 @@ inline void schedule_deform_conv2d_cpu(DeformConv2dStages &s, const Halide::Targ
     // Sampled columns for the tile, channels innermost (vector loads from
     // input_cl); reused by every output-channel block of the tile.
     s.columns.compute_at(s.output, xo)
-        .vectorize(c, vec, TailStrategy::GuardWithIf);
+        .vectorize(ci, vec, TailStrategy::GuardWithIf);
     s.sample.compute_at(s.output, xo);
 
     // Once per call: channels-innermost input, output-channel-innermost weights.
@@ -83,11 +83,14 @@ inline void schedule_deform_conv2d_cpu(DeformConv2dStages &s, const Halide::Targ
     s.weight_packed.compute_root()
         .parallel(s.k)
         .vectorize(o, vec, TailStrategy::GuardWithIf);
+    static_cast<void>(c);
 
-    // The common case (one group, one offset group): a channel's offset
-    // group and a block's first input channel are then constants, so the
-    // column loads are contiguous vectors and the GEMM broadcasts scalars.
+    // Specialisations: one group and one offset group (the common case:
+    // the reduction is one flat loop over channels), and one group with
+    // several offset groups (no division in the reduction). The general
+    // case (several groups) finds each channel's offset group by division.
     s.output.specialize(s.groups == 1 && s.offset_groups == 1);
+    s.output.specialize(s.groups == 1);
 }
 
 }  // namespace dcn

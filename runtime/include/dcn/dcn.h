@@ -36,6 +36,8 @@ struct TensorView {
     // Explicit strides, in elements.
     TensorView(float *data, std::vector<int64_t> shape, std::vector<int64_t> strides,
                Device device = Device::cpu);
+    TensorView(const float *data, std::vector<int64_t> shape, std::vector<int64_t> strides,
+               Device device = Device::cpu);
 
     int rank() const { return static_cast<int>(shape.size()); }
     int64_t numel() const;
@@ -95,10 +97,11 @@ void deform_conv2d(const TensorView &input, const TensorView &offset, const Tens
                    const std::optional<TensorView> &mask, const std::optional<TensorView> &bias,
                    const TensorView &output, const DeformConv2dOptions &options = {});
 
-// Number of FLOPs deform_conv2d counts for a problem: 2*N*K*(C/groups)*kH*kW*oH*oW.
+// Number of FLOPs deform_conv2d counts for a problem: 2*N*K*(C/groups)*kH*kW*oH*oW
+// (weight.shape[1] is C/groups).
 double deform_conv2d_flops(const std::vector<int64_t> &input_shape,
                            const std::vector<int64_t> &weight_shape,
-                           const std::vector<int64_t> &output_shape, int groups);
+                           const std::vector<int64_t> &output_shape);
 
 // ---- CPU threads and instruction sets ---------------------------------------
 

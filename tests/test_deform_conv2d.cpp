@@ -1,0 +1,768 @@
+// dcn::deform_conv2d against the independent double-precision reference
+// (tests/reference), DESIGN.md sections 3.1 and 5.
+//
+//  * DeformConv2dCases/*: one parameterised test per (edge-case shape, CPU
+//    path). Every compiled CPU path is forced with dcn::set_max_cpu_isa and
+//    checked with dcn::last_cpu_isa; paths this CPU cannot run are skipped.
+//  * Zero offsets without a mask == ordinary convolution, exactly.
+//  * NaN / Inf / huge offsets, all-NaN offsets, masks with zeros.
+//  * Thread counts 1 and 2 give bitwise identical results.
+//  * Strided (non-contiguous) views; nothing written outside the output view.
+//  * Inferred groups / offset groups; the CPU-path cap.
+// Outputs are poisoned with NaN before every run.
+#include <gtest/gtest.h>
+
+#include <dcn/dcn.h>
+
+#include <algorithm>
+#include <cmath>
+#include <cstdint>
+#include <limits>
+#include <optional>
+#include <ostream>
+#include <random>
+#include <string>
+#include <tuple>
+#include <vector>
+
+#include "reference/deform_conv2d_ref.h"
+#include "test_support.h"
+
+namespace {
+
+using dcn::CpuIsa;
+using dcn_ref::DeformConv2dParams;
+using dcn_ref::Tensor;
+using dcn_test::numel;
+
+// ---- problem description ----------------------------------------------------
+
+enum class Offsets {
+    zero,       // all zero
+    random,     // uniform in [-scale, scale)
+    border,     // sample points exactly on / just inside / just past the borders
+    large,      // uniform in +-(2*max(H, W) + 4): most samples outside
+    dyadic,     // multiples of 1/4 in [-3, 3] with dyadic data: exact in float
+    nonfinite,  // random, with NaN / +-Inf / +-1e30 / +-3e38 mixed into dy and dx
+};
+
+struct Case {
+    std::string name;
+    int64_t N = 1, C = 1, H = 1, W = 1, K = 1, kH = 1, kW = 1;
+    DeformConv2dParams p;
+    bool mask = false, bias = false;
+    Offsets offsets = Offsets::random;
+    float offset_scale = 2.5f;
+
+    explicit Case(std::string n) : name(std::move(n)) {}
+    Case &in(int64_t n, int64_t c, int64_t h, int64_t w) {
+        N = n, C = c, H = h, W = w;
+        return *this;
+    }
+    Case &wt(int64_t k, int64_t kh, int64_t kw) {
+        K = k, kH = kh, kW = kw;
+        return *this;
+    }
+    Case &stride(int s) { return stride(s, s); }
+    Case &stride(int sh, int sw) {
+        p.stride_h = sh, p.stride_w = sw;
+        return *this;
+    }
+    Case &dil(int d) { return dil(d, d); }
+    Case &dil(int dh, int dw) {
+        p.dilation_h = dh, p.dilation_w = dw;
+        return *this;
+    }
+    Case &pad(int q) { return pads(q, q, q, q); }
+    Case &pad(int ph, int pw) { return pads(ph, pw, ph, pw); }
+    Case &pads(int top, int left, int bottom, int right) {
+        p.pad_top = top, p.pad_left = left, p.pad_bottom = bottom, p.pad_right = right;
+        return *this;
+    }
+    Case &groups(int g) {
+        p.groups = g;
+        return *this;
+    }
+    Case &og(int g) {
+        p.offset_groups = g;
+        return *this;
+    }
+    Case &with_mask() {
+        mask = true;
+        return *this;
+    }
+    Case &with_bias() {
+        bias = true;
+        return *this;
+    }
+    Case &offs(Offsets o, float scale = 2.5f) {
+        offsets = o, offset_scale = scale;
+        return *this;
+    }
+};
+
+// Readable parameter printing in gtest messages.
+void PrintTo(const Case &c, std::ostream *os) {
+    *os << c.name << " input [" << c.N << ", " << c.C << ", " << c.H << ", " << c.W
+        << "] weight [" << c.K << ", " << c.C / c.p.groups << ", " << c.kH << ", " << c.kW
+        << "] stride " << c.p.stride_h << "x" << c.p.stride_w << " dilation " << c.p.dilation_h
+        << "x" << c.p.dilation_w << " pad (t,l,b,r) " << c.p.pad_top << "," << c.p.pad_left
+        << "," << c.p.pad_bottom << "," << c.p.pad_right << " groups " << c.p.groups
+        << " offset_groups " << c.p.offset_groups << (c.mask ? " mask" : "")
+        << (c.bias ? " bias" : "");
+}
+
+struct Problem {
+    Tensor input, offset, weight, mask, bias;
+    bool has_mask = false, has_bias = false;
+    DeformConv2dParams p;
+    std::vector<int64_t> out_shape;
+    bool exact = false;  // dyadic / integer data: the float result must be exact
+
+    int64_t reduction_len() const { return weight.shape[1] * weight.shape[2] * weight.shape[3]; }
+    std::vector<double> reference() const {
+        return dcn_ref::deform_conv2d(input, offset, weight, has_mask ? &mask : nullptr,
+                                      has_bias ? &bias : nullptr, p);
+    }
+    dcn_test::Tolerance tolerance() const {
+        return exact ? dcn_test::Tolerance::exact() : dcn_test::Tolerance{};
+    }
+};
+
+uint32_t seed_of(const std::string &s) {
+    uint32_t h = 2166136261u;  // FNV-1a
+    for (unsigned char ch : s) h = (h ^ ch) * 16777619u;
+    return h;
+}
+
+// A coordinate for the border family: exactly on, just inside or just past
+// -1, 0, L-1 and L, or (sometimes) an ordinary position inside. eps values are
+// powers of two so base + offset is exact in float as well as in double.
+double border_coordinate(std::mt19937 &rng, int64_t L) {
+    static const double eps[] = {1.0 / 65536, 1.0 / 256, 0.25};
+    const double e = eps[dcn_test::uniform_int(rng, 0, 2)];
+    const double l = static_cast<double>(L);
+    const double specials[] = {-1 - e, -1.0, -1 + e, -0.5, -e,    0.0,   e,
+                               l - 1 - e, l - 1, l - 1 + e, l - 0.5, l - e, l, l + e};
+    const int64_t n_special = sizeof(specials) / sizeof(specials[0]);
+    const int64_t pick = dcn_test::uniform_int(rng, 0, n_special + 3);
+    if (pick < n_special) return specials[pick];
+    return static_cast<double>(dcn_test::uniform_int(rng, 0, 8 * (L - 1))) / 8.0;  // inside
+}
+
+Problem make_problem(const Case &c) {
+    std::mt19937 rng(seed_of(c.name));
+    Problem pr;
+    pr.p = c.p;
+    pr.has_mask = c.mask;
+    pr.has_bias = c.bias;
+    pr.exact = c.offsets == Offsets::dyadic;
+    const int64_t G = c.p.offset_groups, taps = c.kH * c.kW;
+    const std::vector<int64_t> in_shape{c.N, c.C, c.H, c.W};
+    const std::vector<int64_t> w_shape{c.K, c.C / c.p.groups, c.kH, c.kW};
+    pr.out_shape = dcn_ref::deform_conv2d_output_shape(in_shape, w_shape, c.p);
+    const int64_t oH = pr.out_shape[2], oW = pr.out_shape[3];
+    const std::vector<int64_t> off_shape{c.N, 2 * G * taps, oH, oW};
+    const std::vector<int64_t> mask_shape{c.N, G * taps, oH, oW};
+
+    if (pr.exact) {
+        // See Tolerance::exact: products have denominators <= 2^12 and the sums
+        // stay far below 2^11, so any float evaluation order is exact.
+        pr.input = dcn_test::dyadic_tensor(in_shape, rng, -2.0f, 2.0f, 8);
+        pr.weight = dcn_test::dyadic_tensor(w_shape, rng, -1.0f, 1.0f, 8);
+        pr.offset = dcn_test::dyadic_tensor(off_shape, rng, -3.0f, 3.0f, 4);
+        pr.mask = dcn_test::dyadic_tensor(mask_shape, rng, 0.0f, 1.0f, 4);
+        pr.bias = dcn_test::dyadic_tensor({c.K}, rng, -1.0f, 1.0f, 8);
+    } else {
+        pr.input = dcn_test::random_tensor(in_shape, rng, -1.0f, 1.0f);
+        pr.weight = dcn_test::random_tensor(w_shape, rng, -1.0f, 1.0f);
+        pr.offset = dcn_test::random_tensor(off_shape, rng, -c.offset_scale, c.offset_scale);
+        pr.mask = dcn_test::random_tensor(mask_shape, rng, 0.0f, 1.0f);
+        for (float &m : pr.mask.data)  // some exact zeros
+            if (dcn_test::uniform_int(rng, 0, 9) == 0) m = 0.0f;
+        pr.bias = dcn_test::random_tensor({c.K}, rng, -1.0f, 1.0f);
+    }
+
+    const int64_t plane = oH * oW;
+    auto off_at = [&](int64_t n, int64_t ch, int64_t oy, int64_t ox) -> float & {
+        return pr.offset.data[static_cast<size_t>(((n * 2 * G * taps + ch) * oH + oy) * oW + ox)];
+    };
+    switch (c.offsets) {
+    case Offsets::zero:
+        std::fill(pr.offset.data.begin(), pr.offset.data.end(), 0.0f);
+        break;
+    case Offsets::random:
+    case Offsets::dyadic:
+        break;
+    case Offsets::large: {
+        const float r = static_cast<float>(2 * std::max(c.H, c.W) + 4);
+        dcn_test::fill_uniform(pr.offset.data, rng, -r, r);
+        break;
+    }
+    case Offsets::border:
+        for (int64_t n = 0; n < c.N; ++n)
+            for (int64_t g = 0; g < G; ++g)
+                for (int64_t i = 0; i < c.kH; ++i)
+                    for (int64_t j = 0; j < c.kW; ++j)
+                        for (int64_t oy = 0; oy < oH; ++oy)
+                            for (int64_t ox = 0; ox < oW; ++ox) {
+                                const int64_t k = i * c.kW + j;
+                                const double by = static_cast<double>(
+                                    oy * c.p.stride_h - c.p.pad_top + i * c.p.dilation_h);
+                                const double bx = static_cast<double>(
+                                    ox * c.p.stride_w - c.p.pad_left + j * c.p.dilation_w);
+                                const double ty = border_coordinate(rng, c.H);
+                                const double tx = border_coordinate(rng, c.W);
+                                const float dy = static_cast<float>(ty - by);
+                                const float dx = static_cast<float>(tx - bx);
+                                // The targets must be hit exactly.
+                                EXPECT_EQ(static_cast<double>(dy), ty - by);
+                                EXPECT_EQ(static_cast<double>(dx), tx - bx);
+                                off_at(n, g * 2 * taps + 2 * k, oy, ox) = dy;
+                                off_at(n, g * 2 * taps + 2 * k + 1, oy, ox) = dx;
+                            }
+        break;
+    case Offsets::nonfinite: {
+        const float bad[] = {std::numeric_limits<float>::quiet_NaN(),
+                             std::numeric_limits<float>::infinity(),
+                             -std::numeric_limits<float>::infinity(),
+                             1e30f,
+                             -1e30f,
+                             3e38f,
+                             -3e38f,
+                             -std::numeric_limits<float>::quiet_NaN()};
+        for (float &v : pr.offset.data)
+            if (dcn_test::uniform_int(rng, 0, 3) == 0) v = bad[dcn_test::uniform_int(rng, 0, 7)];
+        break;
+    }
+    }
+    (void)plane;
+    return pr;
+}
+
+dcn::DeformConv2dOptions options_of(const DeformConv2dParams &p, bool explicit_groups = true) {
+    dcn::DeformConv2dOptions o;
+    o.stride = {p.stride_h, p.stride_w};
+    o.padding = {p.pad_top, p.pad_left, p.pad_bottom, p.pad_right};
+    o.dilation = {p.dilation_h, p.dilation_w};
+    o.groups = explicit_groups ? p.groups : 0;
+    o.offset_groups = explicit_groups ? p.offset_groups : 0;
+    return o;
+}
+
+// Runs the library on a NaN-poisoned output and returns it.
+std::vector<float> run_library(const Problem &pr, bool explicit_groups = true) {
+    std::vector<float> out(static_cast<size_t>(numel(pr.out_shape)));
+    dcn_test::poison(out);
+    std::optional<dcn::TensorView> mask, bias;
+    if (pr.has_mask) mask = dcn::TensorView(pr.mask.data.data(), pr.mask.shape);
+    if (pr.has_bias) bias = dcn::TensorView(pr.bias.data.data(), pr.bias.shape);
+    dcn::deform_conv2d(dcn::TensorView(pr.input.data.data(), pr.input.shape),
+                       dcn::TensorView(pr.offset.data.data(), pr.offset.shape),
+                       dcn::TensorView(pr.weight.data.data(), pr.weight.shape), mask, bias,
+                       dcn::TensorView(out.data(), pr.out_shape),
+                       options_of(pr.p, explicit_groups));
+    return out;
+}
+
+// ---- CPU paths --------------------------------------------------------------
+
+const CpuIsa kAllIsas[] = {CpuIsa::avx512_skylake, CpuIsa::avx2_fma, CpuIsa::sse41,
+                           CpuIsa::baseline};
+
+const char *isa_label(CpuIsa isa) {
+    switch (isa) {
+    case CpuIsa::avx512_skylake: return "avx512_skylake";
+    case CpuIsa::avx2_fma: return "avx2_fma";
+    case CpuIsa::sse41: return "sse41";
+    case CpuIsa::baseline: return "baseline";
+    }
+    return "unknown";
+}
+
+bool isa_compiled(CpuIsa isa) {
+    const std::vector<CpuIsa> v = dcn::compiled_cpu_isas();
+    return std::find(v.begin(), v.end(), isa) != v.end();
+}
+
+// Empty when the path can run here, else why not.
+std::string why_unusable(CpuIsa isa) {
+    if (!isa_compiled(isa))
+        return std::string("CPU path ") + isa_label(isa) + " is not compiled into this build";
+    if (!dcn::cpu_supports(isa))
+        return std::string("this CPU does not support the ") + isa_label(isa) + " path";
+    return {};
+}
+
+std::vector<CpuIsa> usable_isas() {
+    std::vector<CpuIsa> r;
+    for (CpuIsa isa : dcn::compiled_cpu_isas())
+        if (dcn::cpu_supports(isa)) r.push_back(isa);
+    return r;
+}
+
+// Resets the library's global knobs around every test.
+class DcnTest : public ::testing::Test {
+protected:
+    void SetUp() override {
+        dcn::set_max_cpu_isa(std::nullopt);
+        dcn::set_num_threads(0);
+    }
+    void TearDown() override {
+        dcn::set_max_cpu_isa(std::nullopt);
+        dcn::set_num_threads(0);
+    }
+};
+
+// ---- the parameterised edge-case matrix ---------------------------------------
+
+std::vector<Case> all_cases() {
+    using O = Offsets;
+    return {
+        Case("basic_3x3").in(1, 4, 8, 9).wt(5, 3, 3).pad(1).with_mask().with_bias(),
+        // mask / bias: all four combinations on one shape
+        Case("no_mask_no_bias").in(1, 6, 7, 10).wt(4, 3, 3).pad(1),
+        Case("mask_only").in(1, 6, 7, 10).wt(4, 3, 3).pad(1).with_mask(),
+        Case("bias_only").in(1, 6, 7, 10).wt(4, 3, 3).pad(1).with_bias(),
+        Case("mask_and_bias").in(1, 6, 7, 10).wt(4, 3, 3).pad(1).with_mask().with_bias(),
+        // samples exactly on and just past the borders
+        Case("border").in(1, 3, 6, 5).wt(4, 3, 3).pad(1).offs(O::border).with_mask().with_bias(),
+        Case("border_no_mask_batch2").in(2, 4, 5, 7).wt(3, 3, 3).offs(O::border),
+        Case("border_stride2_dilation2").in(1, 4, 9, 11).wt(5, 3, 3).stride(2).dil(2).pad(2)
+            .offs(O::border).with_mask(),
+        Case("border_H1").in(1, 3, 1, 8).wt(4, 3, 3).pad(1).offs(O::border).with_bias(),
+        Case("border_W1_groups").in(1, 4, 6, 1).wt(4, 3, 3).pad(1).groups(2).og(2)
+            .offs(O::border).with_mask(),
+        Case("border_2x2_input").in(1, 2, 2, 2).wt(3, 3, 3).pad(1).offs(O::border),
+        // large offsets: most samples outside
+        Case("large_offsets").in(1, 5, 8, 8).wt(6, 3, 3).pad(1).offs(O::large).with_mask()
+            .with_bias(),
+        Case("large_offsets_groups").in(2, 8, 6, 9).wt(6, 3, 3).groups(2).og(4).offs(O::large),
+        Case("medium_offsets").in(1, 4, 9, 10).wt(5, 3, 3).pad(1).offs(O::random, 6.0f)
+            .with_mask(),
+        // H or W = 1
+        Case("H1").in(1, 4, 1, 12).wt(5, 3, 3).pad(1).with_mask().with_bias(),
+        Case("W1").in(1, 4, 12, 1).wt(5, 3, 3).pad(1).with_mask(),
+        Case("H1_W1").in(2, 3, 1, 1).wt(4, 3, 3).pad(1).with_bias(),
+        Case("H1_W1_k1x1").in(1, 3, 1, 1).wt(2, 1, 1).with_mask(),
+        Case("H1_k1x3").in(1, 4, 1, 10).wt(3, 1, 3),
+        // 1x1 and non-square kernels
+        Case("k1x1").in(1, 8, 6, 7).wt(5, 1, 1).with_mask().with_bias(),
+        Case("k1x1_stride2").in(1, 6, 9, 10).wt(7, 1, 1).stride(2),
+        Case("k1x3").in(1, 4, 6, 9).wt(5, 1, 3).pad(0, 1).with_bias(),
+        Case("k3x1").in(1, 4, 9, 6).wt(5, 3, 1).pad(1, 0).with_mask(),
+        Case("k2x5").in(1, 3, 7, 11).wt(4, 2, 5).pads(1, 2, 0, 2).with_mask().with_bias(),
+        Case("k5x5").in(1, 2, 9, 10).wt(3, 5, 5).pad(2),
+        Case("k2x2").in(1, 3, 6, 6).wt(4, 2, 2).with_mask(),
+        // stride / dilation
+        Case("stride2").in(1, 4, 11, 13).wt(5, 3, 3).stride(2).pad(1).with_mask(),
+        Case("dilation2").in(1, 4, 10, 12).wt(5, 3, 3).dil(2).pad(2).with_bias(),
+        Case("stride2_dilation2").in(1, 4, 13, 14).wt(6, 3, 3).stride(2).dil(2).pad(2)
+            .with_mask().with_bias(),
+        Case("stride2x1_dilation1x2").in(1, 4, 10, 11).wt(5, 3, 3).stride(2, 1).dil(1, 2)
+            .pads(1, 2, 0, 1),
+        Case("stride1x3_dilation3x1").in(1, 3, 12, 13).wt(4, 3, 2).stride(1, 3).dil(3, 1)
+            .with_mask(),
+        Case("stride3").in(1, 3, 11, 14).wt(4, 3, 3).stride(3).pad(1),
+        // asymmetric padding (top, left, bottom, right all different)
+        Case("asym_padding").in(1, 4, 8, 9).wt(5, 3, 3).pads(2, 0, 1, 3).with_mask().with_bias(),
+        Case("asym_padding_stride2").in(1, 3, 9, 8).wt(4, 3, 2).stride(2).pads(0, 3, 2, 1)
+            .with_mask(),
+        Case("asym_padding_large").in(1, 2, 5, 6).wt(3, 3, 3).pads(4, 1, 3, 5).with_bias(),
+        // groups and offset groups
+        Case("groups2").in(1, 8, 7, 8).wt(6, 3, 3).groups(2).pad(1).with_mask().with_bias(),
+        Case("groups4").in(1, 8, 6, 7).wt(12, 3, 3).groups(4).pad(1),
+        Case("depthwise").in(1, 6, 7, 9).wt(6, 3, 3).groups(6).pad(1).with_mask(),
+        Case("depthwise_multiplier2").in(1, 5, 6, 8).wt(10, 3, 3).groups(5).og(5).pad(1)
+            .with_bias(),
+        Case("offset_groups2").in(1, 8, 7, 8).wt(5, 3, 3).og(2).pad(1).with_mask(),
+        Case("offset_groups4").in(1, 8, 6, 9).wt(4, 3, 3).og(4).pad(1).with_bias(),
+        Case("offset_groups_eq_C").in(1, 6, 6, 6).wt(4, 3, 3).og(6).pad(1).with_mask(),
+        Case("groups3_offset_groups2").in(1, 12, 7, 9).wt(9, 3, 3).groups(3).og(2).pad(1)
+            .with_mask().with_bias(),
+        Case("groups2_offset_groups3").in(2, 6, 8, 7).wt(4, 3, 3).groups(2).og(3).pad(1)
+            .with_mask(),
+        Case("groups4_offset_groups6").in(1, 12, 6, 6).wt(8, 3, 3).groups(4).og(6).pad(1),
+        // batch > 1
+        Case("batch3").in(3, 4, 7, 8).wt(5, 3, 3).pad(1).with_mask().with_bias(),
+        // prime channel counts, K not a multiple of 8 / 16 / 32
+        Case("prime_C7_K5").in(1, 7, 9, 11).wt(5, 3, 3).pad(1).with_mask().with_bias(),
+        Case("prime_C13_K11").in(2, 13, 7, 7).wt(11, 3, 3).pad(1).with_mask(),
+        Case("prime_C5_K13").in(1, 5, 8, 10).wt(13, 3, 3).pad(1).with_bias(),
+        Case("K1").in(1, 4, 6, 8).wt(1, 3, 3).pad(1).with_mask().with_bias(),
+        Case("C1_K1").in(1, 1, 5, 6).wt(1, 3, 3).pad(1),
+        Case("K17").in(1, 3, 6, 9).wt(17, 3, 3).pad(1),
+        Case("K33_groups3").in(1, 6, 5, 7).wt(33, 3, 3).groups(3).pad(1).with_mask(),
+        // output widths < 16 and not multiples of 8 (and a few just above)
+        Case("oW1").in(1, 4, 5, 3).wt(4, 3, 3),
+        Case("oW3").in(1, 4, 5, 5).wt(4, 3, 3).with_mask(),
+        Case("oW7").in(1, 4, 6, 7).wt(4, 3, 3).pad(1).with_bias(),
+        Case("oW9").in(1, 4, 5, 9).wt(6, 3, 3).pad(1),
+        Case("oW15").in(1, 3, 4, 15).wt(5, 3, 3).pad(1).with_mask(),
+        Case("oW17").in(1, 3, 4, 17).wt(5, 3, 3).pad(1).with_bias(),
+        Case("oW33").in(1, 2, 3, 33).wt(3, 3, 3).pad(1).with_mask(),
+        // zero offsets with a mask (the mask still applies)
+        Case("zero_offsets_mask").in(1, 4, 7, 8).wt(5, 3, 3).pad(1).offs(O::zero).with_mask(),
+        // non-finite / huge offsets (in dy and dx separately), masks with zeros
+        Case("nonfinite_offsets").in(1, 4, 7, 8).wt(5, 3, 3).pad(1).offs(O::nonfinite)
+            .with_bias(),
+        Case("nonfinite_offsets_mask_og2").in(1, 6, 6, 9).wt(4, 3, 3).og(2).pad(1)
+            .offs(O::nonfinite).with_mask(),
+        // dyadic data and offsets: exact
+        Case("dyadic_exact").in(1, 6, 7, 9).wt(5, 3, 3).pad(1).offs(O::dyadic).with_mask()
+            .with_bias(),
+        Case("dyadic_exact_groups_stride2").in(2, 8, 9, 10).wt(6, 3, 3).groups(2).og(4)
+            .stride(2).pads(1, 0, 2, 1).offs(O::dyadic).with_mask(),
+        Case("dyadic_exact_no_mask").in(1, 3, 6, 13).wt(7, 2, 3).dil(2, 1).offs(O::dyadic)
+            .with_bias(),
+        // a moderately large problem
+        Case("moderate_2x32x17x23_to_48").in(2, 32, 17, 23).wt(48, 3, 3).pad(1).og(2)
+            .with_mask().with_bias(),
+    };
+}
+
+class DeformConv2dCases : public DcnTest,
+                          public ::testing::WithParamInterface<std::tuple<Case, CpuIsa>> {};
+
+TEST_P(DeformConv2dCases, MatchesReference) {
+    const Case &c = std::get<0>(GetParam());
+    const CpuIsa isa = std::get<1>(GetParam());
+    const std::string why = why_unusable(isa);
+    if (!why.empty()) GTEST_SKIP() << why;
+
+    const Problem pr = make_problem(c);
+    const std::vector<double> ref = pr.reference();
+    dcn::set_max_cpu_isa(isa);
+    ASSERT_EQ(dcn::max_cpu_isa(), std::optional<CpuIsa>(isa));
+    const std::vector<float> out = run_library(pr);
+    EXPECT_EQ(dcn::last_cpu_isa(), isa)
+        << "ran " << dcn::cpu_isa_name(dcn::last_cpu_isa()) << ", forced " << isa_label(isa);
+    EXPECT_TRUE(dcn_test::matches_reference(out, ref, pr.out_shape, pr.reduction_len(),
+                                            pr.tolerance()));
+}
+
+INSTANTIATE_TEST_SUITE_P(
+    Edge, DeformConv2dCases, ::testing::Combine(::testing::ValuesIn(all_cases()),
+                                            ::testing::ValuesIn(kAllIsas)),
+    [](const ::testing::TestParamInfo<std::tuple<Case, CpuIsa>> &info) {
+        return std::get<0>(info.param).name + "_" + isa_label(std::get<1>(info.param));
+    });
+
+// ---- zero offsets, no mask == ordinary convolution, exactly -------------------
+
+// Plain direct convolution in double (zero padding).
+std::vector<double> direct_conv(const Tensor &x, const Tensor &w, const Tensor *bias,
+                                const DeformConv2dParams &p) {
+    const auto os = dcn_ref::deform_conv2d_output_shape(x.shape, w.shape, p);
+    const int64_t N = x.shape[0], C = x.shape[1], H = x.shape[2], W = x.shape[3];
+    const int64_t K = w.shape[0], Cg = w.shape[1], kH = w.shape[2], kW = w.shape[3];
+    const int64_t oH = os[2], oW = os[3], Kg = K / p.groups;
+    std::vector<double> out(static_cast<size_t>(numel(os)));
+    for (int64_t n = 0; n < N; ++n)
+        for (int64_t o = 0; o < K; ++o)
+            for (int64_t oy = 0; oy < oH; ++oy)
+                for (int64_t ox = 0; ox < oW; ++ox) {
+                    double acc = bias ? bias->data[static_cast<size_t>(o)] : 0.0;
+                    for (int64_t cc = 0; cc < Cg; ++cc)
+                        for (int64_t i = 0; i < kH; ++i)
+                            for (int64_t j = 0; j < kW; ++j) {
+                                const int64_t y = oy * p.stride_h - p.pad_top + i * p.dilation_h;
+                                const int64_t xx = ox * p.stride_w - p.pad_left + j * p.dilation_w;
+                                if (y < 0 || y >= H || xx < 0 || xx >= W) continue;
+                                const int64_t c = (o / Kg) * Cg + cc;
+                                acc += static_cast<double>(
+                                           w.data[static_cast<size_t>(((o * Cg + cc) * kH + i) * kW + j)]) *
+                                       x.data[static_cast<size_t>(((n * C + c) * H + y) * W + xx)];
+                            }
+                    out[static_cast<size_t>(((n * K + o) * oH + oy) * oW + ox)] = acc;
+                }
+    return out;
+}
+
+TEST_F(DcnTest, ZeroOffsetsNoMaskIsExactlyConvolution) {
+    std::vector<Case> shapes = {
+        Case("conv_3x3_pad1").in(1, 5, 7, 9).wt(6, 3, 3).pad(1),
+        Case("conv_asym_stride2_dil2").in(2, 4, 11, 10).wt(3, 3, 3).stride(2).dil(2)
+            .pads(2, 1, 0, 3),
+        Case("conv_groups_og").in(1, 12, 6, 8).wt(9, 3, 3).groups(3).og(2).pad(1).with_bias(),
+        Case("conv_k2x5_stride2x1").in(1, 3, 8, 12).wt(5, 2, 5).stride(2, 1).pads(0, 2, 1, 2)
+            .with_bias(),
+        Case("conv_1x1").in(1, 16, 5, 6).wt(7, 1, 1).with_bias(),
+    };
+    const std::vector<CpuIsa> isas = usable_isas();
+    ASSERT_FALSE(isas.empty());
+    for (const Case &c : shapes) {
+        SCOPED_TRACE(c.name);
+        std::mt19937 rng(seed_of(c.name));
+        Problem pr = make_problem(Case(c).offs(Offsets::zero));
+        pr.input = dcn_test::integer_tensor(pr.input.shape, rng, -3, 3);
+        pr.weight = dcn_test::integer_tensor(pr.weight.shape, rng, -3, 3);
+        pr.bias = dcn_test::integer_tensor(pr.bias.shape, rng, -5, 5);
+        const std::vector<double> conv =
+            direct_conv(pr.input, pr.weight, pr.has_bias ? &pr.bias : nullptr, pr.p);
+        // The reference agrees with the plain convolution (a check of the test).
+        ASSERT_TRUE(dcn_test::matches_reference(
+            std::vector<float>(conv.begin(), conv.end()), pr.reference(), pr.out_shape,
+            pr.reduction_len(), dcn_test::Tolerance::exact()));
+        for (CpuIsa isa : isas) {
+            SCOPED_TRACE(isa_label(isa));
+            dcn::set_max_cpu_isa(isa);
+            const std::vector<float> out = run_library(pr);
+            EXPECT_EQ(dcn::last_cpu_isa(), isa);
+            int64_t mismatches = 0;
+            for (size_t q = 0; q < out.size(); ++q) {
+                if (out[q] != static_cast<float>(conv[q]) && mismatches++ < 5)
+                    ADD_FAILURE() << "element " << dcn_test::index_str(pr.out_shape, int64_t(q))
+                                  << ": got " << out[q] << ", convolution gives " << conv[q];
+            }
+            EXPECT_EQ(mismatches, 0);
+        }
+    }
+}
+
+// ---- non-finite and huge offsets -----------------------------------------------
+
+TEST_F(DcnTest, NonFiniteOffsetsContributeZero) {
+    const float bad_values[] = {std::numeric_limits<float>::quiet_NaN(),
+                                std::numeric_limits<float>::infinity(),
+                                -std::numeric_limits<float>::infinity(), 1e30f, -1e30f};
+    const char *bad_names[] = {"NaN", "+Inf", "-Inf", "1e30", "-1e30"};
+    const Case base = Case("nonfinite_each").in(1, 4, 6, 7).wt(3, 3, 3).pad(1).og(2);
+    const std::vector<CpuIsa> isas = usable_isas();
+    ASSERT_FALSE(isas.empty());
+    for (int b = 0; b < 5; ++b) {
+        for (int component = 0; component < 2; ++component) {  // 0: dy, 1: dx
+            for (bool with_mask : {false, true}) {
+                SCOPED_TRACE(std::string(bad_names[b]) + (component ? " in dx" : " in dy") +
+                             (with_mask ? ", with mask" : ", no mask"));
+                Case c = base;
+                if (with_mask) c.with_mask();
+                Problem pr = make_problem(c);
+                // Poke the bad value into every third tap position of this component.
+                std::mt19937 rng(1234u + b * 4 + component * 2 + with_mask);
+                const int64_t plane = pr.out_shape[2] * pr.out_shape[3];
+                const int64_t pairs = pr.offset.shape[1] / 2;
+                int64_t poked = 0;
+                for (int64_t n = 0; n < pr.offset.shape[0]; ++n)
+                    for (int64_t t = 0; t < pairs; ++t)
+                        for (int64_t q = 0; q < plane; ++q)
+                            if (dcn_test::uniform_int(rng, 0, 2) == 0) {
+                                pr.offset.data[static_cast<size_t>(
+                                    ((n * pairs + t) * 2 + component) * plane + q)] = bad_values[b];
+                                ++poked;
+                            }
+                ASSERT_GT(poked, 0);
+                if (with_mask)
+                    for (size_t q = 0; q < pr.mask.data.size(); q += 4) pr.mask.data[q] = 0.0f;
+                const std::vector<double> ref = pr.reference();
+                for (CpuIsa isa : isas) {
+                    SCOPED_TRACE(isa_label(isa));
+                    dcn::set_max_cpu_isa(isa);
+                    const std::vector<float> out = run_library(pr);
+                    EXPECT_TRUE(std::all_of(out.begin(), out.end(),
+                                            [](float v) { return std::isfinite(v); }))
+                        << "non-finite output";
+                    EXPECT_TRUE(dcn_test::matches_reference(out, ref, pr.out_shape,
+                                                            pr.reduction_len()));
+                }
+            }
+        }
+    }
+}
+
+// Every offset NaN (or every offset huge): every sample is outside, the output
+// is exactly the bias (0 without one).
+TEST_F(DcnTest, AllSamplesOutsideGiveBias) {
+    const float fills[] = {std::numeric_limits<float>::quiet_NaN(), 1e30f, -1e30f,
+                           std::numeric_limits<float>::infinity(), 1000.0f};
+    for (float f : fills) {
+        for (bool with_bias : {false, true}) {
+            SCOPED_TRACE("offset fill " + std::to_string(f) + (with_bias ? " with bias" : ""));
+            Case c = Case("all_outside").in(2, 3, 5, 6).wt(4, 3, 3).pad(1).with_mask();
+            if (with_bias) c.with_bias();
+            Problem pr = make_problem(c);
+            std::fill(pr.offset.data.begin(), pr.offset.data.end(), f);
+            for (CpuIsa isa : usable_isas()) {
+                SCOPED_TRACE(isa_label(isa));
+                dcn::set_max_cpu_isa(isa);
+                const std::vector<float> out = run_library(pr);
+                const int64_t K = pr.out_shape[1], plane = pr.out_shape[2] * pr.out_shape[3];
+                int64_t bad = 0;
+                for (size_t q = 0; q < out.size(); ++q) {
+                    const float expect =
+                        with_bias ? pr.bias.data[static_cast<size_t>((int64_t(q) / plane) % K)]
+                                  : 0.0f;
+                    if (out[q] != expect && bad++ < 3)
+                        ADD_FAILURE() << "element " << dcn_test::index_str(pr.out_shape, int64_t(q))
+                                      << ": got " << out[q] << ", expected " << expect;
+                }
+                EXPECT_EQ(bad, 0);
+            }
+        }
+    }
+}
+
+// ---- threads ---------------------------------------------------------------
+
+TEST_F(DcnTest, ThreadCountsGiveIdenticalResults) {
+    const Problem pr = make_problem(
+        Case("threads").in(2, 16, 19, 21).wt(24, 3, 3).pad(1).og(2).with_mask().with_bias());
+    const std::vector<double> ref = pr.reference();
+    for (CpuIsa isa : usable_isas()) {
+        SCOPED_TRACE(isa_label(isa));
+        dcn::set_max_cpu_isa(isa);
+        dcn::set_num_threads(1);
+        EXPECT_EQ(dcn::num_threads(), 1);
+        const std::vector<float> one = run_library(pr);
+        dcn::set_num_threads(2);
+        EXPECT_EQ(dcn::num_threads(), 2);
+        const std::vector<float> two = run_library(pr);
+        dcn::set_num_threads(0);
+        EXPECT_GE(dcn::num_threads(), 1);
+        const std::vector<float> dflt = run_library(pr);
+        EXPECT_TRUE(dcn_test::matches_reference(one, ref, pr.out_shape, pr.reduction_len()));
+        EXPECT_TRUE(dcn_test::matches_reference(two, ref, pr.out_shape, pr.reduction_len()));
+        EXPECT_TRUE(dcn_test::bitwise_equal(one, two, pr.out_shape));
+        EXPECT_TRUE(dcn_test::bitwise_equal(one, dflt, pr.out_shape));
+    }
+}
+
+// Same problem, same settings, twice: bitwise identical (no races).
+TEST_F(DcnTest, RepeatedRunsAreDeterministic) {
+    const Problem pr = make_problem(
+        Case("repeat").in(1, 8, 13, 15).wt(12, 3, 3).pad(1).groups(2).og(4).with_mask());
+    const std::vector<float> a = run_library(pr);
+    for (int r = 0; r < 3; ++r) EXPECT_TRUE(dcn_test::bitwise_equal(a, run_library(pr), pr.out_shape));
+}
+
+// ---- strided views ------------------------------------------------------------
+
+// A copy of `t` inside a larger zero-filled buffer of shape t.shape + extra
+// (C-contiguous in the larger shape), so the view has non-trivial strides.
+struct Strided {
+    std::vector<float> buffer;
+    std::vector<int64_t> shape, strides;
+    dcn::TensorView view() { return dcn::TensorView(buffer.data(), shape, strides); }
+};
+
+Strided embed(const std::vector<int64_t> &shape, const std::vector<int64_t> &extra,
+              const std::vector<float> *data, float fill) {
+    Strided s;
+    s.shape = shape;
+    std::vector<int64_t> big(shape.size());
+    for (size_t d = 0; d < shape.size(); ++d) big[d] = shape[d] + extra[d];
+    s.strides.assign(shape.size(), 1);
+    for (size_t d = shape.size() - 1; d-- > 0;) s.strides[d] = s.strides[d + 1] * big[d + 1];
+    s.buffer.assign(static_cast<size_t>(numel(big)), fill);
+    if (data) {
+        const int64_t n = numel(shape);
+        for (int64_t flat = 0; flat < n; ++flat) {
+            int64_t rem = flat, off = 0;
+            for (size_t d = shape.size(); d-- > 0;) {
+                off += (rem % shape[d]) * s.strides[d];
+                rem /= shape[d];
+            }
+            s.buffer[static_cast<size_t>(off)] = (*data)[static_cast<size_t>(flat)];
+        }
+    }
+    return s;
+}
+
+std::vector<float> gather(const Strided &s) {
+    std::vector<float> r(static_cast<size_t>(numel(s.shape)));
+    for (int64_t flat = 0; flat < numel(s.shape); ++flat) {
+        int64_t rem = flat, off = 0;
+        for (size_t d = s.shape.size(); d-- > 0;) {
+            off += (rem % s.shape[d]) * s.strides[d];
+            rem /= s.shape[d];
+        }
+        r[static_cast<size_t>(flat)] = s.buffer[static_cast<size_t>(off)];
+    }
+    return r;
+}
+
+TEST_F(DcnTest, StridedViewsAndNoWritesOutsideOutput) {
+    const Problem pr = make_problem(
+        Case("strided").in(2, 6, 7, 9).wt(5, 3, 3).pad(1).og(2).with_mask().with_bias());
+    const std::vector<double> ref = pr.reference();
+    const float sentinel = 12345.0f;
+    for (CpuIsa isa : usable_isas()) {
+        SCOPED_TRACE(isa_label(isa));
+        dcn::set_max_cpu_isa(isa);
+        Strided in = embed(pr.input.shape, {1, 2, 1, 3}, &pr.input.data, 0.0f);
+        Strided off = embed(pr.offset.shape, {0, 1, 2, 5}, &pr.offset.data, 0.0f);
+        Strided w = embed(pr.weight.shape, {0, 1, 0, 0}, &pr.weight.data, 0.0f);
+        Strided m = embed(pr.mask.shape, {1, 0, 0, 1}, &pr.mask.data, 0.0f);
+        Strided out = embed(pr.out_shape, {1, 1, 2, 3}, nullptr, sentinel);
+        {  // poison the view's own elements
+            std::vector<float> nan(static_cast<size_t>(numel(pr.out_shape)),
+                                   std::numeric_limits<float>::quiet_NaN());
+            Strided tmp = embed(pr.out_shape, {1, 1, 2, 3}, &nan, sentinel);
+            out.buffer = tmp.buffer;
+        }
+        std::optional<dcn::TensorView> mask = m.view();
+        std::optional<dcn::TensorView> bias = dcn::TensorView(pr.bias.data.data(), pr.bias.shape);
+        dcn::deform_conv2d(in.view(), off.view(), w.view(), mask, bias, out.view(),
+                           options_of(pr.p));
+        EXPECT_TRUE(dcn_test::matches_reference(gather(out), ref, pr.out_shape,
+                                                pr.reduction_len()));
+        // Everything outside the view is untouched.
+        const std::vector<float> inside = gather(out);
+        int64_t total_sentinels =
+            std::count(out.buffer.begin(), out.buffer.end(), sentinel) -
+            std::count(inside.begin(), inside.end(), sentinel);
+        EXPECT_EQ(total_sentinels,
+                  static_cast<int64_t>(out.buffer.size()) - numel(pr.out_shape))
+            << "the kernel wrote outside the output view";
+    }
+}
+
+// ---- groups inferred from the shapes ------------------------------------------
+
+TEST_F(DcnTest, InferredGroupsMatchExplicit) {
+    const Problem pr = make_problem(Case("inferred").in(1, 12, 6, 7).wt(9, 3, 3).groups(3).og(2)
+                                        .pad(1).with_mask().with_bias());
+    const std::vector<float> expl = run_library(pr, true);
+    const std::vector<float> inferred = run_library(pr, false);
+    EXPECT_TRUE(dcn_test::matches_reference(inferred, pr.reference(), pr.out_shape,
+                                            pr.reduction_len()));
+    EXPECT_TRUE(dcn_test::bitwise_equal(expl, inferred, pr.out_shape));
+}
+
+// ---- the CPU-path cap ------------------------------------------------------------
+
+TEST_F(DcnTest, DefaultPathIsBestSupported) {
+    const std::vector<CpuIsa> isas = usable_isas();
+    ASSERT_FALSE(isas.empty()) << "no compiled CPU path runs on this CPU";
+    EXPECT_TRUE(dcn::cpu_supports(CpuIsa::baseline));
+    EXPECT_EQ(dcn::max_cpu_isa(), std::nullopt);
+    const Problem pr = make_problem(Case("default_isa").in(1, 3, 5, 6).wt(4, 3, 3).pad(1));
+    const std::vector<float> out = run_library(pr);
+    EXPECT_EQ(dcn::last_cpu_isa(), isas.front())
+        << "ran " << dcn::cpu_isa_name(dcn::last_cpu_isa());
+    EXPECT_TRUE(dcn_test::matches_reference(out, pr.reference(), pr.out_shape,
+                                            pr.reduction_len()));
+}
+
+// A cap selects the best compiled path that is <= the cap and supported here.
+TEST_F(DcnTest, CapSelectsBestSupportedAtOrBelow) {
+    const std::vector<CpuIsa> compiled = dcn::compiled_cpu_isas();
+    const Problem pr = make_problem(Case("cap").in(1, 3, 5, 6).wt(4, 3, 3).pad(1));
+    for (size_t k = 0; k < compiled.size(); ++k) {
+        SCOPED_TRACE(std::string("cap ") + isa_label(compiled[k]));
+        std::optional<CpuIsa> expect;
+        for (size_t m = k; m < compiled.size() && !expect; ++m)
+            if (dcn::cpu_supports(compiled[m])) expect = compiled[m];
+        if (!expect) continue;
+        dcn::set_max_cpu_isa(compiled[k]);
+        EXPECT_EQ(dcn::max_cpu_isa(), std::optional<CpuIsa>(compiled[k]));
+        run_library(pr);
+        EXPECT_EQ(dcn::last_cpu_isa(), *expect);
+    }
+    // Names round-trip.
+    for (CpuIsa isa : kAllIsas)
+        EXPECT_EQ(dcn::cpu_isa_from_name(dcn::cpu_isa_name(isa)), std::optional<CpuIsa>(isa));
+    EXPECT_EQ(dcn::cpu_isa_from_name("no_such_isa"), std::nullopt);
+}
+
+}  // namespace

@@ -1,0 +1,241 @@
+// Shared helpers for the dcn GoogleTest suites (header-only).
+//
+//  * seeded random fillers (std::mt19937, reproducible across runs and
+//    platforms: values are derived from raw 32-bit draws, never from
+//    std::uniform_real_distribution whose output is implementation-defined);
+//  * dyadic fillers (multiples of 1/2^k): with dyadic data, offsets and
+//    masks, every bilinear weight and product is exact in float32, so results
+//    can be compared tightly or exactly;
+//  * a NaN "poison" filler for outputs, so elements a kernel never wrote are
+//    caught (NaN never passes a comparison);
+//  * matches_reference(): the tolerance test of DESIGN.md section 5.
+#pragma once
+
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <cmath>
+#include <cstdint>
+#include <cstring>
+#include <limits>
+#include <random>
+#include <sstream>
+#include <string>
+#include <vector>
+
+#include "reference/deform_conv2d_ref.h"
+
+namespace dcn_test {
+
+inline int64_t numel(const std::vector<int64_t> &shape) {
+    int64_t n = 1;
+    for (int64_t d : shape) n *= d;
+    return n;
+}
+
+// "[1, 18, 50, 84]": the format dcn::Error messages use.
+inline std::string shape_str(const std::vector<int64_t> &shape) {
+    std::ostringstream s;
+    s << '[';
+    for (size_t i = 0; i < shape.size(); ++i) s << (i ? ", " : "") << shape[i];
+    s << ']';
+    return s.str();
+}
+
+// Multi-index of flat element `flat` of a C-contiguous tensor, as "[n, c, y, x]".
+inline std::string index_str(const std::vector<int64_t> &shape, int64_t flat) {
+    std::vector<int64_t> idx(shape.size());
+    for (size_t d = shape.size(); d-- > 0;) {
+        idx[d] = shape[d] ? flat % shape[d] : 0;
+        flat = shape[d] ? flat / shape[d] : 0;
+    }
+    return shape_str(idx);
+}
+
+// ---- random fillers ---------------------------------------------------------
+
+// Uniform in [lo, hi), reproducible: 24 random bits scaled (exact in float).
+inline float uniform(std::mt19937 &rng, float lo, float hi) {
+    const double u = static_cast<double>(rng() >> 8) / 16777216.0;  // [0, 1), 2^-24 steps
+    return static_cast<float>(lo + (static_cast<double>(hi) - lo) * u);
+}
+
+// A uniformly chosen integer in [lo, hi].
+inline int64_t uniform_int(std::mt19937 &rng, int64_t lo, int64_t hi) {
+    const uint64_t span = static_cast<uint64_t>(hi - lo) + 1;
+    const uint64_t r = (static_cast<uint64_t>(rng()) << 32) | rng();
+    return lo + static_cast<int64_t>(r % span);
+}
+
+// Uniform in [lo, hi).
+inline void fill_uniform(std::vector<float> &v, std::mt19937 &rng, float lo, float hi) {
+    for (float &x : v) x = uniform(rng, lo, hi);
+}
+
+// Dyadic values: multiples of 1/denom (denom a power of two, e.g. 4 or 8) in
+// [lo, hi] (lo and hi should themselves be multiples of 1/denom).
+inline void fill_dyadic(std::vector<float> &v, std::mt19937 &rng, float lo, float hi, int denom) {
+    const int64_t a = static_cast<int64_t>(std::ceil(static_cast<double>(lo) * denom));
+    const int64_t b = static_cast<int64_t>(std::floor(static_cast<double>(hi) * denom));
+    for (float &x : v) x = static_cast<float>(static_cast<double>(uniform_int(rng, a, b)) / denom);
+}
+
+// Small integers in [lo, hi] (exactly representable; small sums of their
+// products are exact in float32).
+inline void fill_integers(std::vector<float> &v, std::mt19937 &rng, int lo, int hi) {
+    for (float &x : v) x = static_cast<float>(uniform_int(rng, lo, hi));
+}
+
+// Fill with quiet NaN: done to every output before a kernel runs, so an
+// element the kernel fails to write is a NaN and fails the comparison.
+inline void poison(std::vector<float> &v) {
+    std::fill(v.begin(), v.end(), std::numeric_limits<float>::quiet_NaN());
+}
+
+inline dcn_ref::Tensor zeros(const std::vector<int64_t> &shape) {
+    return dcn_ref::Tensor{shape, std::vector<float>(static_cast<size_t>(numel(shape)), 0.0f)};
+}
+
+inline dcn_ref::Tensor random_tensor(const std::vector<int64_t> &shape, std::mt19937 &rng,
+                                     float lo = -1.0f, float hi = 1.0f) {
+    dcn_ref::Tensor t = zeros(shape);
+    fill_uniform(t.data, rng, lo, hi);
+    return t;
+}
+
+inline dcn_ref::Tensor dyadic_tensor(const std::vector<int64_t> &shape, std::mt19937 &rng,
+                                     float lo, float hi, int denom) {
+    dcn_ref::Tensor t = zeros(shape);
+    fill_dyadic(t.data, rng, lo, hi, denom);
+    return t;
+}
+
+inline dcn_ref::Tensor integer_tensor(const std::vector<int64_t> &shape, std::mt19937 &rng,
+                                      int lo, int hi) {
+    dcn_ref::Tensor t = zeros(shape);
+    fill_integers(t.data, rng, lo, hi);
+    return t;
+}
+
+// ---- comparison against the double reference ------------------------------
+
+// Tolerances of matches_reference().
+//
+// A float32 result of a reduction of L terms (L = (C/groups)*kH*kW for
+// deform_conv2d) carries rounding error from the products, the bilinear
+// weights (sample coordinates rounded to float: |dy| <= ulp(|y|)/2) and the
+// accumulation. Each is a relative error of a few u = 2^-24 ~ 6e-8 per term;
+// with independent rounding these add up like a random walk, so the error of
+// one output grows like u * sqrt(L) * (magnitude of the terms), and the
+// magnitude of a sum of L random-signed terms is itself ~ sqrt(L) * term, i.e.
+// bounded by max|ref|. Hence the per-element bound
+//     |actual - ref| <= abs_floor + abs_per_sqrt_len * sqrt(L) * max|ref|
+// with abs_per_sqrt_len = 1e-6 (~16 u: headroom for blocked / vector
+// accumulation orders and FMA) and abs_floor = 1e-6 (for outputs that are ~0
+// after cancellation or all samples outside). On top, the whole tensor must
+// satisfy the relative L2 error ||actual - ref|| / ||ref|| <= 1e-5
+// (DESIGN.md section 5). Setting all three to 0 demands exact equality.
+struct Tolerance {
+    double rel_l2 = 1e-5;
+    double abs_per_sqrt_len = 1e-6;
+    double abs_floor = 1e-6;
+
+    static Tolerance exact() { return Tolerance{0.0, 0.0, 0.0}; }
+};
+
+// Checks `actual` (float32, C-contiguous, `shape`) against the double
+// reference: no NaN (and no Inf where the reference is finite), relative L2
+// error and a per-element max-abs bound scaled by the reduction length (see
+// Tolerance). On failure the message names the worst element (index, actual,
+// expected, error, bound), the first NaN if any, and the relative L2 error.
+inline ::testing::AssertionResult matches_reference(const float *actual,
+                                                    const std::vector<double> &ref,
+                                                    const std::vector<int64_t> &shape,
+                                                    int64_t reduction_len,
+                                                    const Tolerance &tol = Tolerance{}) {
+    const int64_t n = numel(shape);
+    if (static_cast<int64_t>(ref.size()) != n)
+        return ::testing::AssertionFailure()
+               << "reference has " << ref.size() << " elements, shape " << shape_str(shape)
+               << " has " << n;
+    double max_ref = 0.0;
+    for (double r : ref) max_ref = std::max(max_ref, std::fabs(r));
+    const double bound =
+        tol.abs_floor +
+        tol.abs_per_sqrt_len * std::sqrt(static_cast<double>(std::max<int64_t>(reduction_len, 1))) *
+            max_ref;
+
+    int64_t nonfinite = 0, first_nonfinite = -1, over = 0, worst = -1;
+    double worst_excess = -1.0, err2 = 0.0, ref2 = 0.0;
+    for (int64_t i = 0; i < n; ++i) {
+        const double a = static_cast<double>(actual[i]), r = ref[static_cast<size_t>(i)];
+        if (std::isnan(a) || (std::isinf(a) && std::isfinite(r))) {
+            if (nonfinite++ == 0) first_nonfinite = i;
+            continue;
+        }
+        const double e = (a == r) ? 0.0 : std::fabs(a - r);  // a == r also covers equal infinities
+        err2 += e * e;
+        ref2 += r * r;
+        if (e > bound) ++over;
+        if (e - bound > worst_excess) {
+            worst_excess = e - bound;
+            worst = i;
+        }
+    }
+    const double rel = ref2 > 0.0 ? std::sqrt(err2 / ref2) : (err2 > 0.0 ? INFINITY : 0.0);
+
+    auto describe = [&](::testing::AssertionResult res) {
+        res << "\n  shape " << shape_str(shape) << ", reduction length " << reduction_len
+            << ", max|ref| = " << max_ref;
+        if (nonfinite)
+            res << "\n  " << nonfinite << " non-finite element(s); first at "
+                << index_str(shape, first_nonfinite) << ": actual " << actual[first_nonfinite]
+                << ", expected " << ref[static_cast<size_t>(first_nonfinite)];
+        if (worst >= 0) {
+            const double a = actual[worst], r = ref[static_cast<size_t>(worst)];
+            res << "\n  worst element " << index_str(shape, worst) << ": actual "
+                << ::testing::PrintToString(actual[worst]) << ", expected "
+                << ::testing::PrintToString(r) << ", |error| = " << std::fabs(a - r)
+                << ", bound = " << bound << " (" << over << " element(s) over the bound)";
+        }
+        res << "\n  relative L2 error = " << rel << " (limit " << tol.rel_l2 << ")";
+        return res;
+    };
+    if (nonfinite > 0 || over > 0 || rel > tol.rel_l2)
+        return describe(::testing::AssertionFailure() << "result does not match the reference");
+    return ::testing::AssertionSuccess();
+}
+
+inline ::testing::AssertionResult matches_reference(const std::vector<float> &actual,
+                                                    const std::vector<double> &ref,
+                                                    const std::vector<int64_t> &shape,
+                                                    int64_t reduction_len,
+                                                    const Tolerance &tol = Tolerance{}) {
+    if (static_cast<int64_t>(actual.size()) != numel(shape))
+        return ::testing::AssertionFailure()
+               << "actual has " << actual.size() << " elements, shape " << shape_str(shape)
+               << " has " << numel(shape);
+    return matches_reference(actual.data(), ref, shape, reduction_len, tol);
+}
+
+// Bitwise equality of two float32 results (e.g. the same problem run with
+// different thread counts); NaN never passes.
+inline ::testing::AssertionResult bitwise_equal(const std::vector<float> &a,
+                                                const std::vector<float> &b,
+                                                const std::vector<int64_t> &shape) {
+    if (a.size() != b.size())
+        return ::testing::AssertionFailure() << "sizes differ: " << a.size() << " vs " << b.size();
+    int64_t diff = 0, first = -1;
+    for (size_t i = 0; i < a.size(); ++i) {
+        const bool same = !std::isnan(a[i]) && !std::isnan(b[i]) &&
+                          std::memcmp(&a[i], &b[i], sizeof(float)) == 0;
+        if (!same && diff++ == 0) first = static_cast<int64_t>(i);
+    }
+    if (diff == 0) return ::testing::AssertionSuccess();
+    return ::testing::AssertionFailure()
+           << diff << " element(s) differ; first at " << index_str(shape, first) << ": "
+           << ::testing::PrintToString(a[static_cast<size_t>(first)]) << " vs "
+           << ::testing::PrintToString(b[static_cast<size_t>(first)]);
+}
+
+}  // namespace dcn_test

@@ -1,0 +1,43 @@
+// dcn_npy: read and write NumPy .npy files holding little-endian float32
+// arrays in C order, the only kind the dcn tools use.
+//
+// Reading accepts format versions 1.0, 2.0 and 3.0. Anything other than
+// dtype '<f4' with fortran_order False is rejected with a one-line
+// std::runtime_error naming the file and what was found, e.g.
+//   "x.npy: dtype '<f8' (float64), expected '<f4' (float32)"
+// Writing always produces version 1.0 with the header padded to a multiple
+// of 64 bytes, exactly as numpy.save does.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <string>
+#include <vector>
+
+namespace dcn_npy {
+
+struct Array {
+    std::vector<int64_t> shape;  // () for a scalar, (n,) for 1-D
+    std::vector<float> data;     // C order; size == product of shape
+
+    int64_t numel() const;
+};
+
+// "1x3x4x4"; "()" for a scalar (rank 0).
+std::string shape_string(const std::vector<int64_t> &shape);
+
+// Reads a .npy file. Throws std::runtime_error("<path>: <problem>").
+Array read_npy(const std::string &path);
+
+// Parses the bytes of a .npy file already in memory; `name` is used in error
+// messages only.
+Array parse_npy(const std::string &bytes, const std::string &name);
+
+// Writes a .npy file (version 1.0, '<f4', C order). Throws
+// std::runtime_error("<path>: <problem>") when data.size() does not match
+// the shape or the file cannot be written.
+void write_npy(const std::string &path, const Array &array);
+void write_npy(const std::string &path, const std::vector<int64_t> &shape, const float *data,
+               size_t count);
+
+}  // namespace dcn_npy
