@@ -13,6 +13,30 @@ import os
 import numpy as np
 
 
+def deform_conv2d_inputs(n, c, h, w, k, kh=3, kw=3, stride=1, padding=1, dilation=1,
+                         offset_groups=1, mask=False, bias=False, seed=0):
+    """The arrays as a dict (input, weight, offset[, mask][, bias]), float32."""
+    oh = (h + 2 * padding - (dilation * (kh - 1) + 1)) // stride + 1
+    ow = (w + 2 * padding - (dilation * (kw - 1) + 1)) // stride + 1
+    g, taps = offset_groups, kh * kw
+    rng = np.random.default_rng(seed)
+    f32 = np.float32
+    out = {}
+    out["input"] = rng.uniform(-1, 1, (n, c, h, w)).astype(f32)
+    out["weight"] = (rng.uniform(-1, 1, (k, c, kh, kw)) / np.sqrt(c * taps)).astype(f32)
+    yy, xx = np.meshgrid(np.arange(oh), np.arange(ow), indexing="ij")
+    off = np.empty((n, 2 * g * taps, oh, ow), f32)
+    for ch in range(2 * g * taps):
+        phase = rng.uniform(0, 6.28)
+        off[:, ch] = 2.5 * np.sin(0.13 * xx + 0.11 * yy + phase)
+    out["offset"] = off
+    if mask:
+        out["mask"] = (1 / (1 + np.exp(-rng.normal(0, 1, (n, g * taps, oh, ow))))).astype(f32)
+    if bias:
+        out["bias"] = rng.uniform(-0.1, 0.1, (k,)).astype(f32)
+    return out
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--shape", required=True)
@@ -28,26 +52,11 @@ def main():
     dims = [int(v) for v in a.shape.split(",")]
     n, c, h, w, k = dims[:5]
     kh, kw = (dims[5], dims[6]) if len(dims) == 7 else (3, 3)
-    oh = (h + 2 * a.padding - (a.dilation * (kh - 1) + 1)) // a.stride + 1
-    ow = (w + 2 * a.padding - (a.dilation * (kw - 1) + 1)) // a.stride + 1
-    g, taps = a.offset_groups, kh * kw
-    rng = np.random.default_rng(a.seed)
-    f32 = np.float32
+    arrays = deform_conv2d_inputs(n, c, h, w, k, kh, kw, a.stride, a.padding, a.dilation,
+                                  a.offset_groups, a.mask, a.bias, a.seed)
     os.makedirs(a.out, exist_ok=True)
-    np.save(os.path.join(a.out, "input.npy"), rng.uniform(-1, 1, (n, c, h, w)).astype(f32))
-    np.save(os.path.join(a.out, "weight.npy"),
-            (rng.uniform(-1, 1, (k, c, kh, kw)) / np.sqrt(c * taps)).astype(f32))
-    yy, xx = np.meshgrid(np.arange(oh), np.arange(ow), indexing="ij")
-    off = np.empty((n, 2 * g * taps, oh, ow), f32)
-    for ch in range(2 * g * taps):
-        phase = rng.uniform(0, 6.28)
-        off[:, ch] = 2.5 * np.sin(0.13 * xx + 0.11 * yy + phase)
-    np.save(os.path.join(a.out, "offset.npy"), off)
-    if a.mask:
-        np.save(os.path.join(a.out, "mask.npy"),
-                (1 / (1 + np.exp(-rng.normal(0, 1, (n, g * taps, oh, ow))))).astype(f32))
-    if a.bias:
-        np.save(os.path.join(a.out, "bias.npy"), rng.uniform(-0.1, 0.1, (k,)).astype(f32))
+    for name, arr in arrays.items():
+        np.save(os.path.join(a.out, name + ".npy"), arr)
 
 
 if __name__ == "__main__":

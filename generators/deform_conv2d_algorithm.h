@@ -15,25 +15,28 @@ struct DeformConv2dStages {
 
     // input_cl(c, x, y, n): the input repacked channels-innermost, zero
     // outside the image (only [-1, W] x [-1, H] is ever needed).
-    Halide::Func input_cl;
+    Halide::Func input_cl{"input_cl"};
     // sample(x, y, k, g, n): per output pixel, tap and offset group, the
     // top-left corner (row, column) clamped to [-1, H-1] x [-1, W-1] and the
     // four bilinear weights, already multiplied by the mask and zeroed for a
     // sample outside the image. Computed once, shared by all channels of g.
-    Halide::Func sample;
+    Halide::Func sample{"sample"};
     // columns(c, k, x, y, n): the bilinearly sampled input (im2col).
-    Halide::Func columns;
+    Halide::Func columns{"columns"};
     // weight_packed(o, ci, k): weights with output channels innermost
     // (ci = channel within the weight's group).
-    Halide::Func weight_packed;
+    Halide::Func weight_packed{"weight_packed"};
+    // channel_og(c): (offset group, channel within it) of input channel c,
+    // for the several-groups reduction.
+    Halide::Func channel_og{"channel_og"};
     // accum(o, x, y, n): bias + sum over (ci, k) of weight * column.
-    Halide::Func accum;
+    Halide::Func accum{"accum"};
     // Reduction. One group: r.x = channel within the offset group, r.y =
     // offset group. Several groups: r.x = channel within the group, r.y
     // has extent 1. r.z = tap.
     Halide::RDom r;
     // The pipeline output (x, y, o, n).
-    Halide::Func output;
+    Halide::Func output{"output"};
 
     // Scalar parameters the schedule may specialise on.
     Halide::Expr groups, offset_groups;

@@ -6,8 +6,10 @@
 // Halide dimensions are innermost first, so an NCHW tensor is (W, H, C, N).
 
 #include "Halide.h"
+#include "common.h"
 #include "deform_conv2d_algorithm.h"
 #include "cpu/deform_conv2d.h"
+#include "cuda/deform_conv2d.h"
 
 namespace {
 
@@ -48,7 +50,6 @@ public:
     void generate() {
         dcn::DeformConv2dStages s;
         const Var &x = s.x, &y = s.y, &o = s.o, &n = s.n, &c = s.c, &k = s.k, &g = s.g;
-        static_cast<void>(c);
 
         Expr W = input.dim(0).extent(), H = input.dim(1).extent();
         Expr C = input.dim(2).extent();
@@ -73,13 +74,11 @@ public:
         Expr dx = offset_c(x, y, g * 2 * taps + 2 * k + 1, n);
         Expr fy = cast<float>(y * stride_y - pad_top + tap_i * dilation_y) + dy;
         Expr fx = cast<float>(x * stride_x - pad_left + tap_j * dilation_x) + dx;
-        // Sanitise before any float->int conversion (undefined for NaN/Inf/
-        // huge values): non-finite -> outside; finite -> clamped just outside
-        // the image, which keeps every index below bounded.
-        // is_finite is evaluated strictly even under fast-math.
+        // Non-finite -> outside; finite -> clamped just outside the image,
+        // which keeps every index below bounded.
         Expr Hf = cast<float>(H), Wf = cast<float>(W);
-        fy = select(is_finite(fy), clamp(fy, -2.0f, Hf + 1.0f), -2.0f);
-        fx = select(is_finite(fx), clamp(fx, -2.0f, Wf + 1.0f), -2.0f);
+        fy = dcn::sanitize_coordinate(fy, -2.0f, Hf + 1.0f, -2.0f);
+        fx = dcn::sanitize_coordinate(fx, -2.0f, Wf + 1.0f, -2.0f);
         // torchvision's zero exterior: no contribution unless -1 < y < H and -1 < x < W.
         Expr inside = fy > -1.0f && fy < Hf && fx > -1.0f && fx < Wf;
         Expr y0 = floor(fy), x0 = floor(fx);
@@ -103,6 +102,12 @@ public:
         const Var &ci = s.ci;
         Expr sy = s.sample(x, y, k, g, n)[0], sx = s.sample(x, y, k, g, n)[1];
         Expr c_in = g * channels_per_og + ci;
+        // A GPU schedule stages whole chunks of channels, past the last one
+        // in the final chunk (never used, but computed): clamp those reads.
+        // (The CPU schedule's regions are exact and it needs the unclamped
+        // index to load vectors.)
+        const bool gpu = get_target().has_gpu_feature();
+        if (gpu) c_in = min(c_in, C - 1);
         s.columns(ci, g, k, x, y, n) =
             s.sample(x, y, k, g, n)[2] * s.input_cl(c_in, sx, sy, n) +
             s.sample(x, y, k, g, n)[3] * s.input_cl(c_in, sx + 1, sy, n) +
@@ -112,7 +117,7 @@ public:
         // Weights with output channels innermost; o is clamped because a
         // schedule may compute whole blocks of output channels past K.
         Expr o_c = min(o, K - 1);
-        s.weight_packed(o, ci, k) = weight(k % kW, k / kW, ci, o_c);
+        s.weight_packed(o, ci, k) = weight(k % kW, k / kW, gpu ? min(ci, Cg - 1) : Expr(ci), o_c);
 
         // The reduction over (input channel, tap). With one group it runs
         // over (channel within offset group, offset group, tap), which needs
@@ -123,10 +128,13 @@ public:
         s.r = RDom(0, select(one_group, channels_per_og, Cg),
                    0, select(one_group, offset_groups, 1),
                    0, taps, "r");
+        // Each input channel's (offset group, channel within it), once per
+        // call, so that no reduction step divides.
+        s.channel_og(c) = Tuple(c / max(channels_per_og, 1), c % max(channels_per_og, 1));
         Expr group_base = (o_c / max(outputs_per_group, 1)) * Cg;
-        Expr c_grouped = group_base + s.r.x;
-        Expr col_ci = select(one_group, s.r.x, clamp(c_grouped % channels_per_og, 0, channels_per_og - 1));
-        Expr col_g = select(one_group, s.r.y, clamp(c_grouped / channels_per_og, 0, offset_groups - 1));
+        Expr c_grouped = clamp(group_base + s.r.x, 0, C - 1);
+        Expr col_ci = select(one_group, s.r.x, clamp(s.channel_og(c_grouped)[1], 0, channels_per_og - 1));
+        Expr col_g = select(one_group, s.r.y, clamp(s.channel_og(c_grouped)[0], 0, offset_groups - 1));
         Expr w_ci = select(one_group, s.r.y * channels_per_og + s.r.x, s.r.x);
         s.accum(o, x, y, n) = with_bias ? (*bias)(o_c) : 0.0f;
         s.accum(o, x, y, n) += s.weight_packed(o, w_ci, s.r.z) * s.columns(col_ci, col_g, s.r.z, x, y, n);
@@ -138,7 +146,10 @@ public:
         s.offset_groups = offset_groups;
 
         set_estimates_for_autoschedulers();
-        if (!using_autoscheduler()) {
+        if (using_autoscheduler()) return;
+        if (get_target().has_gpu_feature()) {
+            dcn::schedule_deform_conv2d_gpu(s, get_target());
+        } else {
             dcn::schedule_deform_conv2d_cpu(s, get_target(), {tile_pixels, channel_vectors});
         }
     }

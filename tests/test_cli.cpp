@@ -753,11 +753,19 @@ TEST(CliTest, ErrorGroupsContradictShapes) {
 }
 
 TEST(CliTest, ErrorDeviceCuda) {
+    std::string why;
+    if (dcn::device_usable(dcn::Device::cuda, &why)) GTEST_SKIP() << "CUDA is usable here";
     const std::string dir = scratch_dir();
     const Files f = save_problem(small_problem(), dir);
     const CliResult r = run_cli(concat(base_args(f), {"--padding", "1", "--device", "cuda"}), dir);
-    EXPECT_TRUE(fails_with(r, 1, {"not available"}));
+    EXPECT_TRUE(fails_with(r, 1, {"CUDA", "not usable"}));
     EXPECT_FALSE(fs::exists(f.output));
+}
+
+TEST(CliTest, DeviceOpenclMatchesReference) {
+    std::string why;
+    if (!dcn::device_usable(dcn::Device::opencl, &why)) GTEST_SKIP() << "OpenCL not usable here: " << why;
+    run_and_check(small_problem(), {"--padding", "1", "--device", "opencl"});
 }
 
 TEST(CliTest, ErrorDeviceUnknown) {

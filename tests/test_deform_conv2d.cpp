@@ -251,7 +251,8 @@ dcn::DeformConv2dOptions options_of(const DeformConv2dParams &p, bool explicit_g
 }
 
 // Runs the library on a NaN-poisoned output and returns it.
-std::vector<float> run_library(const Problem &pr, bool explicit_groups = true) {
+std::vector<float> run_library(const Problem &pr, bool explicit_groups = true,
+                               dcn::Device device = dcn::Device::cpu) {
     std::vector<float> out(static_cast<size_t>(numel(pr.out_shape)));
     dcn_test::poison(out);
     std::optional<dcn::TensorView> mask, bias;
@@ -260,8 +261,11 @@ std::vector<float> run_library(const Problem &pr, bool explicit_groups = true) {
     dcn::deform_conv2d(dcn::TensorView(pr.input.data.data(), pr.input.shape),
                        dcn::TensorView(pr.offset.data.data(), pr.offset.shape),
                        dcn::TensorView(pr.weight.data.data(), pr.weight.shape), mask, bias,
-                       dcn::TensorView(out.data(), pr.out_shape),
-                       options_of(pr.p, explicit_groups));
+                       dcn::TensorView(out.data(), pr.out_shape), [&] {
+                           dcn::DeformConv2dOptions o = options_of(pr.p, explicit_groups);
+                           o.device = device;
+                           return o;
+                       }());
     return out;
 }
 
@@ -446,6 +450,32 @@ INSTANTIATE_TEST_SUITE_P(
                                             ::testing::ValuesIn(kAllIsas)),
     [](const ::testing::TestParamInfo<std::tuple<Case, CpuIsa>> &info) {
         return std::get<0>(info.param).name + "_" + isa_label(std::get<1>(info.param));
+    });
+
+// ---- GPU schedules: every case through every usable GPU device ------------------
+// CI has no GPU: there the OpenCL build of the GPU schedule runs on PoCL (the
+// CPU), which is how the GPU schedules are tested. CUDA runs where a driver
+// and device answer.
+
+class DeformConv2dGpuCases : public DcnTest,
+                             public ::testing::WithParamInterface<std::tuple<Case, dcn::Device>> {};
+
+TEST_P(DeformConv2dGpuCases, MatchesReference) {
+    const Case &c = std::get<0>(GetParam());
+    const dcn::Device device = std::get<1>(GetParam());
+    std::string why;
+    if (!dcn::device_usable(device, &why)) GTEST_SKIP() << dcn::device_name(device) << " not usable here: " << why;
+    const Problem pr = make_problem(c);
+    const std::vector<float> out = run_library(pr, true, device);
+    EXPECT_TRUE(dcn_test::matches_reference(out, pr.reference(), pr.out_shape, pr.reduction_len(),
+                                            pr.tolerance()));
+}
+
+INSTANTIATE_TEST_SUITE_P(
+    Gpu, DeformConv2dGpuCases,
+    ::testing::Combine(::testing::ValuesIn(all_cases()), ::testing::Values(dcn::Device::opencl, dcn::Device::cuda)),
+    [](const ::testing::TestParamInfo<std::tuple<Case, dcn::Device>> &info) {
+        return std::get<0>(info.param).name + "_" + dcn::device_name(std::get<1>(info.param));
     });
 
 // ---- zero offsets, no mask == ordinary convolution, exactly -------------------

@@ -4,6 +4,13 @@
 //                     [--stride S|SH,SW] [--padding P|PH,PW|T,L,B,R]
 //                     [--dilation D|DH,DW] [--groups N] [--offset-groups N]
 //                     --output Y [--device cpu|cuda|opencl] [--repeat N]
+//   dcn deform-psroi-pool --input X --rois R [--trans T] --output-dim D
+//                     --group-size G --pooled-size P [--part-size P]
+//                     [--sample-per-part S] [--trans-std T] [--spatial-scale S]
+//                     --output Y [--count C] [--device ...] [--repeat N]
+//   dcn deform-roi-pool --input X --rois R [--offset O] [--mask M]
+//                     --output-size PH,PW [--spatial-scale S] [--sampling-ratio N]
+//                     [--gamma G] --output Y [--device ...] [--repeat N]
 //   dcn info
 //
 // Arrays are .npy files (little-endian float32, C order). Exit status: 0 on
@@ -16,6 +23,7 @@
 #include <algorithm>
 #include <cerrno>
 #include <chrono>
+#include <cfloat>
 #include <climits>
 #include <cmath>
 #include <cstdio>
@@ -23,6 +31,7 @@
 #include <cstring>
 #include <exception>
 #include <fstream>
+#include <functional>
 #include <map>
 #include <new>
 #include <optional>
@@ -52,9 +61,13 @@ const char *const kTopUsage =
     "(little-endian float32, C order).\n"
     "\n"
     "verbs:\n"
-    "  deform-conv2d   deformable convolution (DCNv1; DCNv2 with --mask)\n"
-    "  info            version, Halide version, compiled variants and targets,\n"
-    "                  detected CPU features, usable devices\n"
+    "  deform-conv2d      deformable convolution (DCNv1; DCNv2 with --mask)\n"
+    "  deform-psroi-pool  deformable (position-sensitive) RoI pooling, MSRA /\n"
+    "                     Deformable R-FCN semantics\n"
+    "  deform-roi-pool    deformable RoI pooling with RoIAlign sampling, mmcv\n"
+    "                     semantics (modulated with --mask)\n"
+    "  info               version, Halide version, compiled variants and targets,\n"
+    "                     detected CPU features, usable devices\n"
     "\n"
     "'dcn <verb> --help' describes a verb's flags. 'dcn --version' prints the version.\n"
     "Exit status: 0 success, 1 error, 2 usage error.\n";
@@ -81,6 +94,58 @@ const char *const kConvUsage =
     "  --device D         cpu (default), cuda, opencl\n"
     "  --repeat N         after a warm-up run, time N runs and print\n"
     "                     'median_ms=<float> gflops=<float>' as the last line on stderr\n"
+    "\n"
+    "Arrays are .npy files: little-endian float32 ('<f4'), C order.\n";
+
+const char *const kPsroiUsage =
+    "usage: dcn deform-psroi-pool --input X --rois R [--trans T] --output-dim D\n"
+    "                             --group-size G --pooled-size P [--part-size P]\n"
+    "                             [--sample-per-part S] [--trans-std T] [--spatial-scale S]\n"
+    "                             --output Y [--count C] [--device cpu|cuda|opencl] [--repeat N]\n"
+    "\n"
+    "Deformable position-sensitive RoI pooling, MSRA DeformablePSROIPooling semantics\n"
+    "(group size 1 and output dim = C: the plain deformable RoI pooling).\n"
+    "\n"
+    "  --input X            input (N, C, H, W), C = output_dim * group_size^2\n"
+    "  --rois R             RoIs (R, 5): batch index, x1, y1, x2, y2 (image coordinates)\n"
+    "  --trans T            normalised offsets (R, 2*num_classes, part, part), x first;\n"
+    "                       absent: no deformation\n"
+    "  --output-dim D       output channels per RoI\n"
+    "  --group-size G       position-sensitive group size (1: plain)\n"
+    "  --pooled-size P      bins per side\n"
+    "  --part-size P        trans cells per side (default 0 = pooled size)\n"
+    "  --sample-per-part S  samples per bin side (default 4)\n"
+    "  --trans-std T        scale of trans (default 0)\n"
+    "  --spatial-scale S    feature map / image size, e.g. 0.0625 (default 1)\n"
+    "  --output Y           output (R, output_dim, P, P), written as .npy\n"
+    "  --count C            also write the number of samples inside the image per bin\n"
+    "                       (R, output_dim, P, P) as .npy\n"
+    "  --device D           cpu (default), cuda, opencl\n"
+    "  --repeat N           after a warm-up run, time N runs and print\n"
+    "                       'median_ms=<float> gsamples=<float>' as the last line on stderr\n"
+    "\n"
+    "Arrays are .npy files: little-endian float32 ('<f4'), C order.\n";
+
+const char *const kRoiUsage =
+    "usage: dcn deform-roi-pool --input X --rois R [--offset O] [--mask M]\n"
+    "                           --output-size P|PH,PW [--spatial-scale S] [--sampling-ratio N]\n"
+    "                           [--gamma G] --output Y [--device cpu|cuda|opencl] [--repeat N]\n"
+    "\n"
+    "Deformable RoI pooling with RoIAlign sampling, mmcv DeformRoIPool semantics\n"
+    "(ModulatedDeformRoIPoolPack with --mask).\n"
+    "\n"
+    "  --input X           input (N, C, H, W)\n"
+    "  --rois R            RoIs (R, 5): batch index, x1, y1, x2, y2 (image coordinates)\n"
+    "  --offset O          normalised offsets (R, 2, PH, PW), channel 0 = x, 1 = y\n"
+    "  --mask M            modulation mask (R, 1, PH, PW), multiplies the pooled output\n"
+    "  --output-size       P, or PH,PW: bins per RoI\n"
+    "  --spatial-scale S   feature map / image size, e.g. 0.0625 (default 1)\n"
+    "  --sampling-ratio N  samples per bin side (default 0: adaptive, ceil(roi / bins))\n"
+    "  --gamma G           scale of the offset (default 0.1)\n"
+    "  --output Y          output (R, C, PH, PW), written as .npy\n"
+    "  --device D          cpu (default), cuda, opencl\n"
+    "  --repeat N          after a warm-up run, time N runs and print\n"
+    "                      'median_ms=<float> gsamples=<float>' as the last line on stderr\n"
     "\n"
     "Arrays are .npy files: little-endian float32 ('<f4'), C order.\n";
 
@@ -201,6 +266,21 @@ void require_at_least(const std::string &flag, const std::vector<int> &values, i
     }
 }
 
+// A finite float32 value ("0.0625", "1e-3", "-2").
+float parse_float(const std::string &flag, const std::string &text) {
+    const char *s = text.c_str();
+    const bool starts_ok = (*s >= '0' && *s <= '9') || *s == '.' || *s == '-' || *s == '+';
+    errno = 0;
+    char *end = nullptr;
+    const double v = starts_ok ? std::strtod(s, &end) : 0.0;
+    if (!starts_ok || end == s || *end != '\0' || !std::isfinite(v)) {
+        throw UsageError("--" + flag + ": '" + text + "' is not a finite number");
+    }
+    if (errno == ERANGE && std::fabs(v) > 1.0) throw UsageError("--" + flag + ": '" + text + "' is out of range");
+    if (std::fabs(v) > FLT_MAX) throw UsageError("--" + flag + ": '" + text + "' is out of range for float32");
+    return static_cast<float>(v);
+}
+
 dcn::Device parse_device(const std::string &text) {
     if (text == "cpu") return dcn::Device::cpu;
     if (text == "cuda") return dcn::Device::cuda;
@@ -215,6 +295,62 @@ std::string join_shape(const std::vector<int64_t> &shape) {
         s += std::to_string(shape[i]);
     }
     return s + "]";
+}
+
+// Elements of an output shape, refusing sizes that overflow.
+int64_t checked_numel(const std::vector<int64_t> &shape) {
+    int64_t n = 1;
+    for (int64_t d : shape) {
+        if (d < 0 || (d > 0 && n > INT64_MAX / d)) {
+            throw std::runtime_error("output shape " + join_shape(shape) + " is too large");
+        }
+        n *= d;
+    }
+    return n;
+}
+
+// A read-only view of an array; an empty array (e.g. 0 RoIs) still gets a
+// valid pointer.
+dcn::TensorView view_of(const dcn_npy::Array &a) {
+    static const float empty[1] = {0.0f};
+    return dcn::TensorView(a.data.empty() ? empty : a.data.data(), a.shape);
+}
+
+// A NaN-poisoned output buffer (never empty, so its pointer is valid), so an
+// element the kernel failed to write cannot look valid.
+std::vector<float> poisoned_output(int64_t numel) {
+    return std::vector<float>(static_cast<size_t>(std::max<int64_t>(numel, 1)), std::nanf(""));
+}
+
+// --repeat N: one warm-up run, then N timed runs; the median in milliseconds.
+double median_ms_of(int repeat, const std::function<void()> &run_once) {
+    run_once();  // warm-up
+    std::vector<double> ms;
+    ms.reserve(static_cast<size_t>(repeat));
+    for (int r = 0; r < repeat; ++r) {
+        const auto t0 = std::chrono::steady_clock::now();
+        run_once();
+        const auto t1 = std::chrono::steady_clock::now();
+        ms.push_back(std::chrono::duration<double, std::milli>(t1 - t0).count());
+    }
+    std::sort(ms.begin(), ms.end());
+    const size_t n = ms.size();
+    return n % 2 ? ms[n / 2] : 0.5 * (ms[n / 2 - 1] + ms[n / 2]);
+}
+
+// "median_ms=<float> gsamples=<float>": bilinear samples per second / 1e9.
+std::string samples_timing_line(double median_ms, double samples) {
+    const double seconds = std::max(median_ms, 1e-9) / 1e3;
+    char line[128];
+    std::snprintf(line, sizeof line, "median_ms=%.6f gsamples=%.4f", median_ms, samples / seconds / 1e9);
+    return line;
+}
+
+int parse_repeat(const Flags &flags) {
+    if (!flags.has("repeat")) return 0;
+    const int repeat = parse_int("repeat", flags.get("repeat"));
+    require_at_least("repeat", {repeat}, 1, flags.get("repeat"));
+    return repeat;
 }
 
 // ---- deform-conv2d ------------------------------------------------------------
@@ -267,11 +403,7 @@ int run_deform_conv2d(int argc, char **argv) {
         require_at_least("offset-groups", {opts.offset_groups}, 1, flags.get("offset-groups"));
     }
     if (flags.has("device")) opts.device = parse_device(flags.get("device"));
-    int repeat = 0;
-    if (flags.has("repeat")) {
-        repeat = parse_int("repeat", flags.get("repeat"));
-        require_at_least("repeat", {repeat}, 1, flags.get("repeat"));
-    }
+    const int repeat = parse_repeat(flags);
 
     const dcn_npy::Array input = dcn_npy::read_npy(flags.get("input"));
     const dcn_npy::Array offset = dcn_npy::read_npy(flags.get("offset"));
@@ -305,21 +437,7 @@ int run_deform_conv2d(int argc, char **argv) {
     if (repeat == 0) {
         run_once();
     } else {
-        run_once();  // warm-up
-        std::vector<double> ms;
-        ms.reserve(static_cast<size_t>(repeat));
-        for (int r = 0; r < repeat; ++r) {
-            const auto t0 = std::chrono::steady_clock::now();
-            run_once();
-            const auto t1 = std::chrono::steady_clock::now();
-            ms.push_back(std::chrono::duration<double, std::milli>(t1 - t0).count());
-        }
-        std::sort(ms.begin(), ms.end());
-        const size_t n = ms.size();
-        const double median_ms = n % 2 ? ms[n / 2] : 0.5 * (ms[n / 2 - 1] + ms[n / 2]);
-        // The library accepted the shapes, so weight.shape[1] divides C.
-        const int groups = opts.groups > 0 ? opts.groups
-                                           : static_cast<int>(input.shape[1] / std::max<int64_t>(weight.shape[1], 1));
+        const double median_ms = median_ms_of(repeat, run_once);
         const double flops = dcn::deform_conv2d_flops(input.shape, weight.shape, out_shape);
         const double seconds = std::max(median_ms, 1e-9) / 1e3;
         char line[128];
@@ -328,6 +446,156 @@ int run_deform_conv2d(int argc, char **argv) {
     }
 
     dcn_npy::write_npy(flags.get("output"), out_shape, out.data(), out.size());
+    if (timing) {
+        std::fprintf(stderr, "%s\n", timing->c_str());
+        std::fflush(stderr);
+    }
+    return 0;
+}
+
+// ---- deform-psroi-pool -------------------------------------------------------
+
+int run_deform_psroi_pool(int argc, char **argv) {
+    const Flags flags("deform-psroi-pool",
+                      {{"input", true},
+                       {"rois", true},
+                       {"trans", false},
+                       {"output-dim", true},
+                       {"group-size", true},
+                       {"pooled-size", true},
+                       {"part-size", false},
+                       {"sample-per-part", false},
+                       {"trans-std", false},
+                       {"spatial-scale", false},
+                       {"output", true},
+                       {"count", false},
+                       {"device", false},
+                       {"repeat", false}},
+                      argc, argv, 2);
+
+    // All flag values are checked before any file is touched.
+    dcn::DeformPsroiPoolOptions opts;
+    auto int_at_least = [&](const char *flag, int min) {
+        const int v = parse_int(flag, flags.get(flag));
+        require_at_least(flag, {v}, min, flags.get(flag));
+        return v;
+    };
+    opts.output_dim = int_at_least("output-dim", 1);
+    opts.group_size = int_at_least("group-size", 1);
+    opts.pooled_size = int_at_least("pooled-size", 1);
+    if (flags.has("part-size")) opts.part_size = int_at_least("part-size", 0);
+    if (flags.has("sample-per-part")) opts.sample_per_part = int_at_least("sample-per-part", 1);
+    if (flags.has("trans-std")) opts.trans_std = parse_float("trans-std", flags.get("trans-std"));
+    if (flags.has("spatial-scale")) {
+        opts.spatial_scale = parse_float("spatial-scale", flags.get("spatial-scale"));
+        if (!(opts.spatial_scale > 0.0f)) {
+            throw UsageError("--spatial-scale: '" + flags.get("spatial-scale") + "' must be > 0");
+        }
+    }
+    if (flags.has("device")) opts.device = parse_device(flags.get("device"));
+    const int repeat = parse_repeat(flags);
+
+    const dcn_npy::Array input = dcn_npy::read_npy(flags.get("input"));
+    const dcn_npy::Array rois = dcn_npy::read_npy(flags.get("rois"));
+    std::optional<dcn_npy::Array> trans;
+    if (flags.has("trans")) trans = dcn_npy::read_npy(flags.get("trans"));
+
+    const std::vector<int64_t> out_shape = dcn::deform_psroi_pool_output_shape(input.shape, rois.shape, opts);
+    const int64_t out_numel = checked_numel(out_shape);
+    std::vector<float> out = poisoned_output(out_numel);
+    std::vector<float> count;
+    if (flags.has("count")) count = poisoned_output(out_numel);
+
+    const dcn::TensorView in_v = view_of(input), rois_v = view_of(rois);
+    std::optional<dcn::TensorView> trans_v, count_v;
+    if (trans) trans_v = view_of(*trans);
+    if (!count.empty()) count_v = dcn::TensorView(count.data(), out_shape);
+    const dcn::TensorView out_v(out.data(), out_shape);
+
+    auto run_once = [&] { dcn::deform_psroi_pool(in_v, rois_v, trans_v, out_v, count_v, opts); };
+    std::optional<std::string> timing;
+    if (repeat == 0) {
+        run_once();
+    } else {
+        const double median_ms = median_ms_of(repeat, run_once);
+        timing = samples_timing_line(median_ms, dcn::deform_psroi_pool_samples(out_shape, opts));
+    }
+
+    dcn_npy::write_npy(flags.get("output"), out_shape, out.data(), static_cast<size_t>(out_numel));
+    if (!count.empty()) dcn_npy::write_npy(flags.get("count"), out_shape, count.data(), static_cast<size_t>(out_numel));
+    if (timing) {
+        std::fprintf(stderr, "%s\n", timing->c_str());
+        std::fflush(stderr);
+    }
+    return 0;
+}
+
+// ---- deform-roi-pool ----------------------------------------------------------
+
+int run_deform_roi_pool(int argc, char **argv) {
+    const Flags flags("deform-roi-pool",
+                      {{"input", true},
+                       {"rois", true},
+                       {"offset", false},
+                       {"mask", false},
+                       {"output-size", true},
+                       {"spatial-scale", false},
+                       {"sampling-ratio", false},
+                       {"gamma", false},
+                       {"output", true},
+                       {"device", false},
+                       {"repeat", false}},
+                      argc, argv, 2);
+
+    // All flag values are checked before any file is touched.
+    dcn::DeformRoiPoolOptions opts;
+    {
+        const std::string t = flags.get("output-size");
+        auto v = parse_int_list("output-size", t, {1, 2}, "P or PH,PW");
+        require_at_least("output-size", v, 1, t);
+        opts.output_size = v.size() == 1 ? std::array<int, 2>{v[0], v[0]} : std::array<int, 2>{v[0], v[1]};
+    }
+    if (flags.has("spatial-scale")) {
+        opts.spatial_scale = parse_float("spatial-scale", flags.get("spatial-scale"));
+        if (!(opts.spatial_scale > 0.0f)) {
+            throw UsageError("--spatial-scale: '" + flags.get("spatial-scale") + "' must be > 0");
+        }
+    }
+    if (flags.has("sampling-ratio")) {
+        opts.sampling_ratio = parse_int("sampling-ratio", flags.get("sampling-ratio"));
+        require_at_least("sampling-ratio", {opts.sampling_ratio}, 0, flags.get("sampling-ratio"));
+    }
+    if (flags.has("gamma")) opts.gamma = parse_float("gamma", flags.get("gamma"));
+    if (flags.has("device")) opts.device = parse_device(flags.get("device"));
+    const int repeat = parse_repeat(flags);
+
+    const dcn_npy::Array input = dcn_npy::read_npy(flags.get("input"));
+    const dcn_npy::Array rois = dcn_npy::read_npy(flags.get("rois"));
+    std::optional<dcn_npy::Array> offset, mask;
+    if (flags.has("offset")) offset = dcn_npy::read_npy(flags.get("offset"));
+    if (flags.has("mask")) mask = dcn_npy::read_npy(flags.get("mask"));
+
+    const std::vector<int64_t> out_shape = dcn::deform_roi_pool_output_shape(input.shape, rois.shape, opts);
+    const int64_t out_numel = checked_numel(out_shape);
+    std::vector<float> out = poisoned_output(out_numel);
+
+    const dcn::TensorView in_v = view_of(input), rois_v = view_of(rois);
+    std::optional<dcn::TensorView> offset_v, mask_v;
+    if (offset) offset_v = view_of(*offset);
+    if (mask) mask_v = view_of(*mask);
+    const dcn::TensorView out_v(out.data(), out_shape);
+
+    auto run_once = [&] { dcn::deform_roi_pool(in_v, rois_v, offset_v, mask_v, out_v, opts); };
+    std::optional<std::string> timing;
+    if (repeat == 0) {
+        run_once();
+    } else {
+        const double median_ms = median_ms_of(repeat, run_once);
+        // The library accepted the shapes: input is (N, C, H, W).
+        timing = samples_timing_line(median_ms, dcn::deform_roi_pool_samples(rois_v, input.shape[1], opts));
+    }
+
+    dcn_npy::write_npy(flags.get("output"), out_shape, out.data(), static_cast<size_t>(out_numel));
     if (timing) {
         std::fprintf(stderr, "%s\n", timing->c_str());
         std::fflush(stderr);
@@ -525,6 +793,20 @@ int run(int argc, char **argv) {
         }
         return run_deform_conv2d(argc, argv);
     }
+    if (verb == "deform-psroi-pool") {
+        if (wants_help(argc, argv, 2)) {
+            std::fputs(kPsroiUsage, stdout);
+            return 0;
+        }
+        return run_deform_psroi_pool(argc, argv);
+    }
+    if (verb == "deform-roi-pool") {
+        if (wants_help(argc, argv, 2)) {
+            std::fputs(kRoiUsage, stdout);
+            return 0;
+        }
+        return run_deform_roi_pool(argc, argv);
+    }
     if (verb == "info") {
         if (wants_help(argc, argv, 2)) {
             std::fputs(kInfoUsage, stdout);
@@ -532,7 +814,7 @@ int run(int argc, char **argv) {
         }
         return run_info(argc, argv);
     }
-    throw UsageError("unknown verb '" + verb + "' (expected deform-conv2d or info; see 'dcn --help')");
+    throw UsageError("unknown verb '" + verb + "' (expected deform-conv2d, deform-psroi-pool, deform-roi-pool or info; see 'dcn --help')");
 }
 
 // One line: newlines in a message would break the one-line contract.

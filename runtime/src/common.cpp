@@ -28,12 +28,19 @@ HalideView::HalideView(const TensorView &t) {
     buf.dim = dims;
 }
 
+HalideView::HalideView(const HalideView &other) : buf(other.buf) {
+    for (int i = 0; i < 4; i++) dims[i] = other.dims[i];
+    buf.dim = dims;
+}
+
 void check_tensor(const char *function, const char *argument, const TensorView &t, int rank,
-                  const char *layout) {
-    if (t.device != Device::cpu) {
+                  const char *layout, Device device) {
+    // Host memory always works; device memory only for a CUDA call on CUDA.
+    if (t.device != Device::cpu && !(t.device == Device::cuda && device == Device::cuda)) {
         throw Error(function, argument,
-                    std::string("tensor on device '") + device_name(t.device) +
-                        "' is not supported by this build (CPU only)");
+                    std::string("a tensor in '") + device_name(t.device) + "' memory cannot be used by a '" +
+                        device_name(device) + "' call (" +
+                        (device == Device::cuda ? "use host or CUDA device memory" : "use host memory") + ")");
     }
     if (t.rank() != rank) {
         throw Error(function, argument,

@@ -85,10 +85,17 @@ extern "C" int dcn_can_use_target_features(int count, const uint64_t *features) 
     return halide_default_can_use_target_features(count, features);
 }
 
+}  // namespace
+namespace detail {
+void install_cuda_hooks();
+}  // namespace detail
+namespace {
+
 void install_hooks() {
     static std::once_flag once;
     std::call_once(once, [] {
         halide_set_error_handler(dcn_halide_error);
+        detail::install_cuda_hooks();
         halide_set_custom_can_use_target_features(dcn_can_use_target_features);
         if (const char *env = std::getenv("DCN_MAX_CPU_ISA")) {
             if (auto isa = cpu_isa_from_name(env)) {
@@ -187,13 +194,15 @@ int select_cpu_variant() {
     return static_cast<int>(CpuIsa::baseline);
 }
 
+std::string last_halide_error() {
+    if (!t_error.empty()) return t_error;
+    std::lock_guard<std::mutex> lock(g_error_mutex);
+    return g_error;
+}
+
 void check_kernel_status(const char *function, int status) {
     if (status == 0) return;
-    std::string msg = t_error;
-    if (msg.empty()) {
-        std::lock_guard<std::mutex> lock(g_error_mutex);
-        msg = g_error;
-    }
+    std::string msg = last_halide_error();
     if (msg.empty()) msg = "Halide error code " + std::to_string(status);
     throw Error(function, "kernel", msg);
 }

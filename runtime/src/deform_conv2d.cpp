@@ -3,10 +3,7 @@
 
 #include "internal.h"
 
-#include "dcn_deform_conv2d_f32_cpu_variants.h"
-#include "dcn_deform_conv2d_bias_f32_cpu_variants.h"
-#include "dcn_deform_conv2d_mask_f32_cpu_variants.h"
-#include "dcn_deform_conv2d_mask_bias_f32_cpu_variants.h"
+#include "kernels.h"
 
 namespace dcn {
 namespace {
@@ -31,10 +28,6 @@ void check_options(const DeformConv2dOptions &o) {
     if (o.groups < 0) throw Error(kFn, "groups", "must be >= 1 (or 0 to infer), got " + str(o.groups));
     if (o.offset_groups < 0)
         throw Error(kFn, "offset_groups", "must be >= 1 (or 0 to infer), got " + str(o.offset_groups));
-    if (o.device != Device::cpu)
-        throw Error(kFn, "device",
-                    std::string("'") + device_name(o.device) +
-                        "' is not available in this build (only 'cpu' is implemented)");
 }
 
 // One output extent; throws when it would be <= 0.
@@ -83,9 +76,9 @@ void deform_conv2d(const TensorView &input, const TensorView &offset, const Tens
                    const std::optional<TensorView> &mask, const std::optional<TensorView> &bias,
                    const TensorView &output, const DeformConv2dOptions &opt) {
     check_options(opt);
-    detail::check_tensor(kFn, "input", input, 4, "(N, C, H, W)");
-    detail::check_tensor(kFn, "offset", offset, 4, "(N, 2*offset_groups*kH*kW, oH, oW)");
-    detail::check_tensor(kFn, "weight", weight, 4, "(K, C/groups, kH, kW)");
+    detail::check_tensor(kFn, "input", input, 4, "(N, C, H, W)", opt.device);
+    detail::check_tensor(kFn, "offset", offset, 4, "(N, 2*offset_groups*kH*kW, oH, oW)", opt.device);
+    detail::check_tensor(kFn, "weight", weight, 4, "(K, C/groups, kH, kW)", opt.device);
 
     const int64_t N = input.shape[0], C = input.shape[1], H = input.shape[2], W = input.shape[3];
     const int64_t K = weight.shape[0], Cw = weight.shape[1], kH = weight.shape[2], kW = weight.shape[3];
@@ -154,37 +147,35 @@ void deform_conv2d(const TensorView &input, const TensorView &offset, const Tens
     if (bias) detail::check_shape(kFn, "bias", *bias, {K}, "one value per output channel");
     detail::check_shape(kFn, "output", output, out_shape, "(N, K, oH, oW)");
     // Shapes (and so ranks) are right; now device, strides, size limits.
-    if (mask) detail::check_tensor(kFn, "mask", *mask, 4, "(N, offset_groups*kH*kW, oH, oW)");
-    if (bias) detail::check_tensor(kFn, "bias", *bias, 1, "(K)");
-    detail::check_tensor(kFn, "output", output, 4, "(N, K, oH, oW)");
+    if (mask) detail::check_tensor(kFn, "mask", *mask, 4, "(N, offset_groups*kH*kW, oH, oW)", opt.device);
+    if (bias) detail::check_tensor(kFn, "bias", *bias, 1, "(K)", opt.device);
+    detail::check_tensor(kFn, "output", output, 4, "(N, K, oH, oW)", opt.device);
 
     if (N == 0) return;  // nothing to compute
 
-    detail::HalideView in_b(input), off_b(offset), w_b(weight), out_b(output);
     const int sy = opt.stride[0], sx = opt.stride[1], pt = opt.padding[0], pl = opt.padding[1];
     const int dy = opt.dilation[0], dx = opt.dilation[1];
     const int g = static_cast<int>(groups), ogi = static_cast<int>(og);
 
-    detail::begin_kernel_call();
-    const int isa = detail::select_cpu_variant();
+    detail::KernelCall call(kFn, opt.device, opt.cuda);
+    halide_buffer_t *in_b = call.input(input), *off_b = call.input(offset), *w_b = call.input(weight);
+    halide_buffer_t *m_b = mask ? call.input(*mask) : nullptr, *b_b = bias ? call.input(*bias) : nullptr;
+    halide_buffer_t *out_b = call.output(output);
     int status;
     if (mask && bias) {
-        detail::HalideView m_b(*mask), b_b(*bias);
-        status = dcn_deform_conv2d_mask_bias_f32_cpu_by_isa[isa](in_b.get(), off_b.get(), w_b.get(), sy, sx, pt, pl, dy,
-                                                     dx, g, ogi, m_b.get(), b_b.get(), out_b.get());
+        status = DCN_RUN_KERNEL(call, dcn_deform_conv2d_mask_bias_f32, in_b, off_b, w_b, sy, sx, pt, pl, dy, dx, g,
+                                ogi, m_b, b_b, out_b);
     } else if (mask) {
-        detail::HalideView m_b(*mask);
-        status = dcn_deform_conv2d_mask_f32_cpu_by_isa[isa](in_b.get(), off_b.get(), w_b.get(), sy, sx, pt, pl, dy, dx, g,
-                                                ogi, m_b.get(), out_b.get());
+        status = DCN_RUN_KERNEL(call, dcn_deform_conv2d_mask_f32, in_b, off_b, w_b, sy, sx, pt, pl, dy, dx, g, ogi,
+                                m_b, out_b);
     } else if (bias) {
-        detail::HalideView b_b(*bias);
-        status = dcn_deform_conv2d_bias_f32_cpu_by_isa[isa](in_b.get(), off_b.get(), w_b.get(), sy, sx, pt, pl, dy, dx, g,
-                                                ogi, b_b.get(), out_b.get());
+        status = DCN_RUN_KERNEL(call, dcn_deform_conv2d_bias_f32, in_b, off_b, w_b, sy, sx, pt, pl, dy, dx, g, ogi,
+                                b_b, out_b);
     } else {
-        status = dcn_deform_conv2d_f32_cpu_by_isa[isa](in_b.get(), off_b.get(), w_b.get(), sy, sx, pt, pl, dy, dx, g, ogi,
-                                           out_b.get());
+        status =
+            DCN_RUN_KERNEL(call, dcn_deform_conv2d_f32, in_b, off_b, w_b, sy, sx, pt, pl, dy, dx, g, ogi, out_b);
     }
-    detail::check_kernel_status(kFn, status);
+    call.finish(status);
 }
 
 }  // namespace dcn

@@ -26,6 +26,4 @@ BuildInfo build_info() {
     return b;
 }
 
-std::vector<Device> usable_devices() { return {Device::cpu}; }
-
 }  // namespace dcn

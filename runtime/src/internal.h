@@ -4,6 +4,7 @@
 
 #include <HalideRuntime.h>
 
+#include <deque>
 #include <string>
 #include <vector>
 
@@ -14,30 +15,79 @@ namespace dcn::detail {
 // "[1, 18, 50, 84]"
 std::string shape_str(const std::vector<int64_t> &shape);
 
-// A halide_buffer_t over a TensorView (dimensions reversed: Halide is
-// innermost first). The view must have been validated.
+// A halide_buffer_t over a TensorView's host memory (dimensions reversed:
+// Halide is innermost first). The view must have been validated.
 struct HalideView {
     halide_buffer_t buf{};
     halide_dimension_t dims[4]{};
     explicit HalideView(const TensorView &t);
+    // buf.dim points into this object: copies must re-point it.
+    HalideView(const HalideView &other);
+    HalideView &operator=(const HalideView &) = delete;
     halide_buffer_t *get() { return &buf; }
 };
 
 // Checks shared by every operator. `function` and `argument` name the call
-// and the tensor in error messages.
+// and the tensor in error messages. `device` is the device the call runs on:
+// a tensor may be host memory, or device memory of that device (CUDA only).
 void check_tensor(const char *function, const char *argument, const TensorView &t, int rank,
-                  const char *layout);
+                  const char *layout, Device device = Device::cpu);
 void check_shape(const char *function, const char *argument, const TensorView &t,
                  const std::vector<int64_t> &expected, const std::string &why);
+// The device of the call: compiled in and usable on this machine.
+void check_device(const char *function, Device device);
 
-// Installs the error handler and the CPU dispatch hook (once), resets the
-// per-call state. Call right before a kernel.
+// Passed to GPU kernels as user_context: the caller's CUDA context/stream.
+struct GpuUserContext {
+    CudaContext cuda;
+};
+
+// The buffers of one kernel call on one device. For the CPU: host views.
+// For a GPU: host tensors are marked for copying to the device (inputs) and
+// copied back (outputs) by finish(); CUDA device tensors are wrapped in
+// place. Device allocations made for the call are freed, wrapped pointers
+// detached, in every case (also when the call throws).
+class KernelCall {
+public:
+    KernelCall(const char *function, Device device, const CudaContext &cuda);
+    ~KernelCall();
+    KernelCall(const KernelCall &) = delete;
+    KernelCall &operator=(const KernelCall &) = delete;
+
+    halide_buffer_t *input(const TensorView &t) { return add(t, false); }
+    halide_buffer_t *output(const TensorView &t) { return add(t, true); }
+    void *user_context() { return &context_; }
+    Device device() const { return device_; }
+    // For CPU calls: index into a kernel's per-ISA table.
+    int cpu_variant() const { return isa_; }
+    // Checks the kernel's status (throws dcn::Error with Halide's message),
+    // then brings host outputs back from the device.
+    void finish(int status);
+
+private:
+    struct Entry {
+        HalideView view;
+        bool output, wrapped;
+    };
+    halide_buffer_t *add(const TensorView &t, bool output);
+    void release() noexcept;
+
+    const char *function_;
+    Device device_;
+    GpuUserContext context_;
+    int isa_ = 0;
+    std::deque<Entry> entries_;
+};
+
+// Installs the error handler, the CPU dispatch hook and the CUDA context
+// hooks (once), resets the per-call error state.
 void begin_kernel_call();
 // Index into a kernel's per-ISA table (cmake/DcnKernels.cmake, best first):
 // the best path the CPU supports, not above the cap. The question goes
 // through halide_can_use_target_features, so the custom hook decides.
 int select_cpu_variant();
-
+// The last Halide error message of this call ("" if none).
+std::string last_halide_error();
 // Turns a non-zero kernel status into dcn::Error with Halide's message.
 void check_kernel_status(const char *function, int status);
 

@@ -83,7 +83,7 @@ inline void schedule_deform_conv2d_cpu(DeformConv2dStages &s, const Halide::Targ
     s.weight_packed.compute_root()
         .parallel(s.k)
         .vectorize(o, vec, TailStrategy::GuardWithIf);
-    static_cast<void>(c);
+    s.channel_og.compute_root();
 
     // Specialisations: one group and one offset group (the common case:
     // the reduction is one flat loop over channels), and one group with

@@ -13,8 +13,25 @@
 
 namespace dcn {
 
-// Where a tensor's memory lives. Only Device::cpu is implemented so far.
+// Where an operator runs and where a tensor's memory lives.
+//   cpu:    host memory, CPU kernels.
+//   cuda:   NVIDIA GPU through the CUDA driver. A tensor may be host memory
+//           (copied to the device and back for the call) or a CUDA device
+//           pointer (TensorView::data holds the CUdeviceptr; used in place,
+//           no copy).
+//   opencl: an OpenCL device (the same GPU schedules; the tests run them on
+//           PoCL). Tensors are host memory, copied in and out.
 enum class Device { cpu, cuda, opencl };
+
+// The caller's CUDA context and stream (a CUcontext and a CUstream, as
+// void*). With a context, Device::cuda calls run in it and on the stream
+// (asynchronously when every tensor is device memory: synchronise the stream
+// before reading the output) instead of in a context of Halide's own on the
+// default stream.
+struct CudaContext {
+    void *context = nullptr;
+    void *stream = nullptr;
+};
 
 const char *device_name(Device d);
 
@@ -68,6 +85,7 @@ struct DeformConv2dOptions {
     int groups = 0;         // 0: inferred, C / weight.shape[1]
     int offset_groups = 0;  // 0: inferred, offset.shape[1] / (2*kH*kW)
     Device device = Device::cpu;
+    CudaContext cuda;       // for Device::cuda
 
     // Symmetric padding (torchvision's (padH, padW)).
     DeformConv2dOptions &set_padding(int pad_h, int pad_w) {
@@ -103,6 +121,84 @@ double deform_conv2d_flops(const std::vector<int64_t> &input_shape,
                            const std::vector<int64_t> &weight_shape,
                            const std::vector<int64_t> &output_shape);
 
+// ---- deformable RoI pooling ---------------------------------------------------
+
+// Options of deform_psroi_pool: the original MSRA DeformablePSROIPooling
+// (Deformable-ConvNets, R-FCN). group_size = 1 and output_dim = C is the
+// paper's plain deformable RoI pooling; group_size > 1 the position-sensitive
+// variant.
+struct DeformPsroiPoolOptions {
+    float spatial_scale = 1.0f;  // > 0
+    int output_dim = 0;          // required, >= 1; C must be output_dim * group_size^2
+    int group_size = 1;          // >= 1
+    int pooled_size = 7;         // >= 1 (square bins)
+    int part_size = 0;           // 0 = pooled_size; else >= 1
+    int sample_per_part = 4;     // >= 1 (samples per bin side)
+    float trans_std = 0.0f;      // scale of trans
+    Device device = Device::cpu;
+    CudaContext cuda;            // for Device::cuda
+};
+
+// (R, output_dim, pooled_size, pooled_size).
+std::vector<int64_t> deform_psroi_pool_output_shape(const std::vector<int64_t> &input_shape,
+                                                    const std::vector<int64_t> &rois_shape,
+                                                    const DeformPsroiPoolOptions &options);
+
+// Deformable (position-sensitive) RoI pooling, MSRA semantics (DESIGN.md 3.2):
+//   input  (N, C, H, W), C = output_dim * group_size^2
+//   rois   (R, 5) = [batch index, x1, y1, x2, y2] in input-image coordinates;
+//          the batch index must be an integer in [0, N); coordinates must be
+//          finite (a NaN or infinite coordinate is an error naming the RoI)
+//   trans  (R, 2*num_classes, part, part) or absent (no_trans);
+//          output_dim must be a multiple of num_classes
+//   output (R, output_dim, P, P), written
+//   count  (R, output_dim, P, P) or absent: the number of samples that fell
+//          inside the image for each bin (what the backward pass divides by)
+// R = 0 is valid (nothing to do). A NaN or infinite trans value moves that
+// bin's samples outside the image: the bin is 0 with count 0.
+void deform_psroi_pool(const TensorView &input, const TensorView &rois, const std::optional<TensorView> &trans,
+                       const TensorView &output, const std::optional<TensorView> &count,
+                       const DeformPsroiPoolOptions &options);
+
+// Options of deform_roi_pool: mmcv's DeformRoIPool (RoIAlign-style sampling).
+struct DeformRoiPoolOptions {
+    std::array<int, 2> output_size{7, 7};  // (PH, PW), each >= 1
+    float spatial_scale = 1.0f;            // > 0
+    int sampling_ratio = 0;                // samples per bin side; 0 = adaptive, ceil(roi / bins)
+    float gamma = 0.1f;                    // scale of the offset
+    Device device = Device::cpu;
+    CudaContext cuda;                      // for Device::cuda
+};
+
+// The most samples per bin side the adaptive rule (sampling_ratio = 0) may
+// ask for; a larger RoI is refused with an error suggesting sampling_ratio > 0.
+constexpr int kMaxAdaptiveSamplingGrid = 256;
+
+// (R, C, PH, PW).
+std::vector<int64_t> deform_roi_pool_output_shape(const std::vector<int64_t> &input_shape,
+                                                  const std::vector<int64_t> &rois_shape,
+                                                  const DeformRoiPoolOptions &options);
+
+// Deformable RoI pooling with RoIAlign sampling, mmcv semantics (DESIGN.md 3.3):
+//   input  (N, C, H, W)
+//   rois   (R, 5) as for deform_psroi_pool (same checks)
+//   offset (R, 2, PH, PW) or absent; channel 0 = x, channel 1 = y
+//   mask   (R, 1, PH, PW) or absent: the modulated variant (multiplies the
+//          pooled output)
+//   output (R, C, PH, PW), written
+// A NaN or infinite offset moves that bin's samples outside the image: the
+// bin is 0.
+void deform_roi_pool(const TensorView &input, const TensorView &rois, const std::optional<TensorView> &offset,
+                     const std::optional<TensorView> &mask, const TensorView &output,
+                     const DeformRoiPoolOptions &options);
+
+// Bilinear samples a pooling call takes (for the CLI's gsamples figure):
+// deform_psroi_pool: R * output_dim * P^2 * sample_per_part^2;
+// deform_roi_pool: R * C * PH * PW * (its sampling grid per bin, summed over
+// RoIs when adaptive).
+double deform_psroi_pool_samples(const std::vector<int64_t> &output_shape, const DeformPsroiPoolOptions &options);
+double deform_roi_pool_samples(const TensorView &rois, int64_t channels, const DeformRoiPoolOptions &options);
+
 // ---- CPU threads and instruction sets ---------------------------------------
 
 // Worker threads of the CPU kernels (Halide's thread pool). n <= 0 restores
@@ -136,7 +232,11 @@ struct BuildInfo {
     std::vector<std::string> cpu_targets;  // Halide target strings, best first
 };
 BuildInfo build_info();
-// Devices usable on this machine now ("cpu" always).
+// Devices usable on this machine now: cpu always; cuda when a CUDA driver
+// and device answer; opencl when an OpenCL platform and device answer
+// (HL_OCL_PLATFORM_NAME / HL_OCL_DEVICE_TYPE choose which). Probed once.
 std::vector<Device> usable_devices();
+// Whether `device` is usable; if not, `why` (when given) says why.
+bool device_usable(Device device, std::string *why = nullptr);
 
 }  // namespace dcn

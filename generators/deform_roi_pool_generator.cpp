@@ -1,0 +1,125 @@
+// deform_roi_pool: deformable RoI pooling with RoIAlign sampling, exactly
+// ../shared/DESIGN.md section 3.3 (mmcv DeformRoIPool forward; with a mask,
+// the modulated variant). Only the algorithm lives here.
+//
+// Halide dimensions are innermost first: input (W, H, C, N), rois (5, R),
+// offset (PW, PH, 2, R), mask (PW, PH, 1, R), output (PW, PH, C, R).
+
+#include "Halide.h"
+#include "common.h"
+#include "cpu/roi_pool.h"
+#include "cuda/roi_pool.h"
+#include "roi_pool_algorithm.h"
+
+namespace {
+
+using namespace Halide;
+
+class DeformRoiPoolGenerator : public Generator<DeformRoiPoolGenerator> {
+public:
+    GeneratorParam<bool> with_offset{"with_offset", false};
+    GeneratorParam<bool> with_mask{"with_mask", false};
+
+    Input<Buffer<float, 4>> input{"input"};
+    Input<Buffer<float, 2>> rois{"rois"};
+    Input<float> spatial_scale{"spatial_scale", 1.0f};
+    Input<int> sampling_ratio{"sampling_ratio", 0, 0, 1 << 12};
+    Input<float> gamma{"gamma", 0.1f};
+    // The largest sampling grid side over all RoIs (computed by the runtime
+    // with the same rule): the bound of the reduction.
+    Input<int> max_grid{"max_grid", 1, 1, 1 << 12};
+    Output<Buffer<float, 4>> output{"output"};
+
+    Input<Buffer<float, 4>> *offset = nullptr;
+    Input<Buffer<float, 4>> *mask = nullptr;
+
+    void configure() {
+        if (with_offset) offset = add_input<Buffer<float, 4>>("offset");
+        if (with_mask) mask = add_input<Buffer<float, 4>>("mask");
+    }
+
+    void generate() {
+        dcn::DeformRoiPoolStages s;
+        const Var &pw = s.pw, &ph = s.ph, &c = s.c, &r = s.r, &i = s.i, &x = s.x, &y = s.y, &n = s.n;
+
+        Expr W = input.dim(0).extent(), H = input.dim(1).extent(), N = input.dim(3).extent();
+        Expr PW = output.dim(0).extent(), PH = output.dim(1).extent();
+
+        s.input_cl(c, x, y, n) = input(x, y, c, n);
+
+        // The RoI box: no rounding, no +1, no minimum size.
+        Expr batch = dcn::roi_batch_index(rois(0, r), N);
+        Expr start_w = rois(1, r) * spatial_scale - 0.5f, start_h = rois(2, r) * spatial_scale - 0.5f;
+        Expr roi_w = (rois(3, r) * spatial_scale - 0.5f) - start_w;
+        Expr roi_h = (rois(4, r) * spatial_scale - 0.5f) - start_h;
+        Expr bin_w = roi_w / cast<float>(PW), bin_h = roi_h / cast<float>(PH);
+        // Grid from the RoI size, before any offset; bounded by max_grid.
+        auto grid = [&](const Expr &roi, const Expr &bins) {
+            Expr adaptive = clamp(ceil(roi / cast<float>(bins)), 0.0f, cast<float>(max_grid));
+            return select(sampling_ratio > 0, min(sampling_ratio, max_grid), cast<int>(adaptive));
+        };
+        Expr grid_w = grid(roi_w, PW), grid_h = grid(roi_h, PH);
+        if (with_offset) {
+            start_w += gamma * roi_w * (*offset)(pw, ph, 0, r);  // channel 0 = x
+            start_h += gamma * roi_h * (*offset)(pw, ph, 1, r);
+        }
+
+        // RoIAlign's bilinear rule along one axis for the sample at
+        // `coord`: 0 outside [-1, size]; negative -> 0; at the last row /
+        // column the edge is replicated. Returns (low, high, w_low, w_high).
+        auto axis = [&](const Expr &coord, const Expr &size) {
+            Expr sizef = cast<float>(size);
+            Expr inside = is_finite(coord) && coord >= -1.0f && coord <= sizef;
+            Expr cc = clamp(select(inside, coord, 0.0f), 0.0f, sizef - 1.0f);
+            Expr low = clamp(cast<int>(floor(cc)), 0, size - 1);
+            Expr high = min(low + 1, size - 1);
+            Expr l = cc - cast<float>(low);
+            Expr v = select(inside, 1.0f, 0.0f);
+            return Tuple(low, high, (1.0f - l) * v, l * v);
+        };
+        Expr yi = start_h + cast<float>(ph) * bin_h + (cast<float>(i) + 0.5f) * bin_h / cast<float>(max(grid_h, 1));
+        Expr xi = start_w + cast<float>(pw) * bin_w + (cast<float>(i) + 0.5f) * bin_w / cast<float>(max(grid_w, 1));
+        s.y_sample(i, pw, ph, r) = axis(yi, H);
+        s.x_sample(i, pw, ph, r) = axis(xi, W);
+
+        s.s = RDom(0, max_grid, 0, max_grid, "s");
+        s.s.where(s.s.x < grid_w && s.s.y < grid_h);
+        Tuple ys = s.y_sample(s.s.y, pw, ph, r), xs = s.x_sample(s.s.x, pw, ph, r);
+        s.pooled(c, pw, ph, r) = 0.0f;
+        s.pooled(c, pw, ph, r) += ys[2] * (xs[2] * s.input_cl(c, xs[0], ys[0], batch) +
+                                           xs[3] * s.input_cl(c, xs[1], ys[0], batch)) +
+                                  ys[3] * (xs[2] * s.input_cl(c, xs[0], ys[1], batch) +
+                                           xs[3] * s.input_cl(c, xs[1], ys[1], batch));
+
+        Expr value = s.pooled(c, pw, ph, r) / cast<float>(max(grid_h * grid_w, 1));
+        if (with_mask) value *= (*mask)(pw, ph, 0, r);
+        output(pw, ph, c, r) = value;
+        s.output = output;
+
+        set_estimates_for_autoschedulers();
+        if (using_autoscheduler()) return;
+        if (get_target().has_gpu_feature()) {
+            dcn::schedule_deform_roi_pool_gpu(s, get_target());
+        } else {
+            dcn::schedule_deform_roi_pool_cpu(s, get_target());
+        }
+    }
+
+private:
+    // Faster R-CNN-like estimates: 512 RoIs, 256 channels, 7x7 bins.
+    void set_estimates_for_autoschedulers() {
+        input.set_estimates({{0, 84}, {0, 50}, {0, 256}, {0, 1}});
+        rois.set_estimates({{0, 5}, {0, 512}});
+        if (offset) offset->set_estimates({{0, 7}, {0, 7}, {0, 2}, {0, 512}});
+        if (mask) mask->set_estimates({{0, 7}, {0, 7}, {0, 1}, {0, 512}});
+        output.set_estimates({{0, 7}, {0, 7}, {0, 256}, {0, 512}});
+        spatial_scale.set_estimate(1.0f / 16);
+        sampling_ratio.set_estimate(2);
+        gamma.set_estimate(0.1f);
+        max_grid.set_estimate(2);
+    }
+};
+
+}  // namespace
+
+HALIDE_REGISTER_GENERATOR(DeformRoiPoolGenerator, deform_roi_pool)

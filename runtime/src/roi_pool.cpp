@@ -1,0 +1,272 @@
+// deform_psroi_pool and deform_roi_pool: argument validation (including the
+// RoI table itself, read on the host) and dispatch to the AOT kernels.
+#include <algorithm>
+#include <cmath>
+#include <cstdio>
+#include <string>
+
+#include "internal.h"
+
+#include "kernels.h"
+
+namespace dcn {
+namespace {
+
+using detail::shape_str;
+std::string str(int64_t v) { return std::to_string(v); }
+std::string fstr(double v) {
+    char buf[64];
+    std::snprintf(buf, sizeof buf, "%g", v);
+    return buf;
+}
+
+void check_positive(const char *fn, const char *name, int64_t v) {
+    if (v < 1) throw Error(fn, name, "must be >= 1, got " + str(v));
+}
+
+void check_scale(const char *fn, float scale) {
+    if (!std::isfinite(scale) || scale <= 0.0f)
+        throw Error(fn, "spatial_scale", "must be finite and > 0, got " + fstr(scale));
+}
+
+// rois (R, 5) = [batch, x1, y1, x2, y2]: shape, then every value. The
+// kernels clamp the batch index again, but a wrong one is the caller's bug.
+void check_rois(const char *fn, const TensorView &rois, int64_t N) {
+    if (rois.rank() != 2 || rois.shape[1] != 5)
+        throw Error(fn, "rois",
+                    "expected shape [R, 5] (batch index, x1, y1, x2, y2), got " + shape_str(rois.shape));
+    // The RoI table is read here, on the host, so it must be host memory.
+    detail::check_tensor(fn, "rois", rois, 2, "(R, 5)", Device::cpu);
+    const std::vector<int64_t> st = rois.effective_strides();
+    for (int64_t r = 0; r < rois.shape[0]; r++) {
+        const float *row = rois.data + r * st[0];
+        const float b = row[0];  // rois[r, 0]
+        if (!std::isfinite(b) || b != std::floor(b) || b < 0.0f || b >= static_cast<float>(N))
+            throw Error(fn, "rois",
+                        "RoI " + str(r) + ": batch index " + fstr(b) + " is not an integer in [0, " + str(N) +
+                            ") (input has N = " + str(N) + ")");
+        static const char *const names[] = {"batch", "x1", "y1", "x2", "y2"};
+        for (int k = 1; k < 5; k++) {
+            if (!std::isfinite(row[k * st[1]]))
+                throw Error(fn, "rois",
+                            "RoI " + str(r) + ": " + names[k] + " is " + fstr(row[k * st[1]]) +
+                                "; RoI coordinates must be finite");
+        }
+    }
+}
+
+// The input for a pooling op: (N, C, H, W), H and W >= 1.
+void check_pool_input(const char *fn, const TensorView &input, Device device) {
+    detail::check_tensor(fn, "input", input, 4, "(N, C, H, W)", device);
+    if (input.shape[1] < 1 || input.shape[2] < 1 || input.shape[3] < 1)
+        throw Error(fn, "input", "C, H and W must be >= 1, got shape " + shape_str(input.shape));
+}
+
+}  // namespace
+
+// ---- deform_psroi_pool ----------------------------------------------------------
+
+namespace {
+constexpr const char *kPs = "deform_psroi_pool";
+
+void check_psroi_options(const DeformPsroiPoolOptions &o) {
+    check_scale(kPs, o.spatial_scale);
+    check_positive(kPs, "output_dim", o.output_dim);
+    check_positive(kPs, "group_size", o.group_size);
+    check_positive(kPs, "pooled_size", o.pooled_size);
+    check_positive(kPs, "sample_per_part", o.sample_per_part);
+    if (o.part_size < 0) throw Error(kPs, "part_size", "must be >= 1 (or 0 = pooled_size), got " + str(o.part_size));
+    if (!std::isfinite(o.trans_std)) throw Error(kPs, "trans_std", "must be finite, got " + fstr(o.trans_std));
+}
+}  // namespace
+
+std::vector<int64_t> deform_psroi_pool_output_shape(const std::vector<int64_t> &input_shape,
+                                                    const std::vector<int64_t> &rois_shape,
+                                                    const DeformPsroiPoolOptions &o) {
+    check_psroi_options(o);
+    if (input_shape.size() != 4)
+        throw Error(kPs, "input", "expected a 4-D tensor (N, C, H, W), got shape " + shape_str(input_shape));
+    if (rois_shape.size() != 2 || rois_shape[1] != 5)
+        throw Error(kPs, "rois", "expected shape [R, 5], got " + shape_str(rois_shape));
+    return {rois_shape[0], o.output_dim, o.pooled_size, o.pooled_size};
+}
+
+double deform_psroi_pool_samples(const std::vector<int64_t> &out, const DeformPsroiPoolOptions &o) {
+    if (out.size() != 4) return 0.0;
+    return double(out[0]) * double(out[1]) * double(out[2]) * double(out[3]) * double(o.sample_per_part) *
+           double(o.sample_per_part);
+}
+
+void deform_psroi_pool(const TensorView &input, const TensorView &rois, const std::optional<TensorView> &trans,
+                       const TensorView &output, const std::optional<TensorView> &count,
+                       const DeformPsroiPoolOptions &o) {
+    check_psroi_options(o);
+    check_pool_input(kPs, input, o.device);
+    const int64_t N = input.shape[0], C = input.shape[1];
+    const int64_t G = o.group_size, P = o.pooled_size, D = o.output_dim;
+    if (C != D * G * G)
+        throw Error(kPs, "input",
+                    "expected C = output_dim * group_size^2 = " + str(D) + " * " + str(G) + "^2 = " + str(D * G * G) +
+                        " channels, got shape " + shape_str(input.shape));
+    check_rois(kPs, rois, N);
+    const int64_t R = rois.shape[0];
+    const int64_t part = o.part_size > 0 ? o.part_size : P;
+    if (trans) {
+        const TensorView &t = *trans;
+        if (t.rank() != 4 || t.shape[1] < 2 || t.shape[1] % 2 != 0)
+            throw Error(kPs, "trans",
+                        "expected shape [" + str(R) + ", 2*num_classes, " + str(part) + ", " + str(part) + "], got " +
+                            shape_str(t.shape));
+        const int64_t classes = t.shape[1] / 2;
+        if (D % classes != 0)
+            throw Error(kPs, "trans",
+                        "num_classes = trans.shape[1] / 2 = " + str(classes) + " must divide output_dim = " + str(D) +
+                            " (trans shape " + shape_str(t.shape) + ")");
+        detail::check_shape(kPs, "trans", t, {R, 2 * classes, part, part},
+                            "part_size = " + str(part) + (o.part_size > 0 ? "" : " (= pooled_size)"));
+        detail::check_tensor(kPs, "trans", t, 4, "(R, 2*num_classes, part, part)", o.device);
+    }
+    const std::vector<int64_t> out_shape = {R, D, P, P};
+    detail::check_shape(kPs, "output", output, out_shape, "(R, output_dim, pooled, pooled)");
+    detail::check_tensor(kPs, "output", output, 4, "(R, output_dim, pooled, pooled)", o.device);
+    if (count) {
+        detail::check_shape(kPs, "count", *count, out_shape, "(R, output_dim, pooled, pooled)");
+        detail::check_tensor(kPs, "count", *count, 4, "(R, output_dim, pooled, pooled)", o.device);
+    }
+    if (R == 0) return;
+
+    // The kernel always produces the count; without a caller's buffer it
+    // goes to scratch memory.
+    std::vector<float> scratch;
+    TensorView count_view;
+    if (count) {
+        count_view = *count;
+    } else {
+        scratch.resize(static_cast<size_t>(R * D * P * P));
+        count_view = TensorView(scratch.data(), out_shape);
+    }
+    detail::KernelCall call(kPs, o.device, o.cuda);
+    halide_buffer_t *in_b = call.input(input), *rois_b = call.input(rois);
+    halide_buffer_t *t_b = trans ? call.input(*trans) : nullptr;
+    halide_buffer_t *out_b = call.output(output), *cnt_b = call.output(count_view);
+    const float sc = o.spatial_scale, ts = o.trans_std;
+    const int d = int(D), g = int(G), p = int(P), pt = int(part), spp = o.sample_per_part;
+    const int status =
+        trans ? DCN_RUN_KERNEL(call, dcn_deform_psroi_pool_trans_f32, in_b, rois_b, sc, d, g, p, pt, spp, ts, t_b, out_b,
+                               cnt_b)
+              : DCN_RUN_KERNEL(call, dcn_deform_psroi_pool_f32, in_b, rois_b, sc, d, g, p, pt, spp, ts, out_b, cnt_b);
+    call.finish(status);
+}
+
+// ---- deform_roi_pool ------------------------------------------------------------
+
+namespace {
+constexpr const char *kRp = "deform_roi_pool";
+
+void check_roi_pool_options(const DeformRoiPoolOptions &o) {
+    check_scale(kRp, o.spatial_scale);
+    if (o.output_size[0] < 1 || o.output_size[1] < 1)
+        throw Error(kRp, "output_size",
+                    "must be >= 1, got (" + str(o.output_size[0]) + ", " + str(o.output_size[1]) + ")");
+    if (o.sampling_ratio < 0)
+        throw Error(kRp, "sampling_ratio", "must be >= 0 (0 = adaptive), got " + str(o.sampling_ratio));
+    if (o.sampling_ratio > kMaxAdaptiveSamplingGrid)
+        throw Error(kRp, "sampling_ratio",
+                    "must be <= " + str(kMaxAdaptiveSamplingGrid) + ", got " + str(o.sampling_ratio));
+    if (!std::isfinite(o.gamma)) throw Error(kRp, "gamma", "must be finite, got " + fstr(o.gamma));
+}
+
+// The sampling grid side of one RoI along one axis, in float as the kernel
+// computes it (before any offset).
+int64_t adaptive_grid(float a, float b, float scale, int bins) {
+    const float roi = (b * scale - 0.5f) - (a * scale - 0.5f);
+    const float g = std::ceil(roi / static_cast<float>(bins));
+    return g > 0.0f ? static_cast<int64_t>(std::min(g, 1e9f)) : 0;
+}
+
+// Per RoI grid sides (rows, columns); checks the adaptive limit.
+std::pair<int64_t, int64_t> roi_grid(const TensorView &rois, int64_t r, const DeformRoiPoolOptions &o) {
+    if (o.sampling_ratio > 0) return {o.sampling_ratio, o.sampling_ratio};
+    const std::vector<int64_t> st = rois.effective_strides();
+    const float *row = rois.data + r * st[0];
+    const int64_t gh = adaptive_grid(row[2 * st[1]], row[4 * st[1]], o.spatial_scale, o.output_size[0]);
+    const int64_t gw = adaptive_grid(row[1 * st[1]], row[3 * st[1]], o.spatial_scale, o.output_size[1]);
+    if (gh > kMaxAdaptiveSamplingGrid || gw > kMaxAdaptiveSamplingGrid)
+        throw Error(kRp, "rois",
+                    "RoI " + str(r) + " asks for an adaptive sampling grid of " + str(gh) + " x " + str(gw) +
+                        " per bin, above the limit " + str(kMaxAdaptiveSamplingGrid) +
+                        "; pass sampling_ratio > 0 for RoIs this large");
+    return {gh, gw};
+}
+}  // namespace
+
+std::vector<int64_t> deform_roi_pool_output_shape(const std::vector<int64_t> &input_shape,
+                                                  const std::vector<int64_t> &rois_shape,
+                                                  const DeformRoiPoolOptions &o) {
+    check_roi_pool_options(o);
+    if (input_shape.size() != 4)
+        throw Error(kRp, "input", "expected a 4-D tensor (N, C, H, W), got shape " + shape_str(input_shape));
+    if (rois_shape.size() != 2 || rois_shape[1] != 5)
+        throw Error(kRp, "rois", "expected shape [R, 5], got " + shape_str(rois_shape));
+    return {rois_shape[0], input_shape[1], o.output_size[0], o.output_size[1]};
+}
+
+double deform_roi_pool_samples(const TensorView &rois, int64_t channels, const DeformRoiPoolOptions &o) {
+    if (rois.rank() != 2 || rois.shape[1] != 5 || rois.data == nullptr) return 0.0;
+    double grid_points = 0.0;
+    for (int64_t r = 0; r < rois.shape[0]; r++) {
+        const auto g = roi_grid(rois, r, o);
+        grid_points += double(g.first) * double(g.second);
+    }
+    return grid_points * double(channels) * double(o.output_size[0]) * double(o.output_size[1]);
+}
+
+void deform_roi_pool(const TensorView &input, const TensorView &rois, const std::optional<TensorView> &offset,
+                     const std::optional<TensorView> &mask, const TensorView &output, const DeformRoiPoolOptions &o) {
+    check_roi_pool_options(o);
+    check_pool_input(kRp, input, o.device);
+    const int64_t N = input.shape[0], C = input.shape[1];
+    const int64_t PH = o.output_size[0], PW = o.output_size[1];
+    check_rois(kRp, rois, N);
+    const int64_t R = rois.shape[0];
+    if (offset) {
+        detail::check_shape(kRp, "offset", *offset, {R, 2, PH, PW}, "(R, 2, PH, PW): x then y per bin");
+        detail::check_tensor(kRp, "offset", *offset, 4, "(R, 2, PH, PW)", o.device);
+    }
+    if (mask) {
+        detail::check_shape(kRp, "mask", *mask, {R, 1, PH, PW}, "(R, 1, PH, PW)");
+        detail::check_tensor(kRp, "mask", *mask, 4, "(R, 1, PH, PW)", o.device);
+    }
+    detail::check_shape(kRp, "output", output, {R, C, PH, PW}, "(R, C, PH, PW)");
+    detail::check_tensor(kRp, "output", output, 4, "(R, C, PH, PW)", o.device);
+    int64_t max_grid = 1;
+    for (int64_t r = 0; r < R; r++) {
+        const auto g = roi_grid(rois, r, o);
+        max_grid = std::max({max_grid, g.first, g.second});
+    }
+    if (R == 0) return;
+    // One more than the host's figure: the kernel's float arithmetic may
+    // round a ceil() the other way, and its RDom only needs a bound.
+    const int bound = static_cast<int>(max_grid + (o.sampling_ratio > 0 ? 0 : 1));
+
+    detail::KernelCall call(kRp, o.device, o.cuda);
+    halide_buffer_t *in_b = call.input(input), *rois_b = call.input(rois);
+    halide_buffer_t *off_b = offset ? call.input(*offset) : nullptr, *m_b = mask ? call.input(*mask) : nullptr;
+    halide_buffer_t *out_b = call.output(output);
+    const float sc = o.spatial_scale, gm = o.gamma;
+    const int sr = o.sampling_ratio;
+    int status;
+    if (offset && mask) {
+        status = DCN_RUN_KERNEL(call, dcn_deform_roi_pool_offset_mask_f32, in_b, rois_b, sc, sr, gm, bound, off_b, m_b,
+                                out_b);
+    } else if (offset) {
+        status = DCN_RUN_KERNEL(call, dcn_deform_roi_pool_offset_f32, in_b, rois_b, sc, sr, gm, bound, off_b, out_b);
+    } else if (mask) {
+        status = DCN_RUN_KERNEL(call, dcn_deform_roi_pool_mask_f32, in_b, rois_b, sc, sr, gm, bound, m_b, out_b);
+    } else {
+        status = DCN_RUN_KERNEL(call, dcn_deform_roi_pool_f32, in_b, rois_b, sc, sr, gm, bound, out_b);
+    }
+    call.finish(status);
+}
+
+}  // namespace dcn

@@ -1,0 +1,120 @@
+// GPU schedule of deform_conv2d, written for NVIDIA A100 / H100-class GPUs
+// (compiled for CUDA; the same schedule compiled for OpenCL runs on PoCL in
+// the tests). Only gpu_blocks / gpu_threads are used, so the CUDA and the
+// OpenCL builds are the same schedule.
+//
+// Three kernels:
+//   1. sample (pixel, tap, offset group): corner + 4 mask-scaled weights, one
+//      thread each; read by every channel of the offset group.
+//   2. weight_packed: the weights with output channels innermost (one pass).
+//   3. the output: one block per tile of `tile_x` output pixels (one row) x
+//      `tile_k` output channels. The reduction over (channel, tap) runs as a
+//      serial loop at block level in chunks of `chunk` channels of one tap;
+//      per chunk the block stages in shared memory
+//        - the sampled columns: chunk x tile_x floats (bilinear gathers, one
+//          per thread and item),
+//        - the weights: chunk x tile_k floats,
+//      then every thread accumulates a reg_x x reg_k register block over the
+//      chunk (unrolled, so the accumulators stay in registers between the
+//      shared-memory loads and stores at the chunk's ends).
+// Defaults (tile 32 x 32, 2 x 4 per thread, chunk 16):
+//   threads per block = (32/2) * (32/4) = 128 (4 warps);
+//   shared memory = accumulators 32*32*4 B + columns 16*32*4 B + weights
+//   16*32*4 B = 8 KB per block;
+//   registers: 8 accumulators + 2 column + 4 weight values + addressing,
+//   well under 64 per thread, so the SM's 64K registers and 228 KB of shared
+//   memory admit 16 blocks (2048 threads): full occupancy on sm_80 / sm_90.
+// The raw input is never staged (its footprint depends on the offsets).
+#pragma once
+
+#include "Halide.h"
+#include "deform_conv2d_algorithm.h"
+#include "gpu_common.h"
+
+namespace dcn {
+
+struct DeformConv2dGpuParams {
+    int tile_x = 32;  // output pixels per block (one row)
+    int tile_k = 32;  // output channels per block
+    int reg_x = 2;    // pixels per thread
+    int reg_k = 4;    // output channels per thread
+    int chunk = 8;    // channels per reduction step staged in shared memory
+};
+
+inline void schedule_deform_conv2d_gpu(DeformConv2dStages &s, const Halide::Target &target,
+                                       const DeformConv2dGpuParams &p = {}) {
+    using namespace Halide;
+    (void)target;
+    const Var &x = s.x, &y = s.y, &o = s.o, &n = s.n, &ci = s.ci, &k = s.k, &g = s.g;
+    Var xo("xo"), xi("xi"), oo("oo"), oi("oi"), xt("xt"), xr("xr"), ot("ot"), orr("or"), yn("yn");
+    Var t("t");
+    RVar rco("rco"), rci("rci");
+    const std::vector<int> block = {p.tile_x / p.reg_x, p.tile_k / p.reg_k};
+
+    // Kernel 1: the samples.
+    Var sxo("sxo"), sxi("sxi"), syo("syo"), syi("syi");
+    s.sample.compute_root()
+        .gpu_tile(x, y, sxo, syo, sxi, syi, 32, 4, TailStrategy::GuardWithIf);
+    // Kernel 2: packed weights, output channels innermost (coalesced).
+    Var wo("wo"), wi("wi");
+    s.weight_packed.compute_root()
+        .split(o, wo, wi, 64, TailStrategy::GuardWithIf)
+        .gpu_blocks(wo, s.ci)
+        .gpu_threads(wi);
+    // Kernel 2b: the channel -> offset group table (several groups only).
+    Var cb("cb"), cth("cth");
+    s.channel_og.compute_root().split(s.c, cb, cth, 64, TailStrategy::GuardWithIf).gpu_blocks(cb).gpu_threads(cth);
+    // The repacked input is a CPU device; on the GPU the gathers read X.
+    s.input_cl.compute_inline();
+
+    // Kernel 3: output tiles.
+    s.output.compute_root()
+        .split(x, xo, xi, p.tile_x, TailStrategy::GuardWithIf)
+        .split(o, oo, oi, p.tile_k, TailStrategy::GuardWithIf)
+        .reorder(xi, oi, xo, oo, y, n)
+        .fuse(y, n, yn)
+        .gpu_blocks(xo, oo, yn)
+        .split(xi, xt, xr, p.reg_x, TailStrategy::GuardWithIf)
+        .split(oi, ot, orr, p.reg_k, TailStrategy::GuardWithIf)
+        .reorder(xr, orr, xt, ot)
+        .gpu_threads(xt, ot);
+
+    // Accumulators: block level (a fixed tile; indices past the edges are
+    // clamped in the algorithm), each thread owning a reg_x x reg_k block.
+    s.accum.compute_at(s.output, xo)
+        .bound_extent(x, p.tile_x)
+        .bound_extent(o, p.tile_k)
+        .split(x, xt, xr, p.reg_x)
+        .split(o, ot, orr, p.reg_k)
+        .reorder(xr, orr, xt, ot)
+        .gpu_threads(xt, ot)
+        .unroll(xr)
+        .unroll(orr);
+    s.accum.update()
+        .split(s.r.x, rco, rci, p.chunk, TailStrategy::GuardWithIf)
+        .split(x, xt, xr, p.reg_x)
+        .split(o, ot, orr, p.reg_k)
+        .reorder(orr, xr, rci, xt, ot, rco, s.r.y, s.r.z)
+        .gpu_threads(xt, ot)
+        .unroll(xr)
+        .unroll(orr);
+    // Several groups: each step looks its channel's offset group up in a
+    // table; unrolling the chunk as well would exceed 64 registers (ptxas,
+    // sm_90), so that rare path keeps the chunk loop rolled.
+    s.accum.update().specialize(s.groups != 1);
+    s.accum.update().unroll(rci);
+
+    // Per chunk, in shared memory, computed by all threads of the block.
+    s.columns.compute_at(s.accum, rco).fuse(ci, x, t);
+    spread_over_block(s.columns, t, block);
+    Func w_tile = s.weight_packed.in(s.accum);
+    w_tile.compute_at(s.accum, rco).fuse(o, ci, t);
+    spread_over_block(w_tile, t, block);
+
+    s.output.specialize(s.groups == 1 && s.offset_groups == 1);
+    s.output.specialize(s.groups == 1);
+    (void)k;
+    (void)g;
+}
+
+}  // namespace dcn
