@@ -117,25 +117,35 @@ inline std::vector<float> sigmoid_normal(size_t n, std::mt19937 &rng) {
     return v;
 }
 
-// R RoIs [batch, x1, y1, x2, y2] in input-image coordinates (img_h x img_w),
-// like region proposals: random centres, log-uniform sides from 16 pixels to
-// half the image, clipped to the image (bench/peers.py uses the same recipe).
-inline std::vector<float> random_rois(int64_t R, int64_t batches, float img_h, float img_w, std::mt19937 &rng) {
+// R RoIs [batch 0, x1, y1, x2, y2] in input-image coordinates (img_h x
+// img_w), plausible proposals as bench/make_roi_inputs.py makes them:
+// log-uniform areas from 16x16 pixels to 60% of the image, aspect ratios
+// (h / w) 1:3 to 3:1, inside the image.
+inline std::vector<float> random_rois(int64_t R, float img_h, float img_w, std::mt19937 &rng) {
     std::uniform_real_distribution<float> u(0.0f, 1.0f);
-    std::uniform_int_distribution<int64_t> b(0, batches - 1);
+    auto log_uniform = [&](float lo, float hi) { return std::exp(std::log(lo) + u(rng) * (std::log(hi) - std::log(lo))); };
     std::vector<float> rois(size_t(R * 5));
-    const float lmin = std::log(16.0f), lmax_w = std::log(img_w / 2), lmax_h = std::log(img_h / 2);
     for (int64_t r = 0; r < R; r++) {
-        const float cx = u(rng) * img_w, cy = u(rng) * img_h;
-        const float w = std::exp(lmin + u(rng) * (lmax_w - lmin)), h = std::exp(lmin + u(rng) * (lmax_h - lmin));
+        const float area = log_uniform(16.0f * 16.0f, 0.6f * img_h * img_w);
+        const float aspect = log_uniform(1.0f / 3, 3.0f);
+        const float w = std::fmin(std::sqrt(area / aspect), img_w - 1), h = std::fmin(w * aspect, img_h - 1);
+        const float cx = w / 2 + u(rng) * (img_w - 1 - w), cy = h / 2 + u(rng) * (img_h - 1 - h);
         float *o = &rois[size_t(r * 5)];
-        o[0] = static_cast<float>(b(rng));
+        o[0] = 0.0f;
         o[1] = std::fmax(0.0f, cx - w / 2);
         o[2] = std::fmax(0.0f, cy - h / 2);
         o[3] = std::fmin(img_w - 1, cx + w / 2);
         o[4] = std::fmin(img_h - 1, cy + h / 2);
     }
     return rois;
+}
+
+// scale * normal(0, 1).
+inline std::vector<float> normal(size_t n, float scale, std::mt19937 &rng) {
+    std::normal_distribution<float> g(0.0f, scale);
+    std::vector<float> v(n);
+    for (float &x : v) x = g(rng);
+    return v;
 }
 
 // A counter of `name` per second (kIsRate; shown as e.g. 175.2G/s) from a

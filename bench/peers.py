@@ -78,7 +78,8 @@ IMPL_LABELS = {
 }
 SPATIAL_SCALE = 1.0 / 16
 # The Faster R-CNN-like deform_roi_pool case and the R-FCN-like
-# deform_psroi_pool case (keep in sync with bench/roi_pool_bench.cpp).
+# deform_psroi_pool case; their inputs come from bench/make_roi_inputs.py
+# (keep in sync with bench/roi_pool_bench.cpp).
 FRCNN = dict(R=512, C=256, H=50, W=84, P=7, sampling_ratio=2, gamma=0.1)
 RFCN = dict(R=300, output_dim=21, group_size=7, P=7, H=38, W=63, sample_per_part=4, trans_std=0.1)
 RTOL = ATOL = 1e-4
@@ -156,20 +157,47 @@ class ForeignLoad:
 
 def wait_quiet(max_seconds, log):
     """Waits (up to max_seconds) until other processes use < 0.2 CPUs over 3 s."""
-    deadline = time.monotonic() + max_seconds
+    start = time.monotonic()
+    last_log = start - 60
     while True:
         meter = ForeignLoad()
         time.sleep(3)
         load = meter.cpus()
         if load is None or load < 0.2:
             return load
-        if time.monotonic() > deadline:
+        now = time.monotonic()
+        if now - start > max_seconds:
             log("peers.py: warning: the machine is still busy (other processes use %.1f CPUs); measuring anyway" % load)
             return load
-        log("peers.py: waiting for a quiet machine (other processes use %.1f CPUs)" % load)
+        if now - last_log >= 30:
+            log("peers.py: waiting for a quiet machine (other processes use %.1f CPUs)" % load)
+            last_log = now
 
 
 LIBRARY_SOURCES = ["CMakeLists.txt", "cmake", "generators", "schedules", "runtime", "tools"]
+
+
+QUIET_CPUS = 0.25
+
+
+def quiet_round(fn, args, log):
+    """Runs one round of measurements; with --wait-quiet, a round during which
+    other processes used more than QUIET_CPUS CPUs is thrown away and run
+    again once the machine is quiet (up to 3 times; then it is kept, and the
+    row's 'other processes' CPUs' column shows it)."""
+    for attempt in range(4):
+        meter = ForeignLoad()
+        got = fn()
+        load = meter.cpus()
+        if not args.wait_quiet or load is None or load <= QUIET_CPUS or attempt == 3:
+            return got, load
+        log("    (other processes used %.2f CPUs during that round: measuring it again)" % load)
+        wait_quiet(args.wait_quiet, log)
+
+
+def max_load(loads):
+    loads = [v for v in loads if v is not None]
+    return max(loads) if loads else None
 
 
 def git_commit():
@@ -338,7 +366,7 @@ def bench_conv(shape, args, tmp, log):
     reps = {"dcn": args.reps, "conv2d": args.reps, "conv2d_nhwc": args.reps,
             "onnxruntime": max(2, args.reps // 2), "torchvision": max(2, args.reps // 4)}
     samples = {k: [] for k in IMPLS}
-    meter = ForeignLoad()
+    loads = []
     with torch.inference_mode():
         backend = "?"
         try:
@@ -352,13 +380,19 @@ def bench_conv(shape, args, tmp, log):
         for fn in fns.values():  # warm-up: allocations, oneDNN primitive creation, ORT prepacking
             fn()
         for r in range(args.rounds):
-            samples["dcn"].append(run_dcn(cmd + ["--repeat", str(reps["dcn"])], args.threads))
-            for k, fn in fns.items():
-                fn()  # one warm-up per round (the dcn tool does the same)
-                samples[k] += timed_runs(fn, reps[k])
+            def one_round():
+                got = {"dcn": [run_dcn(cmd + ["--repeat", str(reps["dcn"])], args.threads)]}
+                for k, fn in fns.items():
+                    fn()  # one warm-up per round (the dcn tool does the same)
+                    got[k] = timed_runs(fn, reps[k])
+                return got
+            got, load = quiet_round(one_round, args, log)
+            loads.append(load)
+            for k, v in got.items():
+                samples[k] += v
             log("    round %d/%d: %s ms; other processes: %s CPUs" % (r + 1, args.rounds, "  ".join(
-                "%s %.2f" % (k, statistics.median(v)) for k, v in samples.items()), fmt(meter.cpus(), 2)))
-    foreign = meter.cpus()
+                "%s %.2f" % (k, statistics.median(v)) for k, v in got.items()), fmt(load, 2)))
+    foreign = max_load(loads)
     y_dcn = np.load(out_path)
     checks = {
         "torchvision": diff(results["torchvision"].numpy(), y_dcn),
@@ -376,18 +410,13 @@ def bench_conv(shape, args, tmp, log):
 
 # ---- RoI pooling ------------------------------------------------------------------------
 
-def random_rois(rng, R, img_h, img_w):
-    """R RoIs [0, x1, y1, x2, y2] in image coordinates, like region proposals:
-    random centres, log-uniform sides from 16 pixels to half the image,
-    clipped to the image (the recipe of bench/bench_common.h)."""
+def roi_inputs(case, d):
+    """The inputs of a RoI case as bench/make_roi_inputs.py writes them (the
+    same files its printed `dcn` command uses), loaded back."""
     import numpy as np
-    cx = rng.uniform(0, img_w, R)
-    cy = rng.uniform(0, img_h, R)
-    w = np.exp(rng.uniform(math.log(16), math.log(img_w / 2), R))
-    h = np.exp(rng.uniform(math.log(16), math.log(img_h / 2), R))
-    rois = np.stack([np.zeros(R), np.maximum(0, cx - w / 2), np.maximum(0, cy - h / 2),
-                     np.minimum(img_w - 1, cx + w / 2), np.minimum(img_h - 1, cy + h / 2)], axis=1)
-    return rois.astype(np.float32)
+    subprocess.run([sys.executable, os.path.join(HERE, "make_roi_inputs.py"), "--case", case, "--out", d],
+                   check=True, capture_output=True)
+    return {f[:-4]: np.load(os.path.join(d, f)) for f in os.listdir(d) if f.endswith(".npy")}
 
 
 def bench_roi(args, tmp, log):
@@ -395,16 +424,12 @@ def bench_roi(args, tmp, log):
     import torch
     import torchvision
 
-    rng = np.random.default_rng(11)
     c = FRCNN
     R, C, H, W, P, sr = c["R"], c["C"], c["H"], c["W"], c["P"], c["sampling_ratio"]
-    x = rng.uniform(-1, 1, (1, C, H, W)).astype(np.float32)
-    rois = random_rois(rng, R, H / SPATIAL_SCALE, W / SPATIAL_SCALE)
-    offset = rng.uniform(-1, 1, (R, 2, P, P)).astype(np.float32)
     d = os.path.join(tmp, "frcnn")
-    os.makedirs(d, exist_ok=True)
-    for k, v in {"input": x, "rois": rois, "offset": offset}.items():
-        np.save(os.path.join(d, k + ".npy"), v)
+    arrays = roi_inputs("frcnn", d)
+    x, rois = arrays["input"], arrays["rois"]
+    assert x.shape == (1, C, H, W) and rois.shape == (R, 5), "bench/make_roi_inputs.py changed its frcnn case"
     base = [args.dcn_bin, "deform-roi-pool", "--input", os.path.join(d, "input.npy"),
             "--rois", os.path.join(d, "rois.npy"), "--output-size", "%d,%d" % (P, P),
             "--spatial-scale", repr(SPATIAL_SCALE), "--sampling-ratio", str(sr), "--gamma", repr(c["gamma"])]
@@ -421,18 +446,26 @@ def bench_roi(args, tmp, log):
 
     t = {"dcn": [], "dcn_offset": [], "roi_align": []}
     error = None
-    meter = ForeignLoad()
+    loads = []
     with torch.inference_mode():
         roi_align()
         for r in range(args.rounds):
-            if error is None:
-                try:
-                    t["dcn"].append(run_dcn(cmd_plain + ["--repeat", str(args.reps)], args.threads))
-                    t["dcn_offset"].append(run_dcn(cmd_offset + ["--repeat", str(args.reps)], args.threads))
-                except RuntimeError as e:
-                    error = str(e)
-            roi_align()
-            t["roi_align"] += timed_runs(roi_align, args.reps)
+            def one_round():
+                nonlocal error
+                got = {}
+                if error is None:
+                    try:
+                        got["dcn"] = [run_dcn(cmd_plain + ["--repeat", str(args.reps)], args.threads)]
+                        got["dcn_offset"] = [run_dcn(cmd_offset + ["--repeat", str(args.reps)], args.threads)]
+                    except RuntimeError as e:
+                        error = str(e)
+                roi_align()
+                got["roi_align"] = timed_runs(roi_align, args.reps)
+                return got
+            got, load = quiet_round(one_round, args, log)
+            loads.append(load)
+            for k, v in got.items():
+                t[k] += v
     frcnn = {"R": R, "C": C, "H": H, "W": W, "P": P, "sampling_ratio": sr, "gamma": c["gamma"],
              "spatial_scale": SPATIAL_SCALE, "samples": samples_count, "impls": {}}
     for k, v in t.items():
@@ -443,20 +476,16 @@ def bench_roi(args, tmp, log):
         frcnn["dcn_error"] = error
     else:
         frcnn["check_roi_align"] = diff(res["roi_align"].numpy(), np.load(os.path.join(d, "out_plain.npy")))
-    frcnn["foreign_cpus"] = meter.cpus()
+    frcnn["foreign_cpus"] = max_load(loads)
     log("  frcnn: " + "  ".join("%s %.2f ms" % (k, v["median_ms"]) for k, v in frcnn["impls"].items()))
 
     # R-FCN-like deform_psroi_pool: dcn alone.
     p = RFCN
     R2, D, G2, P2, H2, W2, spp = p["R"], p["output_dim"], p["group_size"], p["P"], p["H"], p["W"], p["sample_per_part"]
-    rng = np.random.default_rng(7)
-    x2 = rng.uniform(-1, 1, (1, D * G2 * G2, H2, W2)).astype(np.float32)
-    rois2 = random_rois(rng, R2, H2 / SPATIAL_SCALE, W2 / SPATIAL_SCALE)
-    trans = rng.uniform(-1, 1, (R2, 2, P2, P2)).astype(np.float32)
     d2 = os.path.join(tmp, "rfcn")
-    os.makedirs(d2, exist_ok=True)
-    for k, v in {"input": x2, "rois": rois2, "trans": trans}.items():
-        np.save(os.path.join(d2, k + ".npy"), v)
+    arrays = roi_inputs("rfcn", d2)
+    assert arrays["input"].shape == (1, D * G2 * G2, H2, W2) and arrays["rois"].shape == (R2, 5), \
+        "bench/make_roi_inputs.py changed its rfcn case"
     cmd = [args.dcn_bin, "deform-psroi-pool", "--input", os.path.join(d2, "input.npy"),
            "--rois", os.path.join(d2, "rois.npy"), "--trans", os.path.join(d2, "trans.npy"),
            "--output-dim", str(D), "--group-size", str(G2), "--pooled-size", str(P2), "--part-size", str(P2),
@@ -466,12 +495,13 @@ def bench_roi(args, tmp, log):
     rfcn = {"R": R2, "output_dim": D, "group_size": G2, "P": P2, "H": H2, "W": W2, "C": D * G2 * G2,
             "sample_per_part": spp, "trans_std": p["trans_std"], "spatial_scale": SPATIAL_SCALE,
             "samples": psamples, "impls": {}}
-    meter = ForeignLoad()
     try:
-        v = [run_dcn(cmd + ["--repeat", str(args.reps)], args.threads) for _ in range(args.rounds)]
+        rounds = [quiet_round(lambda: run_dcn(cmd + ["--repeat", str(args.reps)], args.threads), args, log)
+                  for _ in range(args.rounds)]
+        v = [ms for ms, _ in rounds]
         ms = statistics.median(v)
         rfcn["impls"]["dcn"] = {"median_ms": ms, "gsamples": psamples / ms / 1e6, "runs_ms": v}
-        rfcn["foreign_cpus"] = meter.cpus()
+        rfcn["foreign_cpus"] = max_load([load for _, load in rounds])
         log("  rfcn: dcn %.2f ms" % ms)
     except RuntimeError as e:
         rfcn["dcn_error"] = str(e)
@@ -618,9 +648,9 @@ def markdown(res):
                  res["versions"].get("onnxruntime"), res["versions"].get("numpy")))
     L.append("")
     L.append("FP32 FMA peak measured by `fma_peak` at the start and end of each run: %s GFLOP/s; other processes "
-             "kept %s CPUs busy on average during the run%s." % (
+             "used at most %s CPUs during a round of measurements that was kept%s." % (
                  ", ".join(fmt(p) for p in res.get("fma_peak_gflops") or []), fmt(res.get("foreign_cpus"), 2),
-                 " (the largest over the merged runs)" if res.get("merged_from") else ""))
+                 " (in any of the merged runs)" if res.get("merged_from") else ""))
     if res.get("merged_from"):
         L.append("")
         L.append("Median of %d runs of `bench/peers.py` (each: %d rounds; per round dcn and conv2d %d timed calls, "
@@ -738,7 +768,11 @@ def main():
                                              "onnxruntime half, torchvision a quarter (at least 2)")
     ap.add_argument("--json", help="write the results (every timed run) here")
     ap.add_argument("--markdown", help="write the tables for bench/RESULTS.md here")
+    ap.add_argument("--roofline-markdown", metavar="OUT", help="write the roofline table here")
     ap.add_argument("--dcn-bin", default=os.path.join(ROOT, "build", "bin", "dcn"))
+    ap.add_argument("--dcn-commit", metavar="REV",
+                    help="the commit a --dcn-bin built outside this tree was built from, clean "
+                         "(e.g. from `git archive REV`); default: this tree's HEAD and its uncommitted changes")
     ap.add_argument("--peak-gflops", type=float, help="FP32 peak for the 'of peak' column (default: "
                                                       "build/bin/fma_peak measured at the start and end of the run)")
     ap.add_argument("--only", help="only the conv shapes whose name contains this")
@@ -775,7 +809,10 @@ def main():
         print(msg, file=sys.stderr, flush=True)
 
     m = machine_info()
-    commit, dirty, fingerprint = git_commit()
+    if args.dcn_commit:
+        commit, dirty, fingerprint = args.dcn_commit, False, None
+    else:
+        commit, dirty, fingerprint = git_commit()
     date = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
     print("machine: %s (cpu family %s model %s), %s logical CPUs usable, %s physical cores, %s GiB, Linux %s" % (
         m.get("cpu_model"), m.get("cpu_family"), m.get("cpu_model_number"), m.get("usable_cpus"),
@@ -783,11 +820,11 @@ def main():
     print("date: %s; load average %s" % (date, loadavg()))
     print("threads: %d for everyone (torch %d, onnxruntime intra_op %d, HL_NUM_THREADS %s)" % (
         args.threads, torch.get_num_threads(), args.threads, os.environ["HL_NUM_THREADS"]))
-    print("dcn: %s, commit %s%s" % (args.dcn_bin, commit, " + uncommitted changes to the library's sources "
+    print("dcn: %s, commit %s%s" % (args.dcn_bin, commit + (" (given by --dcn-commit)" if args.dcn_commit else ""), " + uncommitted changes to the library's sources "
                                      "(fingerprint %s)" % fingerprint if dirty else ""))
     print("peers: torch %s, torchvision %s, onnxruntime %s, onnx %s, numpy %s" % (
         torch.__version__, torchvision.__version__, ort.__version__, onnx.__version__, np.__version__))
-    stale = newer_sources(args.dcn_bin)
+    stale = [] if args.dcn_commit else newer_sources(args.dcn_bin)
     if stale:
         print("peers.py: warning: %s is older than %d library source file(s) (%s%s): rebuild it" % (
             args.dcn_bin, len(stale), ", ".join(stale[:4]), ", ..." if len(stale) > 4 else ""))
@@ -796,7 +833,7 @@ def main():
         wait_quiet(args.wait_quiet, log)
     run_meter = ForeignLoad()
     bin_dir = os.path.dirname(args.dcn_bin)
-    peaks = [fma_peak(bin_dir, args.threads)]
+    peaks = [quiet_round(lambda: fma_peak(bin_dir, args.threads), args, log)[0]]
     print("FP32 FMA peak now (fma_peak, %d threads): %s GFLOP/s" % (args.threads, fmt(peaks[0])), flush=True)
 
     res = {"date": date, "machine": m, "threads": args.threads, "dcn_commit": commit, "dcn_dirty": dirty,
@@ -815,11 +852,14 @@ def main():
         if not args.no_roi:
             log("RoI pooling:")
             res["roi"] = bench_roi(args, tmp, log)
-    peaks.append(fma_peak(bin_dir, args.threads))
+    peaks.append(quiet_round(lambda: fma_peak(bin_dir, args.threads), args, log)[0])
     res["loadavg"].append(loadavg())
-    res["foreign_cpus"] = run_meter.cpus()
-    print("other processes kept %s CPUs busy on average during the run (0 = a quiet machine)" %
-          fmt(res["foreign_cpus"], 2))
+    res["foreign_cpus"] = max_load([row.get("foreign_cpus") for row in res["conv"]] +
+                                   [c.get("foreign_cpus") for c in (res["roi"] or {}).values()])
+    res["foreign_cpus_whole_run"] = run_meter.cpus()
+    print("other processes used at most %s CPUs during a kept round of measurements (0 = a quiet machine; "
+          "%s on average over the whole run, waits included)" % (
+              fmt(res["foreign_cpus"], 2), fmt(res["foreign_cpus_whole_run"], 2)))
     res["fma_peak_gflops"] = peaks
     res["peak_from_flag"] = bool(args.peak_gflops)
     res["peak_gflops"] = args.peak_gflops or max([p for p in peaks if p], default=None)
@@ -839,7 +879,9 @@ def write_outputs(res, args):
     if args.markdown:
         with open(args.markdown, "w") as f:
             f.write(markdown(res))
-            f.write("\nRoofline (FP32 peak %s GFLOP/s, measured by build/bin/fma_peak):\n\n" %
+    if args.roofline_markdown:
+        with open(args.roofline_markdown, "w") as f:
+            f.write("FP32 peak: %s GFLOP/s (build/bin/fma_peak, the highest of the runs' measurements).\n\n" %
                     fmt(res.get("peak_gflops")))
             f.write(roofline_markdown(res))
 

@@ -10,9 +10,13 @@
 //
 //   build/bin/dcn_bench_roi [--threads N] [Google Benchmark flags]
 //
+// Inputs follow bench/make_roi_inputs.py's recipe (same distributions, not
+// the same numbers): uniform(-1, 1) maps, plausible proposals, trans ~
+// N(0, 1), offset ~ 0.1 N(0, 1), mask uniform(0, 1).
+//
 // Threads: --threads, else HL_NUM_THREADS, else 2. 5 repetitions unless
 // --benchmark_repetitions is given; read the median. Keep the cases in sync
-// with bench/peers.py.
+// with bench/peers.py and bench/make_roi_inputs.py.
 #include <map>
 #include <memory>
 
@@ -42,8 +46,8 @@ struct PsroiProblem {
         trans_shape = {R, 2, P, P};  // class-agnostic offsets, as R-FCN's
         std::mt19937 rng(7);
         x = dcn_bench::uniform(size_t(D * G * G * H * W), -1.0f, 1.0f, rng);
-        rois = dcn_bench::random_rois(R, 1, H / kScale, W / kScale, rng);
-        trans = dcn_bench::uniform(size_t(R * 2 * P * P), -1.0f, 1.0f, rng);
+        rois = dcn_bench::random_rois(R, H / kScale, W / kScale, rng);
+        trans = dcn_bench::normal(size_t(R * 2 * P * P), 1.0f, rng);
         out_shape = dcn::deform_psroi_pool_output_shape(in_shape, rois_shape, opt);
         out.assign(size_t(R * D * P * P), 0.0f);
         samples = dcn::deform_psroi_pool_samples(out_shape, opt);
@@ -75,8 +79,8 @@ struct RoiProblem {
         mask_shape = {R, 1, P, P};
         std::mt19937 rng(11);
         x = dcn_bench::uniform(size_t(C * H * W), -1.0f, 1.0f, rng);
-        rois = dcn_bench::random_rois(R, 1, H / kScale, W / kScale, rng);
-        offset = dcn_bench::uniform(size_t(R * 2 * P * P), -1.0f, 1.0f, rng);
+        rois = dcn_bench::random_rois(R, H / kScale, W / kScale, rng);
+        offset = dcn_bench::normal(size_t(R * 2 * P * P), 0.1f, rng);
         mask = dcn_bench::uniform(size_t(R * P * P), 0.0f, 1.0f, rng);
         out_shape = dcn::deform_roi_pool_output_shape(in_shape, rois_shape, opt);
         out.assign(size_t(R * C * P * P), 0.0f);

@@ -8,6 +8,8 @@
 #
 #   bash bench/setup.sh && bash bench/update_results.sh
 #   RUNS=5 BUILD=build-bench bash bench/update_results.sh
+#   BUILD=/tmp/dcn-head/build DCN_COMMIT=abc1234 bash bench/update_results.sh
+#       (a build of a clean `git archive abc1234`, not of this tree)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -22,15 +24,20 @@ out=bench/runs/$(date -u +%Y-%m-%dT%H%M)
 mkdir -p "$out"
 for i in $(seq "$RUNS"); do
     echo "update_results.sh: peers.py run $i of $RUNS -> $out/peers$i.json"
-    "$PY" bench/peers.py --dcn-bin "$BIN/dcn" --wait-quiet 900 --json "$out/peers$i.json" >"$out/peers$i.txt"
+    "$PY" bench/peers.py --dcn-bin "$BIN/dcn" ${DCN_COMMIT:+--dcn-commit "$DCN_COMMIT"} --wait-quiet 900 \
+        --json "$out/peers$i.json" >"$out/peers$i.txt"
 done
-"$PY" bench/peers.py --merge "$out"/peers[0-9]*.json --json "$out/merged.json" --markdown "$out/peers.md" >/dev/null
+"$PY" bench/peers.py --merge "$out"/peers[0-9]*.json --json "$out/merged.json" --markdown "$out/peers.md" \
+    --roofline-markdown "$out/roofline.md" >/dev/null
 "$PY" bench/plot_results.py "$out"/peers[0-9]*.json --out bench/results.png
 
 if [ -x "$BIN/dcn_bench_conv" ]; then
     peak=$("$PY" -c 'import json,sys; print(json.load(open(sys.argv[1]))["peak_gflops"])' "$out/merged.json")
+    wait_quiet() { "$PY" -c 'import sys; sys.path.insert(0, "bench"); import peers; peers.wait_quiet(900, print)'; }
+    wait_quiet
     HL_NUM_THREADS=2 "$BIN/dcn_bench_conv" --threads 2 --peak-gflops "$peak" \
         --benchmark_out="$out/gbench_conv.json" --benchmark_out_format=json >"$out/gbench_conv.txt" 2>&1
+    wait_quiet
     HL_NUM_THREADS=2 "$BIN/dcn_bench_roi" --threads 2 \
         --benchmark_out="$out/gbench_roi.json" --benchmark_out_format=json >"$out/gbench_roi.txt" 2>&1
     "$PY" bench/gbench_table.py "$out/gbench_conv.json" "$out/gbench_roi.json" >"$out/gbench.md"
@@ -42,7 +49,7 @@ import os, re, sys
 out = sys.argv[1]
 path = "bench/RESULTS.md"
 text = open(path).read()
-for name, file in (("peers", "peers.md"), ("gbench", "gbench.md")):
+for name, file in (("peers", "peers.md"), ("roofline", "roofline.md"), ("gbench", "gbench.md")):
     p = os.path.join(out, file)
     if not os.path.exists(p):
         continue

@@ -25,6 +25,7 @@ public:
     // register count; see schedules/cpu/deform_conv2d.h for the reasoning).
     GeneratorParam<int> tile_pixels{"tile_pixels", 0};
     GeneratorParam<int> channel_vectors{"channel_vectors", 2};
+    GeneratorParam<int> column_tiles{"column_tiles", 1};
 
     Input<Buffer<float, 4>> input{"input"};    // (W, H, C, N)
     Input<Buffer<float, 4>> offset{"offset"};  // (oW, oH, 2*G*kH*kW, N)
@@ -150,7 +151,7 @@ public:
         if (get_target().has_gpu_feature()) {
             dcn::schedule_deform_conv2d_gpu(s, get_target());
         } else {
-            dcn::schedule_deform_conv2d_cpu(s, get_target(), {tile_pixels, channel_vectors});
+            dcn::schedule_deform_conv2d_cpu(s, get_target(), {tile_pixels, channel_vectors, column_tiles});
         }
     }
 

@@ -19,6 +19,10 @@ class DeformPsroiPoolGenerator : public Generator<DeformPsroiPoolGenerator> {
 public:
     GeneratorParam<bool> with_trans{"with_trans", false};
 
+    // CPU schedule tunables (schedules/cpu/roi_pool.h; 1 and 1 = untuned).
+    GeneratorParam<int> rois_per_task{"rois_per_task", 1};
+    GeneratorParam<int> channel_vectors{"channel_vectors", 1};
+
     Input<Buffer<float, 4>> input{"input"};
     Input<Buffer<float, 2>> rois{"rois"};
     Input<float> spatial_scale{"spatial_scale", 1.0f};
@@ -114,7 +118,7 @@ public:
         if (get_target().has_gpu_feature()) {
             dcn::schedule_deform_psroi_pool_gpu(s, get_target());
         } else {
-            dcn::schedule_deform_psroi_pool_cpu(s, get_target());
+            dcn::schedule_deform_psroi_pool_cpu(s, get_target(), {rois_per_task, channel_vectors});
         }
     }
 

@@ -20,6 +20,10 @@ public:
     GeneratorParam<bool> with_offset{"with_offset", false};
     GeneratorParam<bool> with_mask{"with_mask", false};
 
+    // CPU schedule tunables (schedules/cpu/roi_pool.h; 1 and 1 = untuned).
+    GeneratorParam<int> rois_per_task{"rois_per_task", 1};
+    GeneratorParam<int> channel_vectors{"channel_vectors", 1};
+
     Input<Buffer<float, 4>> input{"input"};
     Input<Buffer<float, 2>> rois{"rois"};
     Input<float> spatial_scale{"spatial_scale", 1.0f};
@@ -101,7 +105,7 @@ public:
         if (get_target().has_gpu_feature()) {
             dcn::schedule_deform_roi_pool_gpu(s, get_target());
         } else {
-            dcn::schedule_deform_roi_pool_cpu(s, get_target());
+            dcn::schedule_deform_roi_pool_cpu(s, get_target(), {rois_per_task, channel_vectors});
         }
     }
 

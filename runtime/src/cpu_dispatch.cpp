@@ -65,6 +65,8 @@ constexpr int kNoCap = -1;
 std::atomic<int> g_cap{kNoCap};
 std::string g_bad_env_isa;  // an unknown DCN_MAX_CPU_ISA value, reported by every call
 thread_local CpuIsa t_last_isa = CpuIsa::baseline;
+thread_local const char *t_last_schedule = "default";
+std::atomic<bool> g_tuned_enabled{true};  // DCN_TUNED=0 turns tuned shape classes off
 
 thread_local std::string t_error;
 std::mutex g_error_mutex;
@@ -97,6 +99,7 @@ void install_hooks() {
         halide_set_error_handler(dcn_halide_error);
         detail::install_cuda_hooks();
         halide_set_custom_can_use_target_features(dcn_can_use_target_features);
+        if (const char *env = std::getenv("DCN_TUNED")) g_tuned_enabled = std::string(env) != "0";
         if (const char *env = std::getenv("DCN_MAX_CPU_ISA")) {
             if (auto isa = cpu_isa_from_name(env)) {
                 g_cap = static_cast<int>(*isa);
@@ -150,6 +153,8 @@ std::optional<CpuIsa> max_cpu_isa() {
 
 CpuIsa last_cpu_isa() { return t_last_isa; }
 
+const char *last_cpu_schedule() { return t_last_schedule; }
+
 void set_num_threads(int n) { halide_set_num_threads(n > 0 ? n : 0); }
 
 int num_threads() {
@@ -193,6 +198,13 @@ int select_cpu_variant() {
     }
     return static_cast<int>(CpuIsa::baseline);
 }
+
+bool tuned_schedules_enabled() {
+    install_hooks();
+    return g_tuned_enabled.load();
+}
+
+void note_cpu_schedule(const char *tuned_class) { t_last_schedule = tuned_class ? tuned_class : "default"; }
 
 std::string last_halide_error() {
     if (!t_error.empty()) return t_error;

@@ -158,6 +158,12 @@ void deform_conv2d(const TensorView &input, const TensorView &offset, const Tens
     const int g = static_cast<int>(groups), ogi = static_cast<int>(og);
 
     detail::KernelCall call(kFn, opt.device, opt.cuda);
+    // Shape features choosing a tuned schedule class (schedules/tuned/).
+    static_assert(tunables::shape_feature_index("deform_conv2d", "out_channels") == 0 &&
+                  tunables::shape_feature_index("deform_conv2d", "reduction") == 1 &&
+                  tunables::shape_feature_index("deform_conv2d", "pixels") == 2 &&
+                  tunables::shape_feature_count("deform_conv2d") == 3);
+    call.set_shape_features({K, Cw * taps, oH * oW});
     halide_buffer_t *in_b = call.input(input), *off_b = call.input(offset), *w_b = call.input(weight);
     halide_buffer_t *m_b = mask ? call.input(*mask) : nullptr, *b_b = bias ? call.input(*bias) : nullptr;
     halide_buffer_t *out_b = call.output(output);

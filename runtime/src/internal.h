@@ -5,6 +5,7 @@
 #include <HalideRuntime.h>
 
 #include <deque>
+#include <initializer_list>
 #include <string>
 #include <vector>
 
@@ -60,6 +61,20 @@ public:
     Device device() const { return device_; }
     // For CPU calls: index into a kernel's per-ISA table.
     int cpu_variant() const { return isa_; }
+    // The call's shape features (tools/autotune/tunables.h order), which
+    // choose a tuned schedule class; with none set, the default schedule runs.
+    void set_shape_features(std::initializer_list<int64_t> features) {
+        num_features_ = 0;
+        for (int64_t f : features)
+            if (num_features_ < 4) features_[num_features_++] = f;
+    }
+    // Whether every feature lies in its inclusive [lo, hi] range.
+    bool shape_within(const int64_t (*ranges)[2]) const {
+        if (num_features_ == 0) return false;
+        for (int i = 0; i < num_features_; i++)
+            if (features_[i] < ranges[i][0] || features_[i] > ranges[i][1]) return false;
+        return true;
+    }
     // Checks the kernel's status (throws dcn::Error with Halide's message),
     // then brings host outputs back from the device.
     void finish(int status);
@@ -76,6 +91,8 @@ private:
     Device device_;
     GpuUserContext context_;
     int isa_ = 0;
+    int64_t features_[4] = {};
+    int num_features_ = 0;
     std::deque<Entry> entries_;
 };
 
@@ -86,6 +103,11 @@ void begin_kernel_call();
 // the best path the CPU supports, not above the cap. The question goes
 // through halide_can_use_target_features, so the custom hook decides.
 int select_cpu_variant();
+// Tuned schedule classes are used unless the environment says DCN_TUNED=0.
+bool tuned_schedules_enabled();
+// Records the schedule a CPU call ran (a tuned class name, or nullptr for
+// the default) for dcn::last_cpu_schedule().
+void note_cpu_schedule(const char *tuned_class);
 // The last Halide error message of this call ("" if none).
 std::string last_halide_error();
 // Turns a non-zero kernel status into dcn::Error with Halide's message.

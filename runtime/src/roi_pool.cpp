@@ -146,6 +146,11 @@ void deform_psroi_pool(const TensorView &input, const TensorView &rois, const st
         count_view = TensorView(scratch.data(), out_shape);
     }
     detail::KernelCall call(kPs, o.device, o.cuda);
+    // Shape features choosing a tuned schedule class (schedules/tuned/).
+    static_assert(tunables::shape_feature_index("deform_psroi_pool", "channels") == 0 &&
+                  tunables::shape_feature_index("deform_psroi_pool", "rois") == 1 &&
+                  tunables::shape_feature_count("deform_psroi_pool") == 2);
+    call.set_shape_features({C, R});
     halide_buffer_t *in_b = call.input(input), *rois_b = call.input(rois);
     halide_buffer_t *t_b = trans ? call.input(*trans) : nullptr;
     halide_buffer_t *out_b = call.output(output), *cnt_b = call.output(count_view);
@@ -250,6 +255,10 @@ void deform_roi_pool(const TensorView &input, const TensorView &rois, const std:
     const int bound = static_cast<int>(max_grid + (o.sampling_ratio > 0 ? 0 : 1));
 
     detail::KernelCall call(kRp, o.device, o.cuda);
+    static_assert(tunables::shape_feature_index("deform_roi_pool", "channels") == 0 &&
+                  tunables::shape_feature_index("deform_roi_pool", "rois") == 1 &&
+                  tunables::shape_feature_count("deform_roi_pool") == 2);
+    call.set_shape_features({C, R});
     halide_buffer_t *in_b = call.input(input), *rois_b = call.input(rois);
     halide_buffer_t *off_b = offset ? call.input(*offset) : nullptr, *m_b = mask ? call.input(*mask) : nullptr;
     halide_buffer_t *out_b = call.output(output);

@@ -23,8 +23,9 @@
 namespace dcn {
 
 struct DeformConv2dCpuParams {
-    int tile_pixels;      // output columns per tile; 0 = derived from registers
+    int tile_pixels;      // output columns per accumulator tile; 0 = derived from registers
     int channel_vectors;  // vectors of output channels per accumulator block
+    int column_tiles;     // accumulator tiles sharing one sampled-columns tile
 };
 
 inline void schedule_deform_conv2d_cpu(DeformConv2dStages &s, const Halide::Target &target,
@@ -41,23 +42,25 @@ inline void schedule_deform_conv2d_cpu(DeformConv2dStages &s, const Halide::Targ
     const int block = vec * cv;  // output channels per accumulator block
 
     const Var &x = s.x, &y = s.y, &o = s.o, &n = s.n, &c = s.c, &ci = s.ci;
-    Var xo("xo"), xi("xi"), oo("oo"), oi("oi"), yn("yn");
+    Var xo("xo"), xm("xm"), xi("xi"), oo("oo"), oi("oi"), yn("yn");
+    const int column_tiles = std::max(1, p.column_tiles);
 
     // Output: rows (and batch) across threads; within a row, tiles of
     // pixels, then blocks of output channels. The stores transpose the
     // channels-innermost accumulator back to NCHW; GuardWithIf because
     // oW and K need not be multiples of the tile.
     s.output.compute_root()
-        .split(x, xo, xi, tile, TailStrategy::GuardWithIf)
+        .split(x, xo, xi, tile * column_tiles, TailStrategy::GuardWithIf)
+        .split(xi, xm, xi, tile, TailStrategy::GuardWithIf)
         .split(o, oo, oi, block, TailStrategy::GuardWithIf)
-        .reorder(xi, oi, oo, xo, y, n)
+        .reorder(xi, oi, xm, oo, xo, y, n)
         .fuse(y, n, yn)
         .parallel(yn);
 
     // Register-blocked accumulator: a fixed tile x block region (past the
     // edges the algorithm clamps its indices), fully unrolled so LLVM keeps
     // it in registers; reduction over channels innermost, taps outside.
-    s.accum.compute_at(s.output, oo)
+    s.accum.compute_at(s.output, xm)
         .bound_extent(x, tile)
         .bound_extent(o, block)
         .vectorize(o, vec)

@@ -11,21 +11,43 @@
 
 namespace dcn {
 
-inline void schedule_deform_psroi_pool_cpu(DeformPsroiPoolStages &s, const Halide::Target &target) {
+// Tunables (GeneratorParams of both pooling generators; the defaults, 1 and
+// 1, are the untuned schedule; tools/autotune/tunables.h lists them).
+struct RoiPoolCpuParams {
+    int rois_per_task = 1;    // RoIs per parallel task
+    int channel_vectors = 1;  // native vectors per step of the channel loop
+};
+
+// The per-RoI loop of a pooling output: one RoI per parallel task, or
+// `rois_per_task` of them (the tail guarded: R need not be a multiple).
+inline Halide::LoopLevel roi_pool_parallel_rois(Halide::Func output, const Halide::Var &r, int rois_per_task) {
     using namespace Halide;
-    const int vec = target.natural_vector_size<float>();
+    output.compute_root();
+    if (rois_per_task <= 1) {
+        output.parallel(r);
+        return LoopLevel(output, r);
+    }
+    Var ro("ro"), ri("ri");
+    output.split(r, ro, ri, rois_per_task, TailStrategy::GuardWithIf).parallel(ro);
+    return LoopLevel(output, ri);
+}
+
+inline void schedule_deform_psroi_pool_cpu(DeformPsroiPoolStages &s, const Halide::Target &target,
+                                           RoiPoolCpuParams p = {}) {
+    using namespace Halide;
+    const int vec = target.natural_vector_size<float>() * std::max(1, p.channel_vectors);
     Var yg("yg");
 
     // Output (value, count): one RoI per task.
-    s.output.compute_root().parallel(s.r);
+    const LoopLevel roi = roi_pool_parallel_rois(s.output, s.r, p.rois_per_task);
     // Per RoI: P*P*spp^2 samples per class (784 for 7x7 bins, spp 4), the
     // counts and the sums (output_dim * P*P floats) stay in L1/L2.
-    s.sample.compute_at(s.output, s.r);
-    s.count.compute_at(s.output, s.r);
+    s.sample.compute_at(roi);
+    s.count.compute_at(roi);
     s.count.update().reorder(s.s.x, s.s.y, s.pw, s.ph, s.cls);
     // Channels of a class innermost: with output_dim 21 that is a full
     // vector plus a guarded remainder; the sample is a scalar broadcast.
-    s.pooled.compute_at(s.output, s.r).vectorize(s.cc, vec, TailStrategy::GuardWithIf);
+    s.pooled.compute_at(roi).vectorize(s.cc, vec, TailStrategy::GuardWithIf);
     s.pooled.update()
         .reorder(s.cc, s.s.x, s.s.y, s.pw, s.ph, s.cls)
         .vectorize(s.cc, vec, TailStrategy::GuardWithIf);
@@ -34,28 +56,29 @@ inline void schedule_deform_psroi_pool_cpu(DeformPsroiPoolStages &s, const Halid
         .reorder(s.ct, s.x, s.y, s.gi, s.n)
         .fuse(s.y, s.gi, yg)
         .parallel(yg)
-        .vectorize(s.ct, vec, TailStrategy::GuardWithIf);
+        .vectorize(s.ct, target.natural_vector_size<float>(), TailStrategy::GuardWithIf);
 }
 
-inline void schedule_deform_roi_pool_cpu(DeformRoiPoolStages &s, const Halide::Target &target) {
+inline void schedule_deform_roi_pool_cpu(DeformRoiPoolStages &s, const Halide::Target &target,
+                                         RoiPoolCpuParams p = {}) {
     using namespace Halide;
-    const int vec = target.natural_vector_size<float>();
+    const int vec = target.natural_vector_size<float>() * std::max(1, p.channel_vectors);
     Var yn("yn");
 
-    s.output.compute_root().parallel(s.r);
+    const LoopLevel roi = roi_pool_parallel_rois(s.output, s.r, p.rois_per_task);
     // Per RoI: the separable sample rows / columns of every bin (grid * P
     // entries each), then the sums for all channels and bins (C*PH*PW
     // floats, 50 KB for C=256 and 7x7), channels innermost.
-    s.y_sample.compute_at(s.output, s.r);
-    s.x_sample.compute_at(s.output, s.r);
-    s.pooled.compute_at(s.output, s.r).vectorize(s.c, vec, TailStrategy::GuardWithIf);
+    s.y_sample.compute_at(roi);
+    s.x_sample.compute_at(roi);
+    s.pooled.compute_at(roi).vectorize(s.c, vec, TailStrategy::GuardWithIf);
     s.pooled.update()
         .reorder(s.c, s.s.x, s.s.y, s.pw, s.ph)
         .vectorize(s.c, vec, TailStrategy::GuardWithIf);
     s.input_cl.compute_root()
         .fuse(s.y, s.n, yn)
         .parallel(yn)
-        .vectorize(s.c, vec, TailStrategy::GuardWithIf);
+        .vectorize(s.c, target.natural_vector_size<float>(), TailStrategy::GuardWithIf);
 }
 
 }  // namespace dcn

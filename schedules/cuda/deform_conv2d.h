@@ -17,13 +17,20 @@
 //      then every thread accumulates a reg_x x reg_k register block over the
 //      chunk (unrolled, so the accumulators stay in registers between the
 //      shared-memory loads and stores at the chunk's ends).
-// Defaults (tile 32 x 32, 2 x 4 per thread, chunk 16):
-//   threads per block = (32/2) * (32/4) = 128 (4 warps);
-//   shared memory = accumulators 32*32*4 B + columns 16*32*4 B + weights
-//   16*32*4 B = 8 KB per block;
-//   registers: 8 accumulators + 2 column + 4 weight values + addressing,
-//   well under 64 per thread, so the SM's 64K registers and 228 KB of shared
-//   memory admit 16 blocks (2048 threads): full occupancy on sm_80 / sm_90.
+// Defaults (tile 32 x 32, 2 x 4 per thread, chunk 8):
+//   threads per block = (32/2) * (32/4) = 128 (4 warps); every staging loop
+//   is spread over the same 16 x 8 thread shape (gpu_common.h);
+//   shared memory = accumulators 32*32*4 B + columns 8*32*4 B + weights
+//   8*32*4 B = 6 KB per block;
+//   registers (ptxas, see README): 38-48 on sm_90 and 43-48 on sm_80 for the
+//   one-group kernels, 48 / 64 for the several-groups kernel, no spills,
+//   also under the 64-register cap Halide's runtime gives the driver JIT;
+//   so an SM (64K registers, 228 KB shared) holds 8-10 blocks of 128
+//   threads: 50-62% occupancy, shared memory not the limit.
+// Expected throughput: each unrolled step loads 2 columns + 4 weights from
+// shared memory for 8 FMAs, so shared-memory bandwidth (32 floats / clock /
+// SM) caps the FMA pipes (128 lanes / SM) at about 1/3 of peak; the samples
+// are re-gathered by each of the K/32 blocks of a pixel tile.
 // The raw input is never staged (its footprint depends on the offsets).
 #pragma once
 

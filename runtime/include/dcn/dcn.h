@@ -222,6 +222,10 @@ void set_max_cpu_isa(std::optional<CpuIsa> cap);
 std::optional<CpuIsa> max_cpu_isa();
 // The path the last CPU kernel call on this thread ran (for tests and logs).
 CpuIsa last_cpu_isa();
+// The schedule the last CPU kernel call on this thread ran: "default", or
+// the name of the tuned shape class (schedules/tuned/) chosen for its shape
+// and path. The environment variable DCN_TUNED=0 turns tuned classes off.
+const char *last_cpu_schedule();
 
 // ---- build information ------------------------------------------------------
 

@@ -1,0 +1,447 @@
+// The tuning problems of the three operators (see problem.h). Shapes and
+// flags follow the `dcn` CLI (DESIGN.md section 4); the inputs are random
+// but realistic: offsets of a few pixels, masks in [0, 1], RoIs of a few
+// feature-map cells to half the image.
+#include "problem.h"
+
+#include <algorithm>
+#include <cmath>
+#include <cstdlib>
+#include <sstream>
+
+namespace dcn::autotune {
+
+using Halide::Buffer;
+
+// ---- flags ----------------------------------------------------------------------
+
+Flags::Flags(const std::vector<std::string> &args, const std::vector<std::string> &boolean_flags) {
+    for (size_t i = 0; i < args.size(); i++) {
+        const std::string &a = args[i];
+        if (a.rfind("--", 0) != 0 || a.size() == 2) throw UsageError("unexpected argument '" + a + "'");
+        std::string name = a.substr(2), value;
+        const size_t eq = name.find('=');
+        const bool is_bool = std::find(boolean_flags.begin(), boolean_flags.end(), name) != boolean_flags.end();
+        if (eq != std::string::npos) {
+            value = name.substr(eq + 1);
+            name = name.substr(0, eq);
+        } else if (!is_bool) {
+            if (i + 1 >= args.size()) throw UsageError("--" + name + " needs a value");
+            value = args[++i];
+        }
+        if (values_.count(name)) throw UsageError("--" + name + " given twice");
+        values_[name] = value;
+    }
+}
+
+std::string Flags::take(const std::string &name) {
+    auto it = values_.find(name);
+    if (it == values_.end()) throw UsageError("--" + name + " is required");
+    std::string v = it->second;
+    values_.erase(it);
+    return v;
+}
+
+std::string Flags::take_or(const std::string &name, const std::string &fallback) {
+    return has(name) ? take(name) : fallback;
+}
+
+bool Flags::take_bool(const std::string &name) {
+    if (!has(name)) return false;
+    const std::string v = take(name);
+    if (!v.empty()) throw UsageError("--" + name + " takes no value");
+    return true;
+}
+
+void Flags::expect_empty() const {
+    if (!values_.empty()) throw UsageError("unknown flag --" + values_.begin()->first + " for this operator");
+}
+
+namespace {
+
+int64_t parse_int(const std::string &flag, const std::string &text) {
+    char *end = nullptr;
+    errno = 0;
+    const long long v = std::strtoll(text.c_str(), &end, 10);
+    if (text.empty() || *end != '\0' || errno != 0 || v < -(1ll << 40) || v > (1ll << 40))
+        throw UsageError("--" + flag + ": '" + text + "' is not an integer");
+    return v;
+}
+
+float parse_float(const std::string &flag, const std::string &text) {
+    char *end = nullptr;
+    const float v = std::strtof(text.c_str(), &end);
+    if (text.empty() || *end != '\0' || !std::isfinite(v))
+        throw UsageError("--" + flag + ": '" + text + "' is not a finite number");
+    return v;
+}
+
+// "a,b,c" with one of the allowed counts, each >= min_value.
+std::vector<int64_t> parse_list(const std::string &flag, const std::string &text, std::vector<size_t> counts,
+                                const std::string &form, int64_t min_value) {
+    std::vector<int64_t> out;
+    std::stringstream in(text);
+    std::string piece;
+    while (std::getline(in, piece, ',')) out.push_back(parse_int(flag, piece));
+    if (std::find(counts.begin(), counts.end(), out.size()) == counts.end())
+        throw UsageError("--" + flag + ": expected " + form + ", got '" + text + "'");
+    for (int64_t v : out)
+        if (v < min_value)
+            throw UsageError("--" + flag + ": every value must be >= " + std::to_string(min_value) + ", got '" +
+                             text + "'");
+    return out;
+}
+
+std::string join(const std::vector<int64_t> &v, const char *sep = ",") {
+    std::string s;
+    for (size_t i = 0; i < v.size(); i++) s += (i ? sep : "") + std::to_string(v[i]);
+    return s;
+}
+
+std::string fmt(float v) {
+    std::ostringstream o;
+    o << v;
+    return o.str();
+}
+
+void fill_uniform(Buffer<float> &b, std::mt19937 &rng, float lo, float hi) {
+    std::uniform_real_distribution<float> d(lo, hi);
+    b.for_each_value([&](float &v) { v = d(rng); });
+}
+
+Buffer<float> poisoned(const std::vector<int> &extents) {
+    Buffer<float> b(extents);
+    b.fill(std::nanf(""));
+    return b;
+}
+
+// Binds a buffer / scalar to the generator's Input of that name.
+void bind_buffer(Halide::Internal::AbstractGenerator &g, const std::string &name, const Buffer<float> &b) {
+    g.input_parameter(name).at(0).set_buffer(b);
+}
+template <typename T>
+void bind_scalar(Halide::Internal::AbstractGenerator &g, const std::string &name, T v) {
+    g.input_parameter(name).at(0).set_scalar<T>(v);
+}
+
+// Random RoIs [batch, x1, y1, x2, y2] in input-image coordinates (the
+// feature map scaled by 1/spatial_scale): sides from 2 cells to half the
+// map, anywhere in the image.
+Buffer<float> random_rois(std::mt19937 &rng, int64_t R, int64_t N, int64_t H, int64_t W, float scale) {
+    Buffer<float> rois(5, static_cast<int>(R));
+    const float img_w = W / scale, img_h = H / scale;
+    std::uniform_real_distribution<float> u(0.0f, 1.0f);
+    std::uniform_int_distribution<int64_t> batch(0, N - 1);
+    for (int r = 0; r < R; r++) {
+        const float w = (2.0f / scale) + u(rng) * (img_w / 2), h = (2.0f / scale) + u(rng) * (img_h / 2);
+        const float x1 = u(rng) * std::max(img_w - w, 1.0f), y1 = u(rng) * std::max(img_h - h, 1.0f);
+        rois(0, r) = static_cast<float>(batch(rng));
+        rois(1, r) = x1;
+        rois(2, r) = y1;
+        rois(3, r) = x1 + w;
+        rois(4, r) = y1 + h;
+    }
+    return rois;
+}
+
+// ---- deform_conv2d --------------------------------------------------------------
+
+class DeformConv2dProblem : public Problem {
+public:
+    explicit DeformConv2dProblem(Flags &f) {
+        s_ = parse_list("shape", f.take("shape"), {7}, "N,C,H,W,K,kH,kW", 1);
+        N = s_[0], C = s_[1], H = s_[2], W = s_[3], K = s_[4], kH = s_[5], kW = s_[6];
+        if (f.has("stride")) stride_ = parse_list("stride", f.take("stride"), {1, 2}, "S or SH,SW", 1);
+        if (f.has("padding"))
+            padding_ = parse_list("padding", f.take("padding"), {1, 2, 4}, "P, PH,PW or T,L,B,R", 0);
+        if (f.has("dilation")) dilation_ = parse_list("dilation", f.take("dilation"), {1, 2}, "D or DH,DW", 1);
+        groups_ = parse_int("groups", f.take_or("groups", "1"));
+        offset_groups_ = parse_int("offset-groups", f.take_or("offset-groups", "1"));
+        mask_ = f.take_bool("mask");
+        bias_ = f.take_bool("bias");
+        if (groups_ < 1 || C % groups_ || K % groups_)
+            throw UsageError("--groups " + std::to_string(groups_) + " must be >= 1 and divide C = " +
+                             std::to_string(C) + " and K = " + std::to_string(K));
+        if (offset_groups_ < 1 || C % offset_groups_)
+            throw UsageError("--offset-groups " + std::to_string(offset_groups_) +
+                             " must be >= 1 and divide C = " + std::to_string(C));
+        const auto two = [](const std::vector<int64_t> &v) { return v.size() == 1 ? std::vector<int64_t>{v[0], v[0]} : v; };
+        stride_ = two(stride_);
+        dilation_ = two(dilation_);
+        std::vector<int64_t> p = padding_;
+        if (p.size() == 1) p = {p[0], p[0], p[0], p[0]};
+        if (p.size() == 2) p = {p[0], p[1], p[0], p[1]};
+        pad_ = p;
+        const int64_t span_h = dilation_[0] * (kH - 1) + 1, span_w = dilation_[1] * (kW - 1) + 1;
+        if (H + p[0] + p[2] < span_h || W + p[1] + p[3] < span_w)
+            throw UsageError("--shape: the output would be empty (padded input smaller than the dilated kernel)");
+        oH = (H + p[0] + p[2] - span_h) / stride_[0] + 1;
+        oW = (W + p[1] + p[3] - span_w) / stride_[1] + 1;
+        if (N * C * H * W > (int64_t(1) << 31) || N * K * oH * oW > (int64_t(1) << 31))
+            throw UsageError("--shape: tensors over 2^31 elements are not supported");
+    }
+
+    std::string op() const override { return "deform_conv2d"; }
+    std::map<std::string, std::string> variant_params() const override {
+        return {{"with_mask", mask_ ? "true" : "false"}, {"with_bias", bias_ ? "true" : "false"}};
+    }
+    std::string shape() const override { return join(s_); }
+    std::string flags() const override {
+        std::string f;
+        if (stride_ != std::vector<int64_t>{1, 1}) f += " --stride " + join(stride_);
+        if (pad_ != std::vector<int64_t>{0, 0, 0, 0}) f += " --padding " + join(padding_);
+        if (dilation_ != std::vector<int64_t>{1, 1}) f += " --dilation " + join(dilation_);
+        if (groups_ != 1) f += " --groups " + std::to_string(groups_);
+        if (offset_groups_ != 1) f += " --offset-groups " + std::to_string(offset_groups_);
+        if (mask_) f += " --mask";
+        if (bias_) f += " --bias";
+        return f.empty() ? f : f.substr(1);
+    }
+    std::vector<int64_t> features() const override { return {K, C / groups_ * kH * kW, oH * oW}; }
+    std::string describe() const override {
+        return "deform_conv2d " + std::to_string(N) + "x" + std::to_string(C) + "x" + std::to_string(H) + "x" +
+               std::to_string(W) + " -> " + std::to_string(K) + ", " + std::to_string(kH) + "x" +
+               std::to_string(kW) + (flags().empty() ? "" : " " + flags());
+    }
+    double work() const override { return 2.0 * N * K * (C / groups_) * kH * kW * oH * oW; }
+    const char *work_unit() const override { return "GFLOP/s"; }
+
+    void make_inputs(std::mt19937 &rng) override {
+        const int taps = static_cast<int>(kH * kW), G = static_cast<int>(offset_groups_);
+        input_ = Buffer<float>(int(W), int(H), int(C), int(N));
+        offset_ = Buffer<float>(int(oW), int(oH), 2 * G * taps, int(N));
+        weight_ = Buffer<float>(int(kW), int(kH), int(C / groups_), int(K));
+        fill_uniform(input_, rng, -1.0f, 1.0f);
+        fill_uniform(offset_, rng, -2.0f, 2.0f);
+        const float ws = 1.0f / std::sqrt(float(C / groups_ * taps));
+        fill_uniform(weight_, rng, -ws, ws);
+        if (mask_) {
+            mask_buf_ = Buffer<float>(int(oW), int(oH), G * taps, int(N));
+            fill_uniform(mask_buf_, rng, 0.0f, 1.0f);
+        }
+        if (bias_) {
+            bias_buf_ = Buffer<float>(int(K));
+            fill_uniform(bias_buf_, rng, -1.0f, 1.0f);
+        }
+    }
+
+    void bind(Halide::Internal::AbstractGenerator &g) const override {
+        bind_buffer(g, "input", input_);
+        bind_buffer(g, "offset", offset_);
+        bind_buffer(g, "weight", weight_);
+        bind_scalar<int>(g, "stride_y", int(stride_[0]));
+        bind_scalar<int>(g, "stride_x", int(stride_[1]));
+        bind_scalar<int>(g, "pad_top", int(pad_[0]));
+        bind_scalar<int>(g, "pad_left", int(pad_[1]));
+        bind_scalar<int>(g, "dilation_y", int(dilation_[0]));
+        bind_scalar<int>(g, "dilation_x", int(dilation_[1]));
+        bind_scalar<int>(g, "groups", int(groups_));
+        bind_scalar<int>(g, "offset_groups", int(offset_groups_));
+        if (mask_) bind_buffer(g, "mask", mask_buf_);
+        if (bias_) bind_buffer(g, "bias", bias_buf_);
+    }
+
+    Halide::Realization make_outputs() const override {
+        return Halide::Realization(std::vector<Buffer<>>{poisoned({int(oW), int(oH), int(K), int(N)})});
+    }
+
+private:
+    std::vector<int64_t> s_, stride_{1, 1}, padding_{0}, pad_, dilation_{1, 1};
+    int64_t N, C, H, W, K, kH, kW, oH, oW, groups_, offset_groups_;
+    bool mask_, bias_;
+    Buffer<float> input_, offset_, weight_, mask_buf_, bias_buf_;
+};
+
+// ---- deform_psroi_pool ------------------------------------------------------------
+
+class DeformPsroiPoolProblem : public Problem {
+public:
+    explicit DeformPsroiPoolProblem(Flags &f) {
+        s_ = parse_list("shape", f.take("shape"), {5}, "N,C,H,W,R", 1);
+        N = s_[0], C = s_[1], H = s_[2], W = s_[3], R = s_[4];
+        group_ = parse_int("group-size", f.take_or("group-size", "7"));
+        if (group_ < 1) throw UsageError("--group-size must be >= 1");
+        output_dim_ = f.has("output-dim") ? parse_int("output-dim", f.take("output-dim")) : C / (group_ * group_);
+        if (output_dim_ < 1 || output_dim_ * group_ * group_ != C)
+            throw UsageError("--shape / --output-dim / --group-size: C = " + std::to_string(C) +
+                             " must be output_dim * group_size^2");
+        pooled_ = parse_int("pooled-size", f.take_or("pooled-size", "7"));
+        part_ = parse_int("part-size", f.take_or("part-size", "0"));
+        spp_ = parse_int("sample-per-part", f.take_or("sample-per-part", "4"));
+        trans_std_ = parse_float("trans-std", f.take_or("trans-std", "0.1"));
+        scale_ = parse_float("spatial-scale", f.take_or("spatial-scale", "0.0625"));
+        trans_ = f.take_bool("trans");
+        if (pooled_ < 1 || part_ < 0 || spp_ < 1 || scale_ <= 0.0f)
+            throw UsageError("--pooled-size, --sample-per-part and --spatial-scale must be > 0, --part-size >= 0");
+        if (part_ == 0) part_ = pooled_;
+    }
+
+    std::string op() const override { return "deform_psroi_pool"; }
+    std::map<std::string, std::string> variant_params() const override {
+        return {{"with_trans", trans_ ? "true" : "false"}};
+    }
+    std::string shape() const override { return join(s_); }
+    std::string flags() const override {
+        std::string f = "--group-size " + std::to_string(group_) + " --output-dim " + std::to_string(output_dim_) +
+                        " --pooled-size " + std::to_string(pooled_) + " --part-size " + std::to_string(part_) +
+                        " --sample-per-part " + std::to_string(spp_) + " --spatial-scale " + fmt(scale_);
+        if (trans_) f += " --trans --trans-std " + fmt(trans_std_);
+        return f;
+    }
+    std::vector<int64_t> features() const override { return {C, R}; }
+    std::string describe() const override { return "deform_psroi_pool " + shape() + " " + flags(); }
+    double work() const override { return double(R) * output_dim_ * pooled_ * pooled_ * spp_ * spp_; }
+    const char *work_unit() const override { return "Gsamples/s"; }
+
+    void make_inputs(std::mt19937 &rng) override {
+        input_ = Buffer<float>(int(W), int(H), int(C), int(N));
+        fill_uniform(input_, rng, -1.0f, 1.0f);
+        rois_ = random_rois(rng, R, N, H, W, scale_);
+        if (trans_) {
+            trans_buf_ = Buffer<float>(int(part_), int(part_), 2, int(R));
+            fill_uniform(trans_buf_, rng, -1.0f, 1.0f);
+        }
+    }
+
+    void bind(Halide::Internal::AbstractGenerator &g) const override {
+        bind_buffer(g, "input", input_);
+        bind_buffer(g, "rois", rois_);
+        bind_scalar<float>(g, "spatial_scale", scale_);
+        bind_scalar<int>(g, "output_dim", int(output_dim_));
+        bind_scalar<int>(g, "group_size", int(group_));
+        bind_scalar<int>(g, "pooled_size", int(pooled_));
+        bind_scalar<int>(g, "part_size", int(part_));
+        bind_scalar<int>(g, "sample_per_part", int(spp_));
+        bind_scalar<float>(g, "trans_std", trans_std_);
+        if (trans_) bind_buffer(g, "trans", trans_buf_);
+    }
+
+    Halide::Realization make_outputs() const override {
+        const std::vector<int> e{int(pooled_), int(pooled_), int(output_dim_), int(R)};
+        return Halide::Realization(std::vector<Buffer<>>{poisoned(e), poisoned(e)});
+    }
+
+private:
+    std::vector<int64_t> s_;
+    int64_t N, C, H, W, R, group_, output_dim_, pooled_, part_, spp_;
+    float trans_std_, scale_;
+    bool trans_;
+    Buffer<float> input_, rois_, trans_buf_;
+};
+
+// ---- deform_roi_pool ----------------------------------------------------------------
+
+class DeformRoiPoolProblem : public Problem {
+public:
+    explicit DeformRoiPoolProblem(Flags &f) {
+        s_ = parse_list("shape", f.take("shape"), {5}, "N,C,H,W,R", 1);
+        N = s_[0], C = s_[1], H = s_[2], W = s_[3], R = s_[4];
+        out_ = parse_list("output-size", f.take_or("output-size", "7"), {1, 2}, "P or PH,PW", 1);
+        if (out_.size() == 1) out_ = {out_[0], out_[0]};
+        scale_ = parse_float("spatial-scale", f.take_or("spatial-scale", "0.0625"));
+        ratio_ = parse_int("sampling-ratio", f.take_or("sampling-ratio", "2"));
+        gamma_ = parse_float("gamma", f.take_or("gamma", "0.1"));
+        offset_ = f.take_bool("offset");
+        mask_ = f.take_bool("mask");
+        if (scale_ <= 0.0f || ratio_ < 0 || ratio_ > 256)
+            throw UsageError("--spatial-scale must be > 0 and --sampling-ratio in [0, 256]");
+    }
+
+    std::string op() const override { return "deform_roi_pool"; }
+    std::map<std::string, std::string> variant_params() const override {
+        return {{"with_offset", offset_ ? "true" : "false"}, {"with_mask", mask_ ? "true" : "false"}};
+    }
+    std::string shape() const override { return join(s_); }
+    std::string flags() const override {
+        std::string f = "--output-size " + join(out_) + " --spatial-scale " + fmt(scale_) + " --sampling-ratio " +
+                        std::to_string(ratio_);
+        if (offset_) f += " --offset --gamma " + fmt(gamma_);
+        if (mask_) f += " --mask";
+        return f;
+    }
+    std::vector<int64_t> features() const override { return {C, R}; }
+    std::string describe() const override { return "deform_roi_pool " + shape() + " " + flags(); }
+    double work() const override { return grid_points_ * double(C) * out_[0] * out_[1]; }
+    const char *work_unit() const override { return "Gsamples/s"; }
+
+    void make_inputs(std::mt19937 &rng) override {
+        input_ = Buffer<float>(int(W), int(H), int(C), int(N));
+        fill_uniform(input_, rng, -1.0f, 1.0f);
+        rois_ = random_rois(rng, R, N, H, W, scale_);
+        // The sampling grid bound, as runtime/src/roi_pool.cpp computes it.
+        int64_t max_grid = 1;
+        grid_points_ = 0.0;
+        for (int r = 0; r < R; r++) {
+            int64_t gh = ratio_, gw = ratio_;
+            if (ratio_ == 0) {
+                auto grid = [&](float a, float b, int64_t bins) {
+                    const float g = std::ceil(((b * scale_ - 0.5f) - (a * scale_ - 0.5f)) / float(bins));
+                    return g > 0.0f ? int64_t(std::min(g, 256.0f)) : int64_t(0);
+                };
+                gh = grid(rois_(2, r), rois_(4, r), out_[0]);
+                gw = grid(rois_(1, r), rois_(3, r), out_[1]);
+            }
+            max_grid = std::max({max_grid, gh, gw});
+            grid_points_ += double(gh) * double(gw);
+        }
+        bound_ = int(max_grid + (ratio_ > 0 ? 0 : 1));
+        if (offset_) {
+            off_buf_ = Buffer<float>(int(out_[1]), int(out_[0]), 2, int(R));
+            fill_uniform(off_buf_, rng, -1.0f, 1.0f);
+        }
+        if (mask_) {
+            mask_buf_ = Buffer<float>(int(out_[1]), int(out_[0]), 1, int(R));
+            fill_uniform(mask_buf_, rng, 0.0f, 1.0f);
+        }
+    }
+
+    void bind(Halide::Internal::AbstractGenerator &g) const override {
+        bind_buffer(g, "input", input_);
+        bind_buffer(g, "rois", rois_);
+        bind_scalar<float>(g, "spatial_scale", scale_);
+        bind_scalar<int>(g, "sampling_ratio", int(ratio_));
+        bind_scalar<float>(g, "gamma", gamma_);
+        bind_scalar<int>(g, "max_grid", bound_);
+        if (offset_) bind_buffer(g, "offset", off_buf_);
+        if (mask_) bind_buffer(g, "mask", mask_buf_);
+    }
+
+    Halide::Realization make_outputs() const override {
+        return Halide::Realization(std::vector<Buffer<>>{poisoned({int(out_[1]), int(out_[0]), int(C), int(R)})});
+    }
+
+private:
+    std::vector<int64_t> s_, out_;
+    int64_t N, C, H, W, R, ratio_;
+    float scale_, gamma_;
+    bool offset_, mask_;
+    int bound_ = 1;
+    double grid_points_ = 0.0;
+    Buffer<float> input_, rois_, off_buf_, mask_buf_;
+};
+
+}  // namespace
+
+std::unique_ptr<Problem> make_problem(const std::string &op, Flags &flags) {
+    std::unique_ptr<Problem> p;
+    if (op == "deform_conv2d") p = std::make_unique<DeformConv2dProblem>(flags);
+    else if (op == "deform_psroi_pool") p = std::make_unique<DeformPsroiPoolProblem>(flags);
+    else if (op == "deform_roi_pool") p = std::make_unique<DeformRoiPoolProblem>(flags);
+    else throw UsageError("unknown operator '" + op + "' (expected deform_conv2d, deform_psroi_pool or deform_roi_pool)");
+    return p;
+}
+
+std::vector<std::string> boolean_flags() { return {"mask", "bias", "trans", "offset", "help", "check-tunables"}; }
+
+std::string problem_usage() {
+    return "operators, shapes and flags (as the dcn CLI):\n"
+           "  deform_conv2d      --shape N,C,H,W,K,kH,kW [--stride S|SH,SW] [--padding P|PH,PW|T,L,B,R]\n"
+           "                     [--dilation D|DH,DW] [--groups N] [--offset-groups N] [--mask] [--bias]\n"
+           "  deform_psroi_pool  --shape N,C,H,W,R [--group-size 7] [--output-dim C/group^2] [--pooled-size 7]\n"
+           "                     [--part-size P] [--sample-per-part 4] [--spatial-scale 0.0625] [--trans]\n"
+           "                     [--trans-std 0.1]\n"
+           "  deform_roi_pool    --shape N,C,H,W,R [--output-size 7|PH,PW] [--spatial-scale 0.0625]\n"
+           "                     [--sampling-ratio 2] [--gamma 0.1] [--offset] [--mask]\n";
+}
+
+}  // namespace dcn::autotune
