@@ -96,7 +96,7 @@ void bench_deform_conv2d(benchmark::State &state, const ConvCase &c, double peak
     dcn_bench::set_rate(state, "FLOPS", p.flops);
     if (peak_gflops > 0 && seconds > 0)
         state.counters["of_peak"] = p.flops * double(state.iterations()) / seconds / (peak_gflops * 1e9);
-    state.SetLabel(dcn::cpu_isa_name(dcn::last_cpu_isa()));
+    state.SetLabel(std::string(dcn::cpu_isa_name(dcn::last_cpu_isa())) + " schedule=" + dcn::last_cpu_schedule());
 }
 
 }  // namespace

@@ -16,17 +16,17 @@ def rows(path):
         rate = b.get("FLOPS") or b.get("samples")
         unit = "GFLOP/s" if "FLOPS" in b else "Gsamples/s"
         yield (b["run_name"].replace("/real_time", ""), b["real_time"], b["time_unit"], rate / 1e9, unit, b.get("of_peak"),
-               b.get("repetitions"), data["context"])
+               b.get("repetitions"), b.get("label", ""), data["context"])
 
 
 def main():
-    print("| case | median time | rate | of peak | repetitions |")
-    print("| --- | ---: | ---: | ---: | ---: |")
+    print("| case | median time | rate | of peak | repetitions | path |")
+    print("| --- | ---: | ---: | ---: | ---: | --- |")
     context = None
     for path in sys.argv[1:]:
-        for name, t, unit, rate, rate_unit, of_peak, reps, context in rows(path):
-            print("| `%s` | %.2f %s | %.*f %s | %s | %s |" % (
-                name, t, unit, 1 if rate_unit == "GFLOP/s" else 3, rate, rate_unit, "%.0f%%" % (100 * of_peak) if of_peak else "", reps))
+        for name, t, unit, rate, rate_unit, of_peak, reps, label, context in rows(path):
+            print("| `%s` | %.2f %s | %.*f %s | %s | %s | %s |" % (
+                name, t, unit, 1 if rate_unit == "GFLOP/s" else 3, rate, rate_unit, "%.0f%%" % (100 * of_peak) if of_peak else "", reps, label))
     if context:
         print()
         print("Google Benchmark context: %s, %s CPUs at %s MHz (as reported), dcn_threads %s, "

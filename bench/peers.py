@@ -23,7 +23,10 @@ onnxruntime intra_op_num_threads, HL_NUM_THREADS for dcn, and
 OMP/OPENBLAS_NUM_THREADS. Measurements go in rounds (each implementation's
 batch of timed runs, one after another, then again), so slow drifts of a
 shared machine hit everyone alike; a row's time is the median over all runs
-of all rounds (for dcn, the median of the tool's per-call medians). GFLOP/s
+of all rounds (for dcn, the median of the tool's per-call medians). Other
+processes are watched (/proc/stat minus our own CPU time): peers.py waits
+for a quiet machine before it starts, and a round during which others used
+more than 0.25 CPUs is measured again once they stop (--wait-quiet). GFLOP/s
 = 2*N*K*(C/groups)*kH*kW*oH*oW / median time. Every shape also checks that
 torchvision's and onnxruntime's outputs agree with dcn's (rtol = atol = 1e-4).
 
@@ -580,16 +583,23 @@ def summarize(res):
     for impl in IMPLS:
         s["geomean"][impl + "_gflops"] = geomean([row["impls"][impl]["gflops"] for row in rows])
 
-    def target(what, value, goal, met):
-        s["targets"].append({"target": what, "value": value, "goal": goal, "met": bool(met)})
+    def target(what, value, goal, met, at_peak=None):
+        s["targets"].append({"target": what, "value": value, "goal": goal, "met": bool(met), "at_peak": at_peak})
+
+    def at_peak(peer):
+        """The ratio dcn would have if it ran at the FP32 peak on every shape."""
+        return geomean([peak / row["impls"][peer]["gflops"] for row in rows]) if peak else None
 
     gm = s["geomean"]
-    target("dcn / conv2d (oneDNN), geometric mean", gm["dcn/conv2d"], ">= 0.9", gm["dcn/conv2d"] >= 0.9)
+    target("dcn / conv2d (oneDNN), geometric mean", gm["dcn/conv2d"], ">= 0.9", gm["dcn/conv2d"] >= 0.9,
+           at_peak("conv2d"))
     worst = min(s["ratios"].items(), key=lambda kv: kv[1]["dcn/conv2d"])
     target("dcn / conv2d (oneDNN), lowest shape (%s)" % worst[0], worst[1]["dcn/conv2d"], ">= 0.75",
            worst[1]["dcn/conv2d"] >= 0.75)
-    target("dcn / torchvision, geometric mean", gm["dcn/torchvision"], ">= 10", gm["dcn/torchvision"] >= 10)
-    target("dcn / onnxruntime, geometric mean", gm["dcn/onnxruntime"], ">= 1.5", gm["dcn/onnxruntime"] >= 1.5)
+    target("dcn / torchvision, geometric mean", gm["dcn/torchvision"], ">= 10", gm["dcn/torchvision"] >= 10,
+           at_peak("torchvision"))
+    target("dcn / onnxruntime, geometric mean", gm["dcn/onnxruntime"], ">= 1.5", gm["dcn/onnxruntime"] >= 1.5,
+           at_peak("onnxruntime"))
     if peak:
         for row in rows:
             if row["K"] >= 256:
@@ -623,7 +633,8 @@ def roofline_rows(res):
                      "flop_per_gathered_byte": row["flops"] / gathered,
                      "interp_flop_share": 8.0 * N * C * taps * oH * oW / row["flops"],
                      "dcn_gflops": row["impls"]["dcn"]["gflops"],
-                     "of_peak": row["impls"]["dcn"]["gflops"] / peak if peak else None})
+                     "of_peak": row["impls"]["dcn"]["gflops"] / peak if peak else None,
+                     "conv2d_nhwc_of_peak": row["impls"]["conv2d_nhwc"]["gflops"] / peak if peak else None})
     return rows
 
 
@@ -651,6 +662,11 @@ def markdown(res):
              "used at most %s CPUs during a round of measurements that was kept%s." % (
                  ", ".join(fmt(p) for p in res.get("fma_peak_gflops") or []), fmt(res.get("foreign_cpus"), 2),
                  " (in any of the merged runs)" if res.get("merged_from") else ""))
+    if (res.get("foreign_cpus") or 0) > QUIET_CPUS:
+        L.append("")
+        L.append("**Warning: other processes used up to %.2f CPUs while this was measured; the timings (and the "
+                 "ratios: peers that synchronise threads lose more to it) are not trustworthy.**" %
+                 res["foreign_cpus"])
     if res.get("merged_from"):
         L.append("")
         L.append("Median of %d runs of `bench/peers.py` (each: %d rounds; per round dcn and conv2d %d timed calls, "
@@ -679,20 +695,23 @@ def markdown(res):
     L.append("Median milliseconds per call:")
     L.append("")
     L.append("| shape | GFLOP | dcn | torchvision | onnxruntime | conv2d NCHW | conv2d NHWC "
-             "| max abs diff tv vs dcn | ort vs dcn | other processes' CPUs |")
-    L.append("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
+             "| max abs diff tv vs dcn | ort vs dcn | other processes' CPUs | dcn, each run |")
+    L.append("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- |")
     for row in res["conv"]:
         t = {k: v["median_ms"] for k, v in row["impls"].items()}
         c = row["checks"]
 
         def chk(k):
             return "%.1e%s" % (c[k]["max_abs_diff"], "" if c[k]["allclose"] else " (FAIL)")
-        L.append("| `%s` | %.2f | %.2f | %.1f | %.1f | %.2f | %.2f | %s | %s | %s |" % (
+        each = row["impls"]["dcn"].get("runs_median_ms") or row["impls"]["dcn"].get("runs_ms") or []
+        L.append("| `%s` | %.2f | %.2f | %.1f | %.1f | %.2f | %.2f | %s | %s | %s | %s |" % (
             row["name"], row["flops"] / 1e9, t["dcn"], t["torchvision"], t["onnxruntime"], t["conv2d"],
-            t["conv2d_nhwc"], chk("torchvision"), chk("onnxruntime"), fmt(row.get("foreign_cpus"), 2)))
+            t["conv2d_nhwc"], chk("torchvision"), chk("onnxruntime"), fmt(row.get("foreign_cpus"), 2),
+            " ".join("%.2f" % v for v in each)))
     L.append("")
     L.append("'other processes' CPUs': how many CPUs other processes (and the hypervisor) kept busy while the row "
-             "was measured (the largest over merged runs): 0 on a quiet machine.")
+             "was measured (the largest over merged runs): 0 on a quiet machine. 'dcn, each run': the median "
+             "milliseconds of each merged run (of each round, for a single run).")
     L.append("conv2d ran through: %s. Outputs agree when max abs diff <= 1e-4 + 1e-4 * |dcn| everywhere "
              "(numpy.allclose)." % ", ".join(sorted({row["conv2d_backend"] for row in res["conv"]})))
     roi = res.get("roi")
@@ -731,23 +750,25 @@ def markdown(res):
     L.append("")
     L.append("Targets of the issue (2 threads):")
     L.append("")
-    L.append("| target | measured | goal | |")
-    L.append("| --- | ---: | --- | --- |")
+    L.append("| target | measured | goal | | if dcn ran at the FP32 peak on every shape |")
+    L.append("| --- | ---: | --- | --- | ---: |")
     for t in s["targets"]:
-        L.append("| %s | %.2f | %s | %s |" % (t["target"], t["value"], t["goal"], "met" if t["met"] else "**missed**"))
+        L.append("| %s | %.3f | %s | %s | %s |" % (t["target"], t["value"], t["goal"],
+                                                   "met" if t["met"] else "**missed**", fmt(t.get("at_peak"), 2)))
     L.append("")
     return "\n".join(L)
 
 
 def roofline_markdown(res):
     L = ["| shape | GFLOP | unique MB | FLOP / unique byte | gathered MB | FLOP / gathered byte "
-         "| interpolation FLOPs / GEMM FLOPs | dcn GFLOP/s | of peak |",
-         "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"]
+         "| interpolation FLOPs / GEMM FLOPs | dcn GFLOP/s | dcn of peak | conv2d NHWC of peak |",
+         "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"]
     for r in roofline_rows(res):
-        L.append("| `%s` | %.2f | %.1f | %.0f | %.0f | %.0f | %.1f%% | %.1f | %s |" % (
+        pct = lambda v: "%.0f%%" % (100 * v) if v else "-"
+        L.append("| `%s` | %.2f | %.1f | %.0f | %.0f | %.0f | %.1f%% | %.1f | %s | %s |" % (
             r["name"], r["gflop"], r["unique_mb"], r["flop_per_unique_byte"], r["gathered_mb"],
             r["flop_per_gathered_byte"], 100 * r["interp_flop_share"], r["dcn_gflops"],
-            "%.0f%%" % (100 * r["of_peak"]) if r["of_peak"] else "-"))
+            pct(r["of_peak"]), pct(r["conv2d_nhwc_of_peak"])))
     return "\n".join(L) + "\n"
 
 
@@ -777,8 +798,10 @@ def main():
                                                       "build/bin/fma_peak measured at the start and end of the run)")
     ap.add_argument("--only", help="only the conv shapes whose name contains this")
     ap.add_argument("--no-roi", action="store_true", help="skip the RoI pooling cases")
-    ap.add_argument("--wait-quiet", type=float, default=0, metavar="SECONDS",
-                    help="first wait up to SECONDS for other processes to leave the CPUs alone")
+    ap.add_argument("--wait-quiet", type=float, default=600, metavar="SECONDS",
+                    help="wait up to SECONDS for other processes to leave the CPUs alone, before the run and "
+                         "before measuring again a round they disturbed (default 600; 0: never wait, keep "
+                         "every round)")
     ap.add_argument("--merge", nargs="+", metavar="JSON", help="merge earlier runs instead of measuring")
     args = ap.parse_args()
 

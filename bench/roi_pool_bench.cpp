@@ -110,7 +110,7 @@ void bench_pool(benchmark::State &state, Problem *p) {
         benchmark::ClobberMemory();
     }
     dcn_bench::set_rate(state, "samples", p->samples);
-    state.SetLabel(dcn::cpu_isa_name(dcn::last_cpu_isa()));
+    state.SetLabel(std::string(dcn::cpu_isa_name(dcn::last_cpu_isa())) + " schedule=" + dcn::last_cpu_schedule());
 }
 
 }  // namespace

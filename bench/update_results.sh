@@ -10,6 +10,8 @@
 #   RUNS=5 BUILD=build-bench bash bench/update_results.sh
 #   BUILD=/tmp/dcn-head/build DCN_COMMIT=abc1234 bash bench/update_results.sh
 #       (a build of a clean `git archive abc1234`, not of this tree)
+#   FROM=bench/runs/2026-11-25T0604 bash bench/update_results.sh
+#       (no measuring: re-merge, redraw and refill from an earlier measurement)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -17,21 +19,25 @@ RUNS=${RUNS:-3}
 BUILD=${BUILD:-build}
 PY=.venv-bench/bin/python
 BIN=$BUILD/bin
-[ -x "$BIN/dcn" ] || { echo "update_results.sh: no $BIN/dcn: build first (README.md)" >&2; exit 1; }
+[ -n "${FROM:-}" ] || [ -x "$BIN/dcn" ] || { echo "update_results.sh: no $BIN/dcn: build first (README.md)" >&2; exit 1; }
 [ -x "$PY" ] || { echo "update_results.sh: no $PY: run bash bench/setup.sh" >&2; exit 1; }
 
-out=bench/runs/$(date -u +%Y-%m-%dT%H%M)
-mkdir -p "$out"
-for i in $(seq "$RUNS"); do
-    echo "update_results.sh: peers.py run $i of $RUNS -> $out/peers$i.json"
-    "$PY" bench/peers.py --dcn-bin "$BIN/dcn" ${DCN_COMMIT:+--dcn-commit "$DCN_COMMIT"} --wait-quiet 900 \
-        --json "$out/peers$i.json" >"$out/peers$i.txt"
-done
+if [ -n "${FROM:-}" ]; then
+    out=$FROM  # only re-merge, redraw and refill from an earlier measurement
+else
+    out=bench/runs/$(date -u +%Y-%m-%dT%H%M)
+    mkdir -p "$out"
+    for i in $(seq "$RUNS"); do
+        echo "update_results.sh: peers.py run $i of $RUNS -> $out/peers$i.json"
+        "$PY" bench/peers.py --dcn-bin "$BIN/dcn" ${DCN_COMMIT:+--dcn-commit "$DCN_COMMIT"} --wait-quiet 900 \
+            --json "$out/peers$i.json" >"$out/peers$i.txt"
+    done
+fi
 "$PY" bench/peers.py --merge "$out"/peers[0-9]*.json --json "$out/merged.json" --markdown "$out/peers.md" \
     --roofline-markdown "$out/roofline.md" >/dev/null
 "$PY" bench/plot_results.py "$out"/peers[0-9]*.json --out bench/results.png
 
-if [ -x "$BIN/dcn_bench_conv" ]; then
+if [ -z "${FROM:-}" ] && [ -x "$BIN/dcn_bench_conv" ]; then
     peak=$("$PY" -c 'import json,sys; print(json.load(open(sys.argv[1]))["peak_gflops"])' "$out/merged.json")
     wait_quiet() { "$PY" -c 'import sys; sys.path.insert(0, "bench"); import peers; peers.wait_quiet(900, print)'; }
     wait_quiet
@@ -40,7 +46,9 @@ if [ -x "$BIN/dcn_bench_conv" ]; then
     wait_quiet
     HL_NUM_THREADS=2 "$BIN/dcn_bench_roi" --threads 2 \
         --benchmark_out="$out/gbench_roi.json" --benchmark_out_format=json >"$out/gbench_roi.txt" 2>&1
-    "$PY" bench/gbench_table.py "$out/gbench_conv.json" "$out/gbench_roi.json" >"$out/gbench.md"
+fi
+if [ -f "$out/gbench_conv.json" ]; then
+    "$PY" bench/gbench_table.py "$out"/gbench_conv.json "$out"/gbench_roi.json >"$out/gbench.md"
 fi
 
 # Replace the generated sections of RESULTS.md.
