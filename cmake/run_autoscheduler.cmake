@@ -24,7 +24,8 @@ else ()
     # The reason: the first line of Halide's message (without the loop nest
     # some messages append).
     string(REGEX REPLACE "^.*Unhandled exception: (Error: )?" "" msg "${err}")
-    string(REGEX MATCH "^[^\n]*" status "${msg}")
+    string(FIND "${msg}" "\n" eol)
+    string(SUBSTRING "${msg}" 0 ${eol} status)
     string(REGEX REPLACE " The loop nest is:.*" "" status "${status}")
     string(STRIP "${status}" status)
     if (status STREQUAL "")

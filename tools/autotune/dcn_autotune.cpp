@@ -524,14 +524,17 @@ private:
     void report() { progress_.update(candidates_, best_ms_, baseline_.median_ms / best_ms_, left()); }
 
     // Moves the incumbent to `p` (median `m`, compiled `c`) if an
-    // interleaved race of the two confirms that `p` is faster.
+    // interleaved race of the two confirms that `p` is faster by at least
+    // kMargin (smaller differences are noise on a shared machine, and
+    // accepting them lets the search drift).
+    static constexpr double kMargin = 0.01;
     bool accept(const Params &p, double m, std::unique_ptr<Compiled> c) {
-        if (m >= best_ms_ * 0.995) return false;
+        if (m >= best_ms_ * (1 - kMargin)) return false;
         Compiled &incumbent = best_compiled_ ? *best_compiled_ : *baseline_.compiled;
         const int runs = std::max(5, runs_for(m) / 2);
         if (left() < 2.0 * runs * best_ms_ * 1e-3 + final_reserve()) return false;
         const auto [mc, mi] = race(*c, incumbent, runs);
-        if (mc >= mi) {
+        if (mc >= mi * (1 - kMargin)) {
             progress_.log("    (raced against the incumbent: " + ms(mc) + " vs " + ms(mi) + ": kept the incumbent)");
             return false;
         }
