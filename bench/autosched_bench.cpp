@@ -8,9 +8,10 @@
 //
 // Every library is called directly (the AOT entry points, not the dcn API),
 // on the same inputs, for the same CPU target (the build's first, AVX-512).
-// Runs are interleaved round-robin over the schedules, so a noisy neighbour
-// hurts them alike; the median of R rounds is reported (a schedule that has
-// taken over 5 s stops after 3 runs). Each output is
+// Runs are interleaved over the schedules, in a new random order each
+// round (a fixed order measurably favoured some schedules by 2-3%), so a
+// noisy neighbour hurts them alike; the median of R rounds is reported (a
+// schedule that has taken over 5 s stops after 3 runs). Each output is
 // checked against the default hand schedule's (relative L2). Prints a
 // Markdown table (bench/RESULTS.md, "Hand schedules vs Halide's
 // autoschedulers").
@@ -147,8 +148,15 @@ void run_case(Case &c, int rounds) {
         if (!s.status.empty()) continue;
         if (s.run(s.outputs) != 0) s.status = "error at run time";
     }
+    // A fresh random order every round: no schedule always follows the
+    // same (heavy) neighbour.
+    std::vector<size_t> order(c.schedules.size());
+    for (size_t i = 0; i < order.size(); i++) order[i] = i;
+    std::mt19937 rng(99);
     for (int r = 0; r < rounds; r++) {
-        for (Schedule &s : c.schedules) {
+        std::shuffle(order.begin(), order.end(), rng);
+        for (size_t i : order) {
+            Schedule &s = c.schedules[i];
             if (!s.status.empty()) continue;
             // Very slow schedules (10-100x) stop after 3 runs and 5 s.
             double total = 0;
@@ -284,7 +292,7 @@ int main(int argc, char **argv) {
     }
 #undef DCN_ROW
 
-    std::printf("Hand schedules vs Halide's autoschedulers: %s path, %d threads, median of %d interleaved rounds "
+    std::printf("Hand schedules vs Halide's autoschedulers: %s path, %d threads, median of %d rounds (random order) "
                 "(schedules taking over 5 s: of 3); "
                 "CPU autoschedulers run with parallelism %d, Anderson2021 with %d.\n",
                 DCN_BASELINE_CPU_ISA, threads, rounds, DCN_BASELINE_PARALLELISM, DCN_BASELINE_GPU_PARALLELISM);

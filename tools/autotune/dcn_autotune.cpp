@@ -4,7 +4,7 @@
 //
 //   dcn-autotune <op> --shape ... [the op's flags] --budget-seconds T --out FILE.json
 //                [--class NAME] [--match FEATURE=LO..HI,...|any] [--threads N]
-//                [--isa NAME] [--seed S] [--device cpu|cuda|opencl]
+//                [--isa NAME] [--seed S] [--params K=V,...] [--device cpu|cuda|opencl]
 //   dcn-autotune --check-tunables
 //
 // How: the generators are linked in; each candidate is a fresh generator
@@ -60,7 +60,7 @@ using Clock = std::chrono::steady_clock;
 const char *const kUsage =
     "usage: dcn-autotune <op> --shape ... [op flags] --budget-seconds T --out FILE.json\n"
     "                    [--class NAME] [--match FEATURE=LO..HI,...|any] [--threads N]\n"
-    "                    [--isa NAME] [--seed S] [--device cpu|cuda|opencl]\n"
+    "                    [--isa NAME] [--seed S] [--params K=V,...] [--device cpu|cuda|opencl]\n"
     "       dcn-autotune --check-tunables\n"
     "\n"
     "Searches the operator's CPU schedule tunables (tools/autotune/tunables.h) for\n"
@@ -77,6 +77,8 @@ const char *const kUsage =
     "  --threads N         worker threads (default: all cores)\n"
     "  --isa NAME          tune the path for this CPU ISA (default: the best this CPU runs)\n"
     "  --seed S            random inputs' seed (default: from the clock)\n"
+    "  --params K=V,...    no search: time this setting against the default (e.g. to\n"
+    "                      check a tuned file on this machine)\n"
     "  --device D          cpu (default); GPU schedules have no tunables yet\n"
     "  --check-tunables    check tunables.h against the generators' GeneratorParams\n"
     "\n"
@@ -317,12 +319,11 @@ std::string compare_outputs(const Halide::Realization &got, const Halide::Realiz
 
 // ---- the search -------------------------------------------------------------------------
 
-struct Result {
+// The default schedule: the starting point, and the last race's opponent.
+struct Baseline {
     Params params;
-    bool ok = false;
-    std::string error;
     double median_ms = 0;
-    std::unique_ptr<Compiled> compiled;  // kept for the incumbent and the default
+    std::unique_ptr<Compiled> compiled;
 };
 
 class Progress {
@@ -373,8 +374,8 @@ public:
     Tuner(Problem &problem, Halide::Target target, double budget, Clock::time_point start)
         : problem_(problem), target_(target), budget_(budget), start_(start), progress_(budget) {}
 
-    // Returns the final (best, baseline) medians in ms.
-    void run() {
+    // Searches; or, given `only`, times just that setting against the default.
+    void run(const std::optional<Params> &only) {
         const auto actual = generator_params_for_target();
         tunables_ = tunables_of(problem_.op());
         // The starting point is the generator's own default (tunables.h's
@@ -406,7 +407,6 @@ public:
         if (left() < 0)
             progress_.log("the default schedule alone took " + std::to_string(int(seconds_since(start_))) +
                           " s, more than the budget: nothing else is tried");
-        baseline_.ok = true;
         tried_[key(defaults)] = baseline_.median_ms;
         candidates_ = 1;
         progress_.log("default: " + params_str(defaults) + "  " + ms(baseline_.median_ms) + rate(baseline_.median_ms));
@@ -414,7 +414,21 @@ public:
         best_params_ = defaults;
         report();
 
-        coordinate_descent();
+        if (only) {
+            Params p = defaults;
+            for (const auto &[k, v] : *only) {
+                if (!p.count(k)) throw UsageError("--params: '" + k + "' is not a tunable of " + problem_.op());
+                p[k] = v;
+            }
+            std::unique_ptr<Compiled> c;
+            if (auto m = evaluate(p, &c)) {
+                best_params_ = p;
+                best_ms_ = *m;
+                best_compiled_ = std::move(c);
+            }
+        } else {
+            coordinate_descent();
+        }
         final_race();
         progress_.finish();
     }
@@ -679,7 +693,7 @@ private:
     Clock::time_point start_;
     Progress progress_;
     std::vector<TunableInfo> tunables_;
-    Result baseline_;
+    Baseline baseline_;
     Halide::Realization reference_{std::vector<Halide::Buffer<>>{Halide::Buffer<float>(1)}};
     std::map<std::string, double> tried_;
     int candidates_ = 0, failed_ = 0;
@@ -873,6 +887,15 @@ int tune(int argc, char **argv) {
         throw UsageError("--threads must be an integer in [1, 1024]");
     const int threads = static_cast<int>(threads_value);
     const std::string isa_req = flags.take_or("isa", "");
+    std::optional<Params> only;
+    if (flags.has("params")) {
+        only = Params{};
+        for (const std::string &item : split(flags.take("params"), ',')) {
+            const size_t eq = item.find('=');
+            if (eq == std::string::npos) throw UsageError("--params: expected NAME=VALUE,..., got '" + item + "'");
+            (*only)[item.substr(0, eq)] = static_cast<int>(number_flag("params", item.substr(eq + 1)));
+        }
+    }
     const std::string seed_text = flags.take_or("seed", "");
     const double seed_value = seed_text.empty() ? 0.0 : number_flag("seed", seed_text);
     if (seed_value < 0 || seed_value > 4294967295.0 || seed_value != std::floor(seed_value))
@@ -926,7 +949,7 @@ int tune(int argc, char **argv) {
               << " s, seed " << seed << "\n";
 
     Tuner tuner(*problem, target, budget, start);
-    tuner.run();
+    tuner.run(only);
 
     const Params &best = tuner.best_params();
     const double speedup = tuner.baseline_ms() / tuner.best_ms();

@@ -17,6 +17,13 @@
 //       the quantities a tuned shape class is matched on at run time, in
 //       this order (a tuned file gives an inclusive [lo, hi] range for each).
 //
+// When a schedule GeneratorParam is added, renamed, removed or its default
+// changes, update this list: `dcn-autotune --check-tunables` (the test
+// autotune.tunables_match_generators) compares it with the generators'
+// actual GeneratorParams and fails on any difference, and the tuner refuses
+// to run on a name the generator lacks. Tuned files naming a tunable that
+// is no longer listed stop the configure step: retune them.
+//
 // GPU schedules have no tunables yet.
 #pragma once
 
