@@ -233,7 +233,7 @@ int main(int argc, char **argv) {
             return fn(in.raw_buffer(), off.raw_buffer(), w.raw_buffer(), 1, 1, 1, 1, 1, 1, 1, 1, mask.raw_buffer(),
                       o[0].raw_buffer());
         };
-        const std::vector<Buffer<float>> shapes{Buffer<float>(oW, oH, K, N)};
+        const std::vector<Buffer<float>> shapes{Buffer<float>(oW * oH, K, N)};
         add_rows(c, shapes, dcn_deform_conv2d_mask_f32_cpu_by_isa[0], dcn_deform_conv2d_mask_f32_cpu_tuned,
                  {K, C * k * k, oH * oW}, call);
 #define DCN_ROW(AS, NAME) \

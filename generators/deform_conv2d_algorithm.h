@@ -8,34 +8,40 @@ namespace dcn {
 
 struct DeformConv2dStages {
     // Pure variables. Halide dimension order is innermost first:
-    // x = output column, y = output row, o = output channel, n = batch,
+    // p = output pixel (raster order: row p / oW, column p % oW),
+    // o = output channel, n = batch, x / y = input column / row,
     // c = input channel, ci = channel within its offset group (or within
-    // the weight's group), k = tap (i*kW + j), g = offset group.
-    Halide::Var x{"x"}, y{"y"}, o{"o"}, n{"n"}, c{"c"}, ci{"ci"}, k{"k"}, g{"g"};
+    // the weight's group), k = tap (i*kW + j), g = offset group,
+    // ob = block of output channels.
+    Halide::Var p{"p"}, o{"o"}, n{"n"}, x{"x"}, y{"y"}, c{"c"}, ci{"ci"}, k{"k"}, g{"g"}, ob{"ob"};
 
     // input_cl(c, x, y, n): the input repacked channels-innermost, zero
     // outside the image (only [-1, W] x [-1, H] is ever needed).
     Halide::Func input_cl{"input_cl"};
-    // sample(x, y, k, g, n): per output pixel, tap and offset group, the
+    // sample(p, k, g, n): per output pixel, tap and offset group, the
     // top-left corner (row, column) clamped to [-1, H-1] x [-1, W-1] and the
     // four bilinear weights, already multiplied by the mask and zeroed for a
     // sample outside the image. Computed once, shared by all channels of g.
     Halide::Func sample{"sample"};
-    // columns(c, k, x, y, n): the bilinearly sampled input (im2col).
+    // columns(ci, g, k, p, n): the bilinearly sampled input (im2col).
     Halide::Func columns{"columns"};
-    // weight_packed(o, ci, k): weights with output channels innermost
-    // (ci = channel within the weight's group).
+    // weight_packed(o, ci, k, ob): weights in blocks of `weight_block`
+    // output channels, channels of a block innermost (output channel
+    // ob*weight_block + o; ci = channel within the weight's group), so that
+    // one block's weights are contiguous over the whole reduction. The block
+    // is the schedule's choice (its accumulator width).
     Halide::Func weight_packed{"weight_packed"};
+    int weight_block = 1;
     // channel_og(c): (offset group, channel within it) of input channel c,
     // for the several-groups reduction.
     Halide::Func channel_og{"channel_og"};
-    // accum(o, x, y, n): bias + sum over (ci, k) of weight * column.
+    // accum(o, p, n): bias + sum over (ci, k) of weight * column.
     Halide::Func accum{"accum"};
     // Reduction. One group: r.x = channel within the offset group, r.y =
     // offset group. Several groups: r.x = channel within the group, r.y
     // has extent 1. r.z = tap.
     Halide::RDom r;
-    // The pipeline output (x, y, o, n).
+    // The pipeline output (p, o, n).
     Halide::Func output{"output"};
 
     // Scalar parameters the schedule may specialise on.

@@ -3,7 +3,8 @@
 // DeformConv semantics). Only the algorithm lives here; schedules are in
 // schedules/<backend>/deform_conv2d.h.
 //
-// Halide dimensions are innermost first, so an NCHW tensor is (W, H, C, N).
+// Halide dimensions are innermost first, so an NCHW tensor is (W, H, C, N);
+// the output is (oH*oW, K, N), its pixels flattened.
 
 #include "Halide.h"
 #include "common.h"
@@ -21,11 +22,12 @@ public:
     GeneratorParam<bool> with_mask{"with_mask", false};
     GeneratorParam<bool> with_bias{"with_bias", false};
 
-    // CPU schedule tunables (0 = derived from the target's vector width and
-    // register count; see schedules/cpu/deform_conv2d.h for the reasoning).
+    // CPU schedule tunables (schedules/cpu/deform_conv2d.h has the reasons
+    // for the defaults; tools/autotune/tunables.h lists them for the tuner).
     GeneratorParam<int> tile_pixels{"tile_pixels", 0};
     GeneratorParam<int> channel_vectors{"channel_vectors", 2};
-    GeneratorParam<int> column_tiles{"column_tiles", 1};
+    GeneratorParam<int> column_tiles{"column_tiles", 0};
+    GeneratorParam<int> reduction_unroll{"reduction_unroll", 4};
 
     Input<Buffer<float, 4>> input{"input"};    // (W, H, C, N)
     Input<Buffer<float, 4>> offset{"offset"};  // (oW, oH, 2*G*kH*kW, N)
@@ -38,7 +40,10 @@ public:
     Input<int> dilation_x{"dilation_x", 1, 1, 1 << 20};
     Input<int> groups{"groups", 1, 1, 1 << 20};
     Input<int> offset_groups{"offset_groups", 1, 1, 1 << 20};
-    Output<Buffer<float, 4>> output{"output"};  // (oW, oH, K, N)
+    // (oH*oW, K, N): the output's pixels flattened in raster order, so that
+    // a schedule can tile pixels across rows (the runtime passes an NCHW
+    // tensor with contiguous rows this way).
+    Output<Buffer<float, 3>> output{"output"};
 
     Input<Buffer<float, 4>> *mask = nullptr;  // (oW, oH, G*kH*kW, N)
     Input<Buffer<float, 1>> *bias = nullptr;  // (K)
@@ -50,7 +55,7 @@ public:
 
     void generate() {
         dcn::DeformConv2dStages s;
-        const Var &x = s.x, &y = s.y, &o = s.o, &n = s.n, &c = s.c, &k = s.k, &g = s.g;
+        const Var &p = s.p, &o = s.o, &n = s.n, &x = s.x, &y = s.y, &c = s.c, &k = s.k, &g = s.g, &ci = s.ci;
 
         Expr W = input.dim(0).extent(), H = input.dim(1).extent();
         Expr C = input.dim(2).extent();
@@ -60,6 +65,7 @@ public:
         Expr oW = offset.dim(0).extent(), oH = offset.dim(1).extent();
         Expr channels_per_og = C / offset_groups;
         Expr outputs_per_group = K / groups;
+        const bool gpu = get_target().has_gpu_feature();
 
         // Input repacked channels-innermost with a zero exterior. Sample
         // corners are clamped to [-1, H] x [-1, W], so this is the only
@@ -67,14 +73,16 @@ public:
         Func input_zero = BoundaryConditions::constant_exterior(input, 0.0f, {{0, W}, {0, H}});
         s.input_cl(c, x, y, n) = input_zero(x, y, c, n);
 
-        // Offsets and mask read with their spatial indices clamped: a
-        // schedule may compute whole tiles past the last output column.
+        // Output pixel p (raster order) is column p % oW of row p / oW. A
+        // schedule may compute whole tiles past the last pixel: clamp p.
+        Expr pc = clamp(p, 0, oH * oW - 1);
+        Expr px = pc % oW, py = pc / oW;
         Func offset_c = BoundaryConditions::repeat_edge(offset, {{0, oW}, {0, oH}});
         Expr tap_i = k / kW, tap_j = k % kW;
-        Expr dy = offset_c(x, y, g * 2 * taps + 2 * k, n);
-        Expr dx = offset_c(x, y, g * 2 * taps + 2 * k + 1, n);
-        Expr fy = cast<float>(y * stride_y - pad_top + tap_i * dilation_y) + dy;
-        Expr fx = cast<float>(x * stride_x - pad_left + tap_j * dilation_x) + dx;
+        Expr dy = offset_c(px, py, g * 2 * taps + 2 * k, n);
+        Expr dx = offset_c(px, py, g * 2 * taps + 2 * k + 1, n);
+        Expr fy = cast<float>(py * stride_y - pad_top + tap_i * dilation_y) + dy;
+        Expr fx = cast<float>(px * stride_x - pad_left + tap_j * dilation_x) + dx;
         // Non-finite -> outside; finite -> clamped just outside the image,
         // which keeps every index below bounded.
         Expr Hf = cast<float>(H), Wf = cast<float>(W);
@@ -88,43 +96,46 @@ public:
         Expr scale = 1.0f;
         if (with_mask) {
             Func mask_c = BoundaryConditions::repeat_edge(*mask, {{0, oW}, {0, oH}});
-            scale = mask_c(x, y, g * taps + k, n);
+            scale = mask_c(px, py, g * taps + k, n);
         }
         scale = select(inside, scale, 0.0f);
         // Corners with row -1 or H (column -1 or W) land in the zero border.
-        s.sample(x, y, k, g, n) = Tuple(clamp(cast<int>(y0), -1, H - 1),
-                                        clamp(cast<int>(x0), -1, W - 1),
-                                        hy * hx * scale, hy * lx * scale,
-                                        ly * hx * scale, ly * lx * scale);
+        s.sample(p, k, g, n) = Tuple(clamp(cast<int>(y0), -1, H - 1),
+                                     clamp(cast<int>(x0), -1, W - 1),
+                                     hy * hx * scale, hy * lx * scale,
+                                     ly * hx * scale, ly * lx * scale);
 
         // Sampled columns, indexed by (channel within its offset group,
         // offset group): the sample is the same for a whole run of channels,
         // so a schedule can vectorise over channels with one sample.
-        const Var &ci = s.ci;
-        Expr sy = s.sample(x, y, k, g, n)[0], sx = s.sample(x, y, k, g, n)[1];
+        Expr sy = s.sample(p, k, g, n)[0], sx = s.sample(p, k, g, n)[1];
         Expr c_in = g * channels_per_og + ci;
         // A GPU schedule stages whole chunks of channels, past the last one
         // in the final chunk (never used, but computed): clamp those reads.
         // (The CPU schedule's regions are exact and it needs the unclamped
         // index to load vectors.)
-        const bool gpu = get_target().has_gpu_feature();
         if (gpu) c_in = min(c_in, C - 1);
-        s.columns(ci, g, k, x, y, n) =
-            s.sample(x, y, k, g, n)[2] * s.input_cl(c_in, sx, sy, n) +
-            s.sample(x, y, k, g, n)[3] * s.input_cl(c_in, sx + 1, sy, n) +
-            s.sample(x, y, k, g, n)[4] * s.input_cl(c_in, sx, sy + 1, n) +
-            s.sample(x, y, k, g, n)[5] * s.input_cl(c_in, sx + 1, sy + 1, n);
+        s.columns(ci, g, k, p, n) =
+            s.sample(p, k, g, n)[2] * s.input_cl(c_in, sx, sy, n) +
+            s.sample(p, k, g, n)[3] * s.input_cl(c_in, sx + 1, sy, n) +
+            s.sample(p, k, g, n)[4] * s.input_cl(c_in, sx, sy + 1, n) +
+            s.sample(p, k, g, n)[5] * s.input_cl(c_in, sx + 1, sy + 1, n);
 
-        // Weights with output channels innermost; o is clamped because a
-        // schedule may compute whole blocks of output channels past K.
-        Expr o_c = min(o, K - 1);
-        s.weight_packed(o, ci, k) = weight(k % kW, k / kW, gpu ? min(ci, Cg - 1) : Expr(ci), o_c);
+        // Weights in blocks of output channels (the block is the schedule's
+        // accumulator width); o is clamped because a schedule may compute
+        // whole blocks past K.
+        const int wb = gpu ? dcn::deform_conv2d_gpu_weight_block()
+                           : dcn::deform_conv2d_cpu_weight_block(get_target(), cpu_params());
+        s.weight_block = wb;
+        s.weight_packed(o, ci, k, s.ob) =
+            weight(k % kW, k / kW, gpu ? min(ci, Cg - 1) : Expr(ci), min(s.ob * wb + o, K - 1));
 
         // The reduction over (input channel, tap). With one group it runs
         // over (channel within offset group, offset group, tap), which needs
         // no division anywhere; with several groups a group's channels may
         // straddle offset groups, so it runs over the group's channels and
         // finds each one's offset group (slower, rare in practice).
+        Expr o_c = min(o, K - 1);
         Expr one_group = groups == 1;
         s.r = RDom(0, select(one_group, channels_per_og, Cg),
                    0, select(one_group, offset_groups, 1),
@@ -137,10 +148,10 @@ public:
         Expr col_ci = select(one_group, s.r.x, clamp(s.channel_og(c_grouped)[1], 0, channels_per_og - 1));
         Expr col_g = select(one_group, s.r.y, clamp(s.channel_og(c_grouped)[0], 0, offset_groups - 1));
         Expr w_ci = select(one_group, s.r.y * channels_per_og + s.r.x, s.r.x);
-        s.accum(o, x, y, n) = with_bias ? (*bias)(o_c) : 0.0f;
-        s.accum(o, x, y, n) += s.weight_packed(o, w_ci, s.r.z) * s.columns(col_ci, col_g, s.r.z, x, y, n);
+        s.accum(o, p, n) = with_bias ? (*bias)(o_c) : 0.0f;
+        s.accum(o, p, n) += s.weight_packed(o % wb, w_ci, s.r.z, o / wb) * s.columns(col_ci, col_g, s.r.z, p, n);
 
-        output(x, y, o, n) = s.accum(o, x, y, n);
+        output(p, o, n) = s.accum(o, p, n);
         s.output = output;
 
         s.groups = groups;
@@ -148,14 +159,16 @@ public:
 
         set_estimates_for_autoschedulers();
         if (using_autoscheduler()) return;
-        if (get_target().has_gpu_feature()) {
+        if (gpu) {
             dcn::schedule_deform_conv2d_gpu(s, get_target());
         } else {
-            dcn::schedule_deform_conv2d_cpu(s, get_target(), {tile_pixels, channel_vectors, column_tiles});
+            dcn::schedule_deform_conv2d_cpu(s, get_target(), cpu_params());
         }
     }
 
 private:
+    dcn::DeformConv2dCpuParams cpu_params() const { return {tile_pixels, channel_vectors, column_tiles, reduction_unroll}; }
+
     // Estimates (ResNet-50 c4, 3x3) for Halide's autoschedulers.
     void set_estimates_for_autoschedulers() {
         input.set_estimates({{0, 84}, {0, 50}, {0, 256}, {0, 1}});
@@ -163,7 +176,7 @@ private:
         weight.set_estimates({{0, 3}, {0, 3}, {0, 256}, {0, 256}});
         if (mask) mask->set_estimates({{0, 84}, {0, 50}, {0, 9}, {0, 1}});
         if (bias) bias->set_estimates({{0, 256}});
-        output.set_estimates({{0, 84}, {0, 50}, {0, 256}, {0, 1}});
+        output.set_estimates({{0, 84 * 50}, {0, 256}, {0, 1}});
         stride_y.set_estimate(1);
         stride_x.set_estimate(1);
         pad_top.set_estimate(1);

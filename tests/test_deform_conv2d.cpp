@@ -419,6 +419,12 @@ std::vector<Case> all_cases() {
             .stride(2).pads(1, 0, 2, 1).offs(O::dyadic).with_mask(),
         Case("dyadic_exact_no_mask").in(1, 3, 6, 13).wt(7, 2, 3).dil(2, 1).offs(O::dyadic)
             .with_bias(),
+        // several column tiles per image (tiles cross rows; the last one is
+        // short and not a whole register tile), K not a multiple of the
+        // accumulator block, C not a multiple of the reduction unroll
+        Case("tiles_across_rows").in(2, 19, 11, 13).wt(37, 3, 3).pad(1).with_mask().with_bias(),
+        Case("tiles_groups_offset_groups").in(2, 12, 10, 11).wt(18, 3, 3).groups(3).og(2).pad(1)
+            .with_mask(),
         // a moderately large problem
         Case("moderate_2x32x17x23_to_48").in(2, 32, 17, 23).wt(48, 3, 3).pad(1).og(2)
             .with_mask().with_bias(),

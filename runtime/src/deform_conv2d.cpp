@@ -1,5 +1,6 @@
 // deform_conv2d: argument validation and dispatch to the AOT kernels.
 #include <string>
+#include <vector>
 
 #include "internal.h"
 
@@ -45,6 +46,50 @@ int64_t output_extent(const char *what, int64_t in, int pad_begin, int pad_end, 
     }
     return (padded - span) / stride + 1;
 }
+
+// The kernels write the output as (N, K, oH*oW), its pixels flattened in
+// raster order, so that their tiles of pixels may cross rows. That needs
+// the rows of each (n, k) plane back to back; an output view with another
+// layout (a padded row pitch) is computed into a contiguous temporary and
+// copied into place afterwards (host memory only).
+class FlatOutput {
+public:
+    FlatOutput(const TensorView &out) : out_(out) {
+        const std::vector<int64_t> st = out.effective_strides();
+        const int64_t oh = out.shape[2], ow = out.shape[3];
+        // The stride of the flattened pixel dimension, if one stride serves.
+        const bool flat = oh <= 1 || ow <= 1 || st[2] == ow * st[3];
+        const int64_t pixel_stride = ow > 1 ? st[3] : (oh > 1 ? st[2] : 1);
+        if (flat && pixel_stride == 1) {
+            view_ = TensorView(out.data, {out.shape[0], out.shape[1], oh * ow}, {st[0], st[1], 1}, out.device);
+            return;
+        }
+        if (out.device != Device::cpu) {
+            throw Error(kFn, "output",
+                        "a device tensor must have its rows back to back (strides [*, *, oW, 1]), got strides " +
+                            detail::shape_str(st) + " for shape " + detail::shape_str(out.shape));
+        }
+        temp_.assign(static_cast<size_t>(out.numel()), 0.0f);
+        view_ = TensorView(temp_.data(), {out.shape[0], out.shape[1], oh * ow});
+    }
+    const TensorView &view() const { return view_; }
+    // Copies a temporary's result into the caller's tensor.
+    void finish() const {
+        if (temp_.empty()) return;
+        const std::vector<int64_t> st = out_.effective_strides();
+        const float *src = temp_.data();
+        for (int64_t n = 0; n < out_.shape[0]; n++)
+            for (int64_t k = 0; k < out_.shape[1]; k++)
+                for (int64_t y = 0; y < out_.shape[2]; y++)
+                    for (int64_t x = 0; x < out_.shape[3]; x++)
+                        out_.data[n * st[0] + k * st[1] + y * st[2] + x * st[3]] = *src++;
+    }
+
+private:
+    const TensorView &out_;
+    TensorView view_;
+    std::vector<float> temp_;
+};
 
 }  // namespace
 
@@ -166,7 +211,8 @@ void deform_conv2d(const TensorView &input, const TensorView &offset, const Tens
     call.set_shape_features({K, Cw * taps, oH * oW});
     halide_buffer_t *in_b = call.input(input), *off_b = call.input(offset), *w_b = call.input(weight);
     halide_buffer_t *m_b = mask ? call.input(*mask) : nullptr, *b_b = bias ? call.input(*bias) : nullptr;
-    halide_buffer_t *out_b = call.output(output);
+    const FlatOutput flat_output(output);
+    halide_buffer_t *out_b = call.output(flat_output.view());
     int status;
     if (mask && bias) {
         status = DCN_RUN_KERNEL(call, dcn_deform_conv2d_mask_bias_f32, in_b, off_b, w_b, sy, sx, pt, pl, dy, dx, g,
@@ -182,6 +228,7 @@ void deform_conv2d(const TensorView &input, const TensorView &offset, const Tens
             DCN_RUN_KERNEL(call, dcn_deform_conv2d_f32, in_b, off_b, w_b, sy, sx, pt, pl, dy, dx, g, ogi, out_b);
     }
     call.finish(status);
+    flat_output.finish();
 }
 
 }  // namespace dcn

@@ -1,21 +1,49 @@
 // CPU-SIMD schedule of deform_conv2d (x86 SSE4.1 / AVX2 / AVX-512, ARM NEON
-// by target). Everything is derived from the target's vector width and
-// register count; the two tunables come from GeneratorParams.
+// by target). Register tiles are derived from the target's vector width and
+// register count; the tunables come from GeneratorParams (the autotuner's
+// search space, tools/autotune/tunables.h).
 //
-// Shape of the computation, per output row y and tile of `tile_pixels`
-// output columns:
-//   1. sample: corner + 4 mask-scaled bilinear weights per (pixel, tap,
-//      offset group), computed once and shared by all channels of the group;
-//   2. columns: the sampled input for every (channel, tap, pixel) of the
-//      tile, channels innermost, so each bilinear corner is a vector load
-//      from the channels-innermost copy of the input;
-//   3. for each block of `channel_vectors` vectors of output channels, a
-//      register-blocked GEMM over (channel, tap): tile_pixels x
-//      channel_vectors vector accumulators, weights loaded as vectors,
-//      columns broadcast.
-// The tile's columns (C*kH*kW*tile_pixels floats: 129 KB for C=256, 3x3,
-// 14 pixels) stay in L2 and are reused by every output-channel block.
+// The computation is a GEMM, output (pixels x K) = columns (pixels x C*taps)
+// x weights (C*taps x K), whose left operand is made on the fly by bilinear
+// gathers. Per call:
+//   - input_cl: the input repacked channels-innermost with a zero border, so
+//     that a bilinear corner of 8 (16) channels is one vector load;
+//   - weight_packed: the weights in blocks of `block` output channels
+//     (the accumulator width), contiguous over the whole reduction.
+// Then, in parallel over column tiles of P consecutive output pixels
+// (raster order, crossing rows; P = tile * column_tiles):
+//   - sample: corner and four mask-scaled bilinear weights per (pixel, tap,
+//     offset group), computed once, shared by all channels of the group;
+//   - for each tap: columns, the tap's sampled input for the P pixels, all
+//     channels (channels innermost); then for each block of `block` output
+//     channels and each register tile of `tile` pixels, a register-blocked
+//     GEMM over the tap's channels (`intm`, kept in registers: tile x
+//     channel_vectors vector accumulators, weights loaded as vectors,
+//     columns broadcast), added to the tile's accumulator `accum`;
+//   - the accumulator (channels innermost) stored to the NCHW output.
+//
+// Why these choices (measured on a 2-core AMD EPYC Zen 3, AVX2, 2026-12-01,
+// one thread, best of 12 interleaved runs; bench/README in the benchmark
+// notes; the machine is shared and noisy, so only differences of several
+// percent are meaningful):
+//   - the reduction is cut per tap (rfactor over taps): one tap's weights
+//     for one block (16 x C x 4 bytes: 16 KB at C = 256) stay in L1 while
+//     the register tiles of the column tile reuse them. The previous
+//     schedule (no cut, weights strided by K) ran c4 at 57 GFLOP/s, this one
+//     at 82-86. Cutting a tap's channels further (chunks of 128 or 256 at
+//     C = 512) measured 3-7% slower.
+//   - AVX2: 6 pixels x 2 vectors = 12 accumulators + 2 weight vectors + 1
+//     broadcast of the 16 ymm registers (4 x 3 vectors: equal on c4, 12%
+//     slower on c3; 12 x 1 vector: 14% slower on c4). AVX-512: 14 x 2 = 28
+//     of 32 zmm (not measured here: no AVX-512 machine was available).
+//   - column tiles of ~48 pixels: the whole weight tensor (C*taps*K floats,
+//     2.4 MB at c4) is re-read from L3 once per column tile, so small tiles
+//     make the kernel sensitive to L3 contention; larger tiles were as fast
+//     or up to 5% faster (c5: 72 pixels 84.6, 12 pixels 80.1 GFLOP/s).
+//   - the reduction loop unrolled 4x: c3 76.0 vs 72.1 GFLOP/s.
 #pragma once
+
+#include <algorithm>
 
 #include "Halide.h"
 #include "deform_conv2d_algorithm.h"
@@ -23,68 +51,91 @@
 namespace dcn {
 
 struct DeformConv2dCpuParams {
-    int tile_pixels;      // output columns per accumulator tile; 0 = derived from registers
-    int channel_vectors;  // vectors of output channels per accumulator block
-    int column_tiles;     // accumulator tiles sharing one sampled-columns tile
+    int tile_pixels = 0;       // pixels per register tile; 0 = derived from the registers
+    int channel_vectors = 2;   // vectors of output channels per register tile
+    int column_tiles = 0;      // register tiles per column tile; 0 = about 48 pixels
+    int reduction_unroll = 4;  // unroll factor of the channel loop
 };
 
+// Pixels per register tile: the accumulators (tile * channel_vectors
+// registers) plus channel_vectors weight vectors and one broadcast fit the
+// vector register file, one register spare.
+inline int deform_conv2d_cpu_tile(const Halide::Target &target, const DeformConv2dCpuParams &p) {
+    const int vector_registers = target.has_feature(Halide::Target::AVX512) ? 32 : 16;
+    const int cv = std::max(1, p.channel_vectors);
+    return std::max(1, p.tile_pixels > 0 ? p.tile_pixels : (vector_registers - cv - 2) / cv);
+}
+
+// Output channels per packed weight block = per register tile.
+inline int deform_conv2d_cpu_weight_block(const Halide::Target &target, const DeformConv2dCpuParams &p) {
+    return target.natural_vector_size<float>() * std::max(1, p.channel_vectors);
+}
+
 inline void schedule_deform_conv2d_cpu(DeformConv2dStages &s, const Halide::Target &target,
-                                       DeformConv2dCpuParams p) {
+                                       const DeformConv2dCpuParams &params) {
     using namespace Halide;
     const int vec = target.natural_vector_size<float>();
-    const int vector_registers = target.has_feature(Target::AVX512) ? 32 : 16;
-    const int cv = std::max(1, p.channel_vectors);
-    // Accumulators = tile_pixels * cv vector registers; keep cv registers
-    // for the weight vectors and one for the broadcast column value, plus
-    // one spare: AVX-512 14 px x 2 vectors = 28 zmm; AVX2/SSE 6 x 2 = 12.
-    int tile = p.tile_pixels > 0 ? p.tile_pixels : (vector_registers - cv - 2) / cv;
-    tile = std::max(1, tile);
-    const int block = vec * cv;  // output channels per accumulator block
+    const int tile = deform_conv2d_cpu_tile(target, params);
+    const int block = deform_conv2d_cpu_weight_block(target, params);
+    const int column_tiles = params.column_tiles > 0 ? params.column_tiles : (48 + tile - 1) / tile;
+    const int P = tile * column_tiles;
 
-    const Var &x = s.x, &y = s.y, &o = s.o, &n = s.n, &c = s.c, &ci = s.ci;
-    Var xo("xo"), xm("xm"), xi("xi"), oo("oo"), oi("oi"), yn("yn");
-    const int column_tiles = std::max(1, p.column_tiles);
+    const Var &p = s.p, &o = s.o, &n = s.n, &ci = s.ci, &x = s.x, &y = s.y;
+    Var pt("pt"), pi("pi"), pm("pm"), oo("oo"), oi("oi"), t("t"), yn("yn"), kv("kv"), co("co"), cv("cv");
+    RVar ru("ru");
 
-    // Output: rows (and batch) across threads; within a row, tiles of
-    // pixels, then blocks of output channels. The stores transpose the
-    // channels-innermost accumulator back to NCHW; GuardWithIf because
-    // oW and K need not be multiples of the tile.
+    // Column tiles of P pixels of one image across the threads; the last
+    // tile of an image may be short (GuardWithIf).
     s.output.compute_root()
-        .split(x, xo, xi, tile * column_tiles, TailStrategy::GuardWithIf)
-        .split(xi, xm, xi, tile, TailStrategy::GuardWithIf)
-        .split(o, oo, oi, block, TailStrategy::GuardWithIf)
-        .reorder(xi, oi, xm, oo, xo, y, n)
-        .fuse(y, n, yn)
-        .parallel(yn);
+        .split(p, pt, pi, P, TailStrategy::GuardWithIf)
+        .reorder(pi, o, pt, n)
+        .fuse(pt, n, t)
+        .parallel(t);
 
-    // Register-blocked accumulator: a fixed tile x block region (past the
-    // edges the algorithm clamps its indices), fully unrolled so LLVM keeps
-    // it in registers; reduction over channels innermost, taps outside.
-    s.accum.compute_at(s.output, xm)
-        .bound_extent(x, tile)
-        .bound_extent(o, block)
-        .vectorize(o, vec)
-        .unroll(o)
-        .unroll(x);
+    // The tile's accumulator, channels innermost: whole register tiles and
+    // blocks (past the edges the algorithm clamps its indices).
+    s.accum.compute_at(s.output, t)
+        .align_bounds(p, tile)
+        .align_bounds(o, block)
+        .vectorize(o, vec);
+    // intm(o, p, n, kv): one tap's part of the sum, a register tile.
+    Func intm = s.accum.update().rfactor(s.r.z, kv);
     s.accum.update()
-        .reorder(o, x, s.r.x, s.r.y, s.r.z)
+        .split(o, oo, oi, block)
+        .split(p, pm, pi, tile)
+        .reorder(oi, pi, pm, oo, s.r.z)
+        .vectorize(oi, vec)
+        .unroll(oi)
+        .unroll(pi);
+    intm.compute_at(s.accum, pm)
         .vectorize(o, vec)
         .unroll(o)
-        .unroll(x);
+        .unroll(p);
+    intm.update()
+        .split(s.r.x, s.r.x, ru, std::max(1, params.reduction_unroll), TailStrategy::GuardWithIf)
+        .reorder(o, p, ru, s.r.x, s.r.y)
+        .vectorize(o, vec)
+        .unroll(o)
+        .unroll(p)
+        .unroll(ru);
 
-    // Sampled columns for the tile, channels innermost (vector loads from
-    // input_cl); reused by every output-channel block of the tile.
-    s.columns.compute_at(s.output, xo)
+    // One tap's sampled columns for the column tile, channels innermost.
+    s.columns.compute_at(s.accum, s.r.z)
         .vectorize(ci, vec, TailStrategy::GuardWithIf);
-    s.sample.compute_at(s.output, xo);
+    s.sample.compute_at(s.output, t);
 
-    // Once per call: channels-innermost input, output-channel-innermost weights.
+    // Once per call. The repack reads `vec` channel planes at a time along
+    // a row (few streams for the prefetchers) and writes channel vectors.
     s.input_cl.compute_root()
+        .split(s.c, co, cv, vec, TailStrategy::GuardWithIf)
+        .reorder(cv, x, co, y, n)
         .fuse(y, n, yn)
         .parallel(yn)
-        .vectorize(c, vec, TailStrategy::GuardWithIf);
+        .vectorize(cv);
+    // Each source row of 16 taps' worth of weights is read while in cache.
     s.weight_packed.compute_root()
-        .parallel(s.k)
+        .reorder(o, s.k, ci, s.ob)
+        .parallel(s.ob)
         .vectorize(o, vec, TailStrategy::GuardWithIf);
     s.channel_og.compute_root();
 

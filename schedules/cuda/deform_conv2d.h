@@ -6,8 +6,10 @@
 // Three kernels:
 //   1. sample (pixel, tap, offset group): corner + 4 mask-scaled weights, one
 //      thread each; read by every channel of the offset group.
-//   2. weight_packed: the weights with output channels innermost (one pass).
-//   3. the output: one block per tile of `tile_x` output pixels (one row) x
+//   2. weight_packed: the weights in blocks of tile_k output channels,
+//      channels innermost (one pass), so a block's staging loads are contiguous.
+//   3. the output: one block per tile of `tile_x` consecutive output pixels
+//      (raster order, so a tile may cross rows: no idle threads on narrow maps) x
 //      `tile_k` output channels. The reduction over (channel, tap) runs as a
 //      serial loop at block level in chunks of `chunk` channels of one tap;
 //      per chunk the block stages in shared memory
@@ -41,32 +43,39 @@
 namespace dcn {
 
 struct DeformConv2dGpuParams {
-    int tile_x = 32;  // output pixels per block (one row)
+    int tile_x = 32;  // output pixels per block (consecutive in raster order)
     int tile_k = 32;  // output channels per block
     int reg_x = 2;    // pixels per thread
     int reg_k = 4;    // output channels per thread
     int chunk = 8;    // channels per reduction step staged in shared memory
 };
 
+// Output channels per packed weight block: one block's tile_k.
+inline int deform_conv2d_gpu_weight_block(const DeformConv2dGpuParams &p = {}) { return p.tile_k; }
+
 inline void schedule_deform_conv2d_gpu(DeformConv2dStages &s, const Halide::Target &target,
                                        const DeformConv2dGpuParams &p = {}) {
     using namespace Halide;
     (void)target;
-    const Var &x = s.x, &y = s.y, &o = s.o, &n = s.n, &ci = s.ci, &k = s.k, &g = s.g;
-    Var xo("xo"), xi("xi"), oo("oo"), oi("oi"), xt("xt"), xr("xr"), ot("ot"), orr("or"), yn("yn");
+    const Var &x = s.p, &o = s.o, &n = s.n, &ci = s.ci, &k = s.k, &g = s.g;
+    Var xo("xo"), xi("xi"), oo("oo"), oi("oi"), xt("xt"), xr("xr"), ot("ot"), orr("or"), kg("kg");
     Var t("t");
     RVar rco("rco"), rci("rci");
     const std::vector<int> block = {p.tile_x / p.reg_x, p.tile_k / p.reg_k};
 
     // Kernel 1: the samples.
-    Var sxo("sxo"), sxi("sxi"), syo("syo"), syi("syi");
+    Var sxo("sxo"), sxi("sxi");
     s.sample.compute_root()
-        .gpu_tile(x, y, sxo, syo, sxi, syi, 32, 4, TailStrategy::GuardWithIf);
-    // Kernel 2: packed weights, output channels innermost (coalesced).
+        .fuse(k, g, kg)
+        .split(x, sxo, sxi, 128, TailStrategy::GuardWithIf)
+        .gpu_blocks(sxo, kg, n)
+        .gpu_threads(sxi);
+    // Kernel 2: packed weights, output channels innermost (coalesced writes).
     Var wo("wo"), wi("wi");
     s.weight_packed.compute_root()
-        .split(o, wo, wi, 64, TailStrategy::GuardWithIf)
-        .gpu_blocks(wo, s.ci)
+        .fuse(o, ci, wi)
+        .split(wi, wo, wi, 64, TailStrategy::GuardWithIf)
+        .gpu_blocks(wo, k, s.ob)
         .gpu_threads(wi);
     // Kernel 2b: the channel -> offset group table (several groups only).
     Var cb("cb"), cth("cth");
@@ -78,9 +87,8 @@ inline void schedule_deform_conv2d_gpu(DeformConv2dStages &s, const Halide::Targ
     s.output.compute_root()
         .split(x, xo, xi, p.tile_x, TailStrategy::GuardWithIf)
         .split(o, oo, oi, p.tile_k, TailStrategy::GuardWithIf)
-        .reorder(xi, oi, xo, oo, y, n)
-        .fuse(y, n, yn)
-        .gpu_blocks(xo, oo, yn)
+        .reorder(xi, oi, xo, oo, n)
+        .gpu_blocks(xo, oo, n)
         .split(xi, xt, xr, p.reg_x, TailStrategy::GuardWithIf)
         .split(oi, ot, orr, p.reg_k, TailStrategy::GuardWithIf)
         .reorder(xr, orr, xt, ot)
@@ -120,8 +128,6 @@ inline void schedule_deform_conv2d_gpu(DeformConv2dStages &s, const Halide::Targ
 
     s.output.specialize(s.groups == 1 && s.offset_groups == 1);
     s.output.specialize(s.groups == 1);
-    (void)k;
-    (void)g;
 }
 
 }  // namespace dcn

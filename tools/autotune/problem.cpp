@@ -242,7 +242,7 @@ public:
     }
 
     Halide::Realization make_outputs() const override {
-        return Halide::Realization(std::vector<Buffer<>>{poisoned({int(oW), int(oH), int(K), int(N)})});
+        return Halide::Realization(std::vector<Buffer<>>{poisoned({int(oW * oH), int(K), int(N)})});
     }
 
 private:

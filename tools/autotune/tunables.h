@@ -56,10 +56,12 @@ DCN_OPERATOR(deform_roi_pool, "with_offset with_mask")
 
 inline constexpr Tunable kTunables[] = {
 // schedules/cpu/deform_conv2d.h. tile_pixels 0 = derived from the target's
-// registers (14 on AVX-512, 6 on AVX2/SSE4.1 with channel_vectors 2).
-DCN_TUNABLE(deform_conv2d, tile_pixels, 0, 0, 32, "0 4 6 8 10 12 14 16")
+// registers (14 on AVX-512, 6 on AVX2/SSE4.1 with channel_vectors 2);
+// column_tiles 0 = about 48 pixels per column tile.
+DCN_TUNABLE(deform_conv2d, tile_pixels, 0, 0, 32, "0 3 4 5 6 8 10 12 14")
 DCN_TUNABLE(deform_conv2d, channel_vectors, 2, 1, 8, "1 2 3 4")
-DCN_TUNABLE(deform_conv2d, column_tiles, 1, 1, 16, "1 2 3 4 6 8")
+DCN_TUNABLE(deform_conv2d, column_tiles, 0, 0, 64, "0 1 2 4 6 8 12 16")
+DCN_TUNABLE(deform_conv2d, reduction_unroll, 4, 1, 16, "1 2 4 8")
 // schedules/cpu/roi_pool.h: RoIs per parallel task, vectors of channels
 // per vector loop (1 and 1 are the untuned schedule).
 DCN_TUNABLE(deform_psroi_pool, rois_per_task, 1, 1, 64, "1 2 4 8 16")
