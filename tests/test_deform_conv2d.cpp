@@ -671,6 +671,26 @@ TEST_F(DcnTest, RepeatedRunsAreDeterministic) {
     for (int r = 0; r < 3; ++r) EXPECT_TRUE(dcn_test::bitwise_equal(a, run_library(pr), pr.out_shape));
 }
 
+// Large scratch buffers are cached between calls (runtime/src/memory.cpp):
+// a reused buffer holds the previous call's data, and a call of another
+// shape may get a bigger block; results must not depend on either.
+TEST_F(DcnTest, CachedScratchMemoryIsReusedAndReleased) {
+    const Problem big = make_problem(Case("cache_big").in(1, 32, 24, 26).wt(40, 3, 3).pad(1).with_mask());
+    const Problem other = make_problem(Case("cache_other").in(2, 24, 20, 19).wt(36, 3, 3).pad(1).og(3).with_bias());
+    const std::vector<double> big_ref = big.reference(), other_ref = other.reference();
+    dcn::release_cached_memory();
+    EXPECT_EQ(dcn::cached_memory_bytes(), 0u);
+    EXPECT_TRUE(dcn_test::matches_reference(run_library(big), big_ref, big.out_shape, big.reduction_len()));
+    // The repacked input alone is 32 x 26 x 28 floats (> 64 KiB): kept.
+    EXPECT_GT(dcn::cached_memory_bytes(), 0u);
+    EXPECT_TRUE(dcn_test::matches_reference(run_library(other), other_ref, other.out_shape,
+                                            other.reduction_len()));
+    EXPECT_TRUE(dcn_test::matches_reference(run_library(big), big_ref, big.out_shape, big.reduction_len()));
+    dcn::release_cached_memory();
+    EXPECT_EQ(dcn::cached_memory_bytes(), 0u);
+    EXPECT_TRUE(dcn_test::matches_reference(run_library(big), big_ref, big.out_shape, big.reduction_len()));
+}
+
 // ---- strided views ------------------------------------------------------------
 
 // A copy of `t` inside a larger zero-filled buffer of shape t.shape + extra

@@ -90,6 +90,7 @@ extern "C" int dcn_can_use_target_features(int count, const uint64_t *features) 
 }  // namespace
 namespace detail {
 void install_cuda_hooks();
+void install_allocator();
 }  // namespace detail
 namespace {
 
@@ -97,6 +98,7 @@ void install_hooks() {
     static std::once_flag once;
     std::call_once(once, [] {
         halide_set_error_handler(dcn_halide_error);
+        detail::install_allocator();
         detail::install_cuda_hooks();
         halide_set_custom_can_use_target_features(dcn_can_use_target_features);
         if (const char *env = std::getenv("DCN_TUNED")) g_tuned_enabled = std::string(env) != "0";

@@ -206,6 +206,13 @@ double deform_roi_pool_samples(const TensorView &rois, int64_t channels, const D
 void set_num_threads(int n);
 int num_threads();
 
+// The CPU kernels keep the large scratch buffers of finished calls (at most
+// 256 MiB) for the next call, instead of returning them to the system and
+// page-faulting them in again. This frees them; cached_memory_bytes() tells
+// how much is held.
+void release_cached_memory();
+size_t cached_memory_bytes();
+
 // The CPU code paths every kernel is compiled for, best first. At run time
 // each call takes the best one the CPU supports, up to a cap.
 enum class CpuIsa { avx512_skylake, avx2_fma, sse41, baseline };
