@@ -130,7 +130,7 @@ void add_rows(Case &c, const std::vector<Buffer<float>> &shapes, Fn default_fn, 
     add("hand, default parameters", "", default_fn);
     bool any_tuned = false;
     for (auto *k = &tuned[0]; k->name; ++k) {
-        if (k->isa != 0) continue;  // the first CPU path, as the baselines
+        if (k->isa != DCN_BASELINE_CPU_ISA_INDEX) continue;  // the baselines' CPU path
         bool within = true;
         for (size_t i = 0; i < features.size(); i++)
             within = within && features[i] >= k->ranges[i][0] && features[i] <= k->ranges[i][1];
@@ -208,7 +208,7 @@ int main(int argc, char **argv) {
             return 2;
         }
     }
-    if (!dcn::cpu_supports(dcn::CpuIsa::avx512_skylake)) {
+    if (!dcn::cpu_supports(static_cast<dcn::CpuIsa>(DCN_BASELINE_CPU_ISA_INDEX))) {
         std::fprintf(stderr, "dcn_bench_autosched: the baselines are built for %s, which this CPU cannot run\n",
                      DCN_BASELINE_CPU_ISA);
         return 1;
@@ -234,7 +234,7 @@ int main(int argc, char **argv) {
                       o[0].raw_buffer());
         };
         const std::vector<Buffer<float>> shapes{Buffer<float>(oW * oH, K, N)};
-        add_rows(c, shapes, dcn_deform_conv2d_mask_f32_cpu_by_isa[0], dcn_deform_conv2d_mask_f32_cpu_tuned,
+        add_rows(c, shapes, dcn_deform_conv2d_mask_f32_cpu_by_isa[DCN_BASELINE_CPU_ISA_INDEX], dcn_deform_conv2d_mask_f32_cpu_tuned,
                  {K, C * k * k, oH * oW}, call);
 #define DCN_ROW(AS, NAME) \
     c.schedules.push_back({#AS, as_status(NAME##_autoscheduled, NAME##_status), nullptr, outputs_like(shapes), {}, ""}); \
@@ -260,7 +260,7 @@ int main(int argc, char **argv) {
                       o[0].raw_buffer(), o[1].raw_buffer());
         };
         const std::vector<Buffer<float>> shapes{Buffer<float>(P, P, 21, R), Buffer<float>(P, P, 21, R)};
-        add_rows(c, shapes, dcn_deform_psroi_pool_trans_f32_cpu_by_isa[0], dcn_deform_psroi_pool_trans_f32_cpu_tuned,
+        add_rows(c, shapes, dcn_deform_psroi_pool_trans_f32_cpu_by_isa[DCN_BASELINE_CPU_ISA_INDEX], dcn_deform_psroi_pool_trans_f32_cpu_tuned,
                  {C, R}, call);
         DCN_BASELINES_deform_psroi_pool(DCN_ROW)
         c.gpu_status = gpu_status(dcn_deform_psroi_pool_trans_f32_anderson2021_autoscheduled,
@@ -282,7 +282,7 @@ int main(int argc, char **argv) {
             return fn(in.raw_buffer(), rois.raw_buffer(), 1.0f / 16, 2, 0.1f, 2, off.raw_buffer(), o[0].raw_buffer());
         };
         const std::vector<Buffer<float>> shapes{Buffer<float>(P, P, C, R)};
-        add_rows(c, shapes, dcn_deform_roi_pool_offset_f32_cpu_by_isa[0], dcn_deform_roi_pool_offset_f32_cpu_tuned,
+        add_rows(c, shapes, dcn_deform_roi_pool_offset_f32_cpu_by_isa[DCN_BASELINE_CPU_ISA_INDEX], dcn_deform_roi_pool_offset_f32_cpu_tuned,
                  {C, R}, call);
         DCN_BASELINES_deform_roi_pool(DCN_ROW)
         c.gpu_status = gpu_status(dcn_deform_roi_pool_offset_f32_anderson2021_autoscheduled,

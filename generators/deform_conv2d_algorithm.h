@@ -18,6 +18,8 @@ struct DeformConv2dStages {
     // input_cl(c, x, y, n): the input repacked channels-innermost, zero
     // outside the image (only [-1, W] x [-1, H] is ever needed).
     Halide::Func input_cl{"input_cl"};
+    // pixel(p): (row, column) of output pixel p.
+    Halide::Func pixel{"pixel"};
     // sample(p, k, g, n): per output pixel, tap and offset group, the
     // top-left corner (row, column) clamped to [-1, H-1] x [-1, W-1] and the
     // four bilinear weights, already multiplied by the mask and zeroed for a

@@ -73,10 +73,12 @@ public:
         Func input_zero = BoundaryConditions::constant_exterior(input, 0.0f, {{0, W}, {0, H}});
         s.input_cl(c, x, y, n) = input_zero(x, y, c, n);
 
-        // Output pixel p (raster order) is column p % oW of row p / oW. A
-        // schedule may compute whole tiles past the last pixel: clamp p.
+        // Output pixel p (raster order) is row p / oW, column p % oW, found
+        // once per pixel (not per tap). A schedule may compute whole tiles
+        // past the last pixel: clamp p.
         Expr pc = clamp(p, 0, oH * oW - 1);
-        Expr px = pc % oW, py = pc / oW;
+        s.pixel(p) = Tuple(pc / oW, pc % oW);
+        Expr py = s.pixel(p)[0], px = s.pixel(p)[1];
         Func offset_c = BoundaryConditions::repeat_edge(offset, {{0, oW}, {0, oH}});
         Expr tap_i = k / kW, tap_j = k % kW;
         Expr dy = offset_c(px, py, g * 2 * taps + 2 * k, n);

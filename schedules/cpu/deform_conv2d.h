@@ -122,7 +122,11 @@ inline void schedule_deform_conv2d_cpu(DeformConv2dStages &s, const Halide::Targ
     // One tap's sampled columns for the column tile, channels innermost.
     s.columns.compute_at(s.accum, s.r.z)
         .vectorize(ci, vec, TailStrategy::GuardWithIf);
-    s.sample.compute_at(s.output, t);
+    // Per column tile: each pixel's row and column, then the samples,
+    // vectorised over pixels (gathered offsets, vector coordinate math).
+    s.pixel.compute_at(s.output, t);
+    s.sample.compute_at(s.output, t)
+        .vectorize(p, vec, TailStrategy::GuardWithIf);
 
     // Once per call. The repack reads `vec` channel planes at a time along
     // a row (few streams for the prefetchers) and writes channel vectors.

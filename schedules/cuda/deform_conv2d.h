@@ -63,7 +63,8 @@ inline void schedule_deform_conv2d_gpu(DeformConv2dStages &s, const Halide::Targ
     RVar rco("rco"), rci("rci");
     const std::vector<int> block = {p.tile_x / p.reg_x, p.tile_k / p.reg_k};
 
-    // Kernel 1: the samples.
+    // Kernel 1: the samples (a pixel's row and column computed inline).
+    s.pixel.compute_inline();
     Var sxo("sxo"), sxi("sxi");
     s.sample.compute_root()
         .fuse(k, g, kg)
