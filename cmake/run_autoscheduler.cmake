@@ -46,6 +46,11 @@ else ()
         if (details)
             string(APPEND status " (${details})")
         endif ()
+        if (status STREQUAL "")
+            # No message at all: the process died (execute_process gives
+            # the signal's name, e.g. "Floating point exception").
+            set(status "the generator died without a message: ${rc}")
+        endif ()
     endif ()
     string(STRIP "${status}" status)
     string(LENGTH "${status}" len)

@@ -54,7 +54,7 @@ int64_t output_extent(const char *what, int64_t in, int pad_begin, int pad_end, 
 // copied into place afterwards (host memory only).
 class FlatOutput {
 public:
-    FlatOutput(const TensorView &out) : out_(out) {
+    explicit FlatOutput(const TensorView &out) : out_(out) {
         const std::vector<int64_t> st = out.effective_strides();
         const int64_t oh = out.shape[2], ow = out.shape[3];
         // The stride of the flattened pixel dimension, if one stride serves.
