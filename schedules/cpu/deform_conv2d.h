@@ -23,9 +23,10 @@
 //   - the accumulator (channels innermost) stored to the NCHW output.
 //
 // Why these choices (measured on a 2-core AMD EPYC Zen 3, AVX2, 2026-12-01,
-// one thread, best of 12 interleaved runs; bench/README in the benchmark
-// notes; the machine is shared and noisy, so only differences of several
-// percent are meaningful):
+// one thread, best of 12 runs interleaved in one process, as
+// `dcn-autotune <shape> --params k=v,...` does against the default; the
+// machine is shared and noisy, so only differences of several percent are
+// meaningful):
 //   - the reduction is cut per tap (rfactor over taps): one tap's weights
 //     for one block (16 x C x 4 bytes: 16 KB at C = 256) stay in L1 while
 //     the register tiles of the column tile reuse them. The previous
