@@ -27,13 +27,12 @@ struct DeformConv2dStages {
     Halide::Func sample{"sample"};
     // columns(ci, g, k, p, n): the bilinearly sampled input (im2col).
     Halide::Func columns{"columns"};
-    // weight_packed(o, ci, k, ob): weights in blocks of `weight_block`
-    // output channels, channels of a block innermost (output channel
-    // ob*weight_block + o; ci = channel within the weight's group), so that
-    // one block's weights are contiguous over the whole reduction. The block
-    // is the schedule's choice (its accumulator width).
+    // weight_packed(o, ci, k, ob): weights in blocks of B output channels,
+    // channels of a block innermost (output channel ob*B + o; ci = channel
+    // within the weight's group), so that one block's weights are contiguous
+    // over the whole reduction. B is the schedule's choice (its accumulator
+    // width: deform_conv2d_{cpu,gpu}_weight_block()).
     Halide::Func weight_packed{"weight_packed"};
-    int weight_block = 1;
     // channel_og(c): (offset group, channel within it) of input channel c,
     // for the several-groups reduction.
     Halide::Func channel_og{"channel_og"};

@@ -128,7 +128,6 @@ public:
         // whole blocks past K.
         const int wb = gpu ? dcn::deform_conv2d_gpu_weight_block()
                            : dcn::deform_conv2d_cpu_weight_block(get_target(), cpu_params());
-        s.weight_block = wb;
         s.weight_packed(o, ci, k, s.ob) =
             weight(k % kW, k / kW, gpu ? min(ci, Cg - 1) : Expr(ci), min(s.ob * wb + o, K - 1));
 
