@@ -28,13 +28,13 @@
 #include <random>
 #include <string>
 #include <thread>
+#include <tuple>
+#include <type_traits>
 #include <vector>
 
 #include "dcn/dcn.h"
 #include "dcn_baselines.h"
-#include "dcn_deform_conv2d_mask_f32_cpu_variants.h"
-#include "dcn_deform_psroi_pool_trans_f32_cpu_variants.h"
-#include "dcn_deform_roi_pool_offset_f32_cpu_variants.h"
+#include "kernel_table.h"
 
 namespace {
 
@@ -114,11 +114,45 @@ struct Case {
     std::string gpu_status;
 };
 
-// Adds the default, tuned and autoscheduled rows of one operator variant.
-// `call(fn, outputs)` runs a library entry point with the case's inputs.
-template <typename Fn, typename Table, typename Call>
-void add_rows(Case &c, const std::vector<Buffer<float>> &shapes, Fn default_fn, const Table &tuned,
+// Calls an entry point with the pipeline's arguments: a typed one (the
+// autoscheduled libraries) directly, a kernel-table argv one (the hand
+// schedules) through Halide's argv convention (buffers as they are,
+// scalars by address).
+template <typename Fn, typename... A>
+int invoke(Fn fn, A... a) {
+    return fn(a...);
+}
+template <typename... A>
+int invoke(dcn::detail::ArgvFn fn, A... a) {
+    std::tuple<A...> values(a...);
+    void *args[sizeof...(A)];
+    size_t i = 0;
+    auto ptr = [](auto &v) -> void * {
+        if constexpr (std::is_same_v<std::decay_t<decltype(v)>, halide_buffer_t *>) return v;
+        else return &v;
+    };
+    std::apply([&](auto &...v) { ((args[i++] = ptr(v)), ...); }, values);
+    return fn(args);
+}
+
+// The hand-scheduled float32 forward kernel of a variant (the kernel table).
+const dcn::detail::KernelEntry &hand_kernel(dcn::detail::Op op, unsigned variant) {
+    const auto *k = dcn::detail::find_kernel(op, dcn::detail::Direction::forward, dcn::DType::float32, variant);
+    if (!k) {
+        std::fprintf(stderr, "dcn_bench_autosched: no float32 forward kernel for the variant\n");
+        std::exit(1);
+    }
+    return *k;
+}
+
+// Adds the default and tuned rows of one operator variant (hand schedules,
+// kernel table entry `k`). `call(fn, outputs)` runs an entry point with the
+// case's inputs.
+template <typename Call>
+void add_rows(Case &c, const std::vector<Buffer<float>> &shapes, const dcn::detail::KernelEntry &k,
               const std::vector<int64_t> &features, Call call) {
+    using Fn = dcn::detail::ArgvFn;
+    const Fn default_fn = k.cpu[DCN_BASELINE_CPU_ISA_INDEX];
     auto add = [&](const std::string &name, const std::string &status, Fn fn) {
         Schedule s;
         s.name = name;
@@ -127,15 +161,15 @@ void add_rows(Case &c, const std::vector<Buffer<float>> &shapes, Fn default_fn, 
         if (fn) s.run = [fn, call](std::vector<Buffer<float>> &o) { return call(fn, o); };
         c.schedules.push_back(std::move(s));
     };
-    add("hand, default parameters", "", default_fn);
+    add("hand, default parameters", default_fn ? "" : "not compiled for this path", default_fn);
     bool any_tuned = false;
-    for (auto *k = &tuned[0]; k->name; ++k) {
-        if (k->isa != DCN_BASELINE_CPU_ISA_INDEX) continue;  // the baselines' CPU path
+    for (auto *t = k.tuned; t && t->name; ++t) {
+        if (t->isa != DCN_BASELINE_CPU_ISA_INDEX) continue;  // the baselines' CPU path
         bool within = true;
         for (size_t i = 0; i < features.size(); i++)
-            within = within && features[i] >= k->ranges[i][0] && features[i] <= k->ranges[i][1];
+            within = within && features[i] >= t->ranges[i][0] && features[i] <= t->ranges[i][1];
         if (!within) continue;
-        add(std::string("hand, tuned (class ") + k->name + ")", "", k->fn);
+        add(std::string("hand, tuned (class ") + t->name + ")", "", t->fn);
         any_tuned = true;
         break;
     }
@@ -228,13 +262,12 @@ int main(int argc, char **argv) {
         fill(w, rng, -0.02f, 0.02f);
         fill(mask, rng, 0, 1);
         Case c{"deform_conv2d (DCNv2, mask)", "1x256x50x84 -> 256, 3x3, pad 1", {}, ""};
-        using Fn = decltype(&dcn_deform_conv2d_mask_f32_cpu);
-        auto call = [](Fn fn, std::vector<Buffer<float>> &o) {
-            return fn(in.raw_buffer(), off.raw_buffer(), w.raw_buffer(), 1, 1, 1, 1, 1, 1, 1, 1, mask.raw_buffer(),
-                      o[0].raw_buffer());
+        auto call = [](auto fn, std::vector<Buffer<float>> &o) {
+            return invoke(fn, in.raw_buffer(), off.raw_buffer(), w.raw_buffer(), 1, 1, 1, 1, 1, 1, 1, 1,
+                          mask.raw_buffer(), o[0].raw_buffer());
         };
         const std::vector<Buffer<float>> shapes{Buffer<float>(oW * oH, K, N)};
-        add_rows(c, shapes, dcn_deform_conv2d_mask_f32_cpu_by_isa[DCN_BASELINE_CPU_ISA_INDEX], dcn_deform_conv2d_mask_f32_cpu_tuned,
+        add_rows(c, shapes, hand_kernel(dcn::detail::Op::deform_conv2d, dcn::detail::flag::deform_conv2d_with_mask),
                  {K, C * k * k, oH * oW}, call);
 #define DCN_ROW(AS, NAME) \
     c.schedules.push_back({#AS, as_status(NAME##_autoscheduled, NAME##_status), nullptr, outputs_like(shapes), {}, ""}); \
@@ -254,13 +287,13 @@ int main(int argc, char **argv) {
         fill(trans, rng, -1, 1);
         rois = rois_for(R, H, W, 1.0f / 16, rng);
         Case c{"deform_psroi_pool (trans)", "1x1029x38x63, 300 RoIs, output_dim 21, 7x7, group 7, 4 samples", {}, ""};
-        using Fn = decltype(&dcn_deform_psroi_pool_trans_f32_cpu);
-        auto call = [](Fn fn, std::vector<Buffer<float>> &o) {
-            return fn(in.raw_buffer(), rois.raw_buffer(), 1.0f / 16, 21, 7, 7, 7, 4, 0.1f, trans.raw_buffer(),
-                      o[0].raw_buffer(), o[1].raw_buffer());
+        auto call = [](auto fn, std::vector<Buffer<float>> &o) {
+            return invoke(fn, in.raw_buffer(), rois.raw_buffer(), 1.0f / 16, 21, 7, 7, 7, 4, 0.1f, trans.raw_buffer(),
+                          o[0].raw_buffer(), o[1].raw_buffer());
         };
         const std::vector<Buffer<float>> shapes{Buffer<float>(P, P, 21, R), Buffer<float>(P, P, 21, R)};
-        add_rows(c, shapes, dcn_deform_psroi_pool_trans_f32_cpu_by_isa[DCN_BASELINE_CPU_ISA_INDEX], dcn_deform_psroi_pool_trans_f32_cpu_tuned,
+        add_rows(c, shapes,
+                 hand_kernel(dcn::detail::Op::deform_psroi_pool, dcn::detail::flag::deform_psroi_pool_with_trans),
                  {C, R}, call);
         DCN_BASELINES_deform_psroi_pool(DCN_ROW)
         c.gpu_status = gpu_status(dcn_deform_psroi_pool_trans_f32_anderson2021_autoscheduled,
@@ -277,12 +310,13 @@ int main(int argc, char **argv) {
         fill(off, rng, -1, 1);
         rois = rois_for(R, H, W, 1.0f / 16, rng);
         Case c{"deform_roi_pool (offset)", "1x256x50x84, 512 RoIs, 7x7, sampling ratio 2", {}, ""};
-        using Fn = decltype(&dcn_deform_roi_pool_offset_f32_cpu);
-        auto call = [](Fn fn, std::vector<Buffer<float>> &o) {
-            return fn(in.raw_buffer(), rois.raw_buffer(), 1.0f / 16, 2, 0.1f, 2, off.raw_buffer(), o[0].raw_buffer());
+        auto call = [](auto fn, std::vector<Buffer<float>> &o) {
+            return invoke(fn, in.raw_buffer(), rois.raw_buffer(), 1.0f / 16, 2, 0.1f, 2, off.raw_buffer(),
+                          o[0].raw_buffer());
         };
         const std::vector<Buffer<float>> shapes{Buffer<float>(P, P, C, R)};
-        add_rows(c, shapes, dcn_deform_roi_pool_offset_f32_cpu_by_isa[DCN_BASELINE_CPU_ISA_INDEX], dcn_deform_roi_pool_offset_f32_cpu_tuned,
+        add_rows(c, shapes,
+                 hand_kernel(dcn::detail::Op::deform_roi_pool, dcn::detail::flag::deform_roi_pool_with_offset),
                  {C, R}, call);
         DCN_BASELINES_deform_roi_pool(DCN_ROW)
         c.gpu_status = gpu_status(dcn_deform_roi_pool_offset_f32_anderson2021_autoscheduled,

@@ -40,7 +40,7 @@ if (EXISTS /proc/cpuinfo)
     endforeach ()
 endif ()
 set(DCN_BASELINE_CPU_ISA ${_dcn_default_isa} CACHE STRING
-    "CPU path of the autoscheduler baselines (one of ${DCN_CPU_ISA_NAMES}; default: the best this machine runs)")
+    "CPU path of the autoscheduler baselines (one of ${DCN_CPU_PATHS}; default: the best this machine runs)")
 list(FIND DCN_CPU_ISA_NAMES "${DCN_BASELINE_CPU_ISA}" DCN_BASELINE_CPU_ISA_INDEX)
 if (DCN_BASELINE_CPU_ISA_INDEX EQUAL -1)
     message(FATAL_ERROR "DCN_BASELINE_CPU_ISA=${DCN_BASELINE_CPU_ISA} is not one of ${DCN_CPU_ISA_NAMES}")
@@ -59,9 +59,9 @@ file(MAKE_DIRECTORY "${_dcn_bl_dir}")
 
 # The variant of each operator the benchmark times: <op>|<params>|<base>.
 set(_dcn_bl_ops
-    "deform_conv2d|with_mask=true,with_bias=false|dcn_deform_conv2d_mask_f32"
-    "deform_psroi_pool|with_trans=true|dcn_deform_psroi_pool_trans_f32"
-    "deform_roi_pool|with_offset=true,with_mask=false|dcn_deform_roi_pool_offset_f32")
+    "deform_conv2d|with_mask=true,with_bias=false,dtype=float32|dcn_deform_conv2d_mask_f32"
+    "deform_psroi_pool|with_trans=true,dtype=float32|dcn_deform_psroi_pool_trans_f32"
+    "deform_roi_pool|with_offset=true,with_mask=false,dtype=float32|dcn_deform_roi_pool_offset_f32")
 
 set(_dcn_bl_outputs "")
 set(_dcn_bl_cpu_archives "")
@@ -114,7 +114,7 @@ add_custom_target(dcn_autosched_baselines DEPENDS ${_dcn_bl_outputs})
 add_executable(dcn_bench_autosched bench/autosched_bench.cpp)
 add_dependencies(dcn_bench_autosched dcn_autosched_baselines)
 target_include_directories(dcn_bench_autosched PRIVATE
-    "${_dcn_bl_dir}" "${CMAKE_BINARY_DIR}/generated" runtime/src tools/autotune)
+    "${_dcn_bl_dir}" "${CMAKE_BINARY_DIR}/generated" runtime/src)
 target_link_libraries(dcn_bench_autosched PRIVATE ${_dcn_bl_cpu_archives} dcn)
 target_compile_options(dcn_bench_autosched PRIVATE -Wall -Wextra)
 set_target_properties(dcn_bench_autosched PROPERTIES RUNTIME_OUTPUT_DIRECTORY ${CMAKE_BINARY_DIR}/bin)

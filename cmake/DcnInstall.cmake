@@ -2,7 +2,8 @@
 #
 # The installed libdcn.a is one archive holding the runtime wrapper, every
 # kernel library and the Halide runtime, so consumers need neither Halide
-# nor the generated headers: only runtime/include/dcn/*.h is installed.
+# nor the generated Halide headers: only runtime/include/dcn/*.h and the
+# build's lists (dcn/lists.inc, generated from cmake/DcnRegistry.cmake) are installed.
 include(GNUInstallDirs)
 include(CMakePackageConfigHelpers)
 
@@ -27,6 +28,7 @@ add_custom_target(dcn_package_lib ALL DEPENDS "${_dcn_merged}")
 
 install(FILES "${_dcn_merged}" DESTINATION ${CMAKE_INSTALL_LIBDIR})
 install(DIRECTORY runtime/include/dcn DESTINATION ${CMAKE_INSTALL_INCLUDEDIR})
+install(FILES "${CMAKE_BINARY_DIR}/generated/include/dcn/lists.inc" DESTINATION ${CMAKE_INSTALL_INCLUDEDIR}/dcn)
 install(TARGETS dcn_cli RUNTIME DESTINATION ${CMAKE_INSTALL_BINDIR})
 
 configure_package_config_file(cmake/dcnConfig.cmake.in

@@ -2,55 +2,16 @@
 # written by dcn-autotune). Functions only, so that the tests can use them
 # in script mode (cmake -P) as well as cmake/DcnTuned.cmake at configure time.
 #
-# dcn_tunables_load(<tunables.h>)
-#   Parses tools/autotune/tunables.h, the one list of operators, tunables and
-#   shape features. Sets in the caller's scope:
-#     DCN_TUNABLE_OPERATORS                  operator names
-#     DCN_TUNABLES_<op>                      tunable names of <op>
-#     DCN_TUNABLE_<op>_<name>_{DEFAULT,MIN,MAX}
-#     DCN_SHAPE_FEATURES_<op>                shape feature names, in order
+# The operators, tunables and shape features come from the one list
+# (cmake/DcnLists.cmake's dcn_load_lists: cmake/DcnRegistry.cmake and
+# schedules/cpu/tunables.cmake), read first by the caller.
 #
 # dcn_tuned_file_read(<file> <prefix> ISAS <isa>...)
-#   Validates one tuned file against that list (after dcn_tunables_load) and
+#   Validates one tuned file against that list and
 #   the CPU ISA names of the build; stops with FATAL_ERROR "<file>: <what is
 #   wrong>" otherwise. Sets <prefix>_OPERATOR, <prefix>_CLASS, <prefix>_ISA,
 #   <prefix>_PARAMS (k=v list, in tunables.h order, only those the file
 #   sets), <prefix>_RANGES (lo;hi;lo;hi... in shape-feature order).
-
-function(dcn_tunables_load header)
-    if (NOT EXISTS "${header}")
-        message(FATAL_ERROR "dcn: the tunables list ${header} is missing")
-    endif ()
-    file(STRINGS "${header}" lines REGEX "^DCN_(OPERATOR|TUNABLE|SHAPE_FEATURE)\\(")
-    set(ops "")
-    foreach (line IN LISTS lines)
-        if (line MATCHES "^DCN_OPERATOR\\(([a-z0-9_]+), \"[a-z0-9_ ]*\"\\)$")
-            list(APPEND ops "${CMAKE_MATCH_1}")
-            set(DCN_TUNABLES_${CMAKE_MATCH_1} "" PARENT_SCOPE)
-            set(DCN_SHAPE_FEATURES_${CMAKE_MATCH_1} "" PARENT_SCOPE)
-            set(_t_${CMAKE_MATCH_1} "")
-            set(_f_${CMAKE_MATCH_1} "")
-        elseif (line MATCHES "^DCN_TUNABLE\\(([a-z0-9_]+), ([a-z0-9_]+), (-?[0-9]+), (-?[0-9]+), (-?[0-9]+), \"[-0-9 ]*\"\\)$")
-            set(op "${CMAKE_MATCH_1}")
-            set(name "${CMAKE_MATCH_2}")
-            list(APPEND _t_${op} "${name}")
-            set(DCN_TUNABLES_${op} "${_t_${op}}" PARENT_SCOPE)
-            set(DCN_TUNABLE_${op}_${name}_DEFAULT "${CMAKE_MATCH_3}" PARENT_SCOPE)
-            set(DCN_TUNABLE_${op}_${name}_MIN "${CMAKE_MATCH_4}" PARENT_SCOPE)
-            set(DCN_TUNABLE_${op}_${name}_MAX "${CMAKE_MATCH_5}" PARENT_SCOPE)
-        elseif (line MATCHES "^DCN_SHAPE_FEATURE\\(([a-z0-9_]+), ([a-z0-9_]+), \"[^\"]*\"\\)$")
-            list(APPEND _f_${CMAKE_MATCH_1} "${CMAKE_MATCH_2}")
-            set(DCN_SHAPE_FEATURES_${CMAKE_MATCH_1} "${_f_${CMAKE_MATCH_1}}" PARENT_SCOPE)
-        else ()
-            message(FATAL_ERROR "dcn: ${header}: cannot parse '${line}' (one entry per line, in the form the "
-                                "file's header describes)")
-        endif ()
-    endforeach ()
-    if (NOT ops)
-        message(FATAL_ERROR "dcn: ${header}: no DCN_OPERATOR entries")
-    endif ()
-    set(DCN_TUNABLE_OPERATORS "${ops}" PARENT_SCOPE)
-endfunction()
 
 # A JSON value that must be an integer (within [lo, hi]).
 function(_dcn_tuned_int file what value lo hi)
@@ -116,7 +77,7 @@ function(dcn_tuned_file_read file prefix)
                     set(known "none")
                 endif ()
                 message(FATAL_ERROR "${file}: unknown tunable '${name}' for ${op} "
-                                    "(tools/autotune/tunables.h lists: ${known})")
+                                    "(schedules/cpu/tunables.cmake lists: ${known})")
             endif ()
             string(JSON value GET "${json}" params "${name}")
             _dcn_tuned_int("${file}" "params.${name}" "${value}"
@@ -144,7 +105,7 @@ function(dcn_tuned_file_read file prefix)
             if (NOT name IN_LIST DCN_SHAPE_FEATURES_${op})
                 string(REPLACE ";" ", " known "${DCN_SHAPE_FEATURES_${op}}")
                 message(FATAL_ERROR "${file}: unknown shape feature '${name}' in applies_to for ${op} "
-                                    "(tools/autotune/tunables.h lists: ${known})")
+                                    "(schedules/cpu/tunables.cmake lists: ${known})")
             endif ()
         endforeach ()
     endif ()

@@ -8,6 +8,7 @@
 
 #include "Halide.h"
 #include "common.h"
+#include "dcn_tunables.h"
 #include "deform_conv2d_algorithm.h"
 #include "cpu/deform_conv2d.h"
 #include "cuda/deform_conv2d.h"
@@ -22,12 +23,15 @@ public:
     GeneratorParam<bool> with_mask{"with_mask", false};
     GeneratorParam<bool> with_bias{"with_bias", false};
 
+    // Element type of every tensor (cmake/DcnRegistry.cmake's dtypes).
+    GeneratorParam<Type> dtype{"dtype", Float(32)};
+
     // CPU schedule tunables (schedules/cpu/deform_conv2d.h has the reasons
-    // for the defaults; tools/autotune/tunables.h lists them for the tuner).
-    GeneratorParam<int> tile_pixels{"tile_pixels", 0};
-    GeneratorParam<int> channel_vectors{"channel_vectors", 2};
-    GeneratorParam<int> column_tiles{"column_tiles", 0};
-    GeneratorParam<int> reduction_unroll{"reduction_unroll", 4};
+    // for the defaults; schedules/cpu/tunables.cmake states them).
+    GeneratorParam<int> tile_pixels{"tile_pixels", dcn::tunables::default_of("deform_conv2d", "tile_pixels")};
+    GeneratorParam<int> channel_vectors{"channel_vectors", dcn::tunables::default_of("deform_conv2d", "channel_vectors")};
+    GeneratorParam<int> column_tiles{"column_tiles", dcn::tunables::default_of("deform_conv2d", "column_tiles")};
+    GeneratorParam<int> reduction_unroll{"reduction_unroll", dcn::tunables::default_of("deform_conv2d", "reduction_unroll")};
 
     Input<Buffer<float, 4>> input{"input"};    // (W, H, C, N)
     Input<Buffer<float, 4>> offset{"offset"};  // (oW, oH, 2*G*kH*kW, N)

@@ -7,6 +7,7 @@
 
 #include "Halide.h"
 #include "common.h"
+#include "dcn_tunables.h"
 #include "cpu/roi_pool.h"
 #include "cuda/roi_pool.h"
 #include "roi_pool_algorithm.h"
@@ -19,9 +20,12 @@ class DeformPsroiPoolGenerator : public Generator<DeformPsroiPoolGenerator> {
 public:
     GeneratorParam<bool> with_trans{"with_trans", false};
 
+    // Element type of every tensor (cmake/DcnRegistry.cmake's dtypes).
+    GeneratorParam<Type> dtype{"dtype", Float(32)};
+
     // CPU schedule tunables (schedules/cpu/roi_pool.h; 1 and 1 = untuned).
-    GeneratorParam<int> rois_per_task{"rois_per_task", 1};
-    GeneratorParam<int> channel_vectors{"channel_vectors", 1};
+    GeneratorParam<int> rois_per_task{"rois_per_task", dcn::tunables::default_of("deform_psroi_pool", "rois_per_task")};
+    GeneratorParam<int> channel_vectors{"channel_vectors", dcn::tunables::default_of("deform_psroi_pool", "channel_vectors")};
 
     Input<Buffer<float, 4>> input{"input"};
     Input<Buffer<float, 2>> rois{"rois"};

@@ -7,6 +7,7 @@
 
 #include "Halide.h"
 #include "common.h"
+#include "dcn_tunables.h"
 #include "cpu/roi_pool.h"
 #include "cuda/roi_pool.h"
 #include "roi_pool_algorithm.h"
@@ -20,9 +21,12 @@ public:
     GeneratorParam<bool> with_offset{"with_offset", false};
     GeneratorParam<bool> with_mask{"with_mask", false};
 
+    // Element type of every tensor (cmake/DcnRegistry.cmake's dtypes).
+    GeneratorParam<Type> dtype{"dtype", Float(32)};
+
     // CPU schedule tunables (schedules/cpu/roi_pool.h; 1 and 1 = untuned).
-    GeneratorParam<int> rois_per_task{"rois_per_task", 1};
-    GeneratorParam<int> channel_vectors{"channel_vectors", 1};
+    GeneratorParam<int> rois_per_task{"rois_per_task", dcn::tunables::default_of("deform_roi_pool", "rois_per_task")};
+    GeneratorParam<int> channel_vectors{"channel_vectors", dcn::tunables::default_of("deform_roi_pool", "channel_vectors")};
 
     Input<Buffer<float, 4>> input{"input"};
     Input<Buffer<float, 2>> rois{"rois"};

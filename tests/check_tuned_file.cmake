@@ -3,8 +3,9 @@
 # Validates one tuned schedule file exactly as the configure step does
 # (cmake/DcnTunedFiles.cmake): fails with "<file>: <what is wrong>".
 cmake_minimum_required(VERSION 3.28)
+include(${SOURCE_DIR}/cmake/DcnLists.cmake)
 include(${SOURCE_DIR}/cmake/DcnTunedFiles.cmake)
-dcn_tunables_load(${SOURCE_DIR}/tools/autotune/tunables.h)
+dcn_load_lists(${SOURCE_DIR})
 string(REPLACE "," ";" ISAS "${ISAS}")
 dcn_tuned_file_read("${FILE}" tf ISAS ${ISAS})
 message(STATUS "${FILE}: ${tf_OPERATOR} class ${tf_CLASS} for ${tf_ISA}: ${tf_PARAMS}; ranges ${tf_RANGES}")

@@ -20,16 +20,7 @@
 #include "reference/deform_roi_pool_ref.h"
 #include "test_support.h"
 
-#include "dcn_deform_conv2d_bias_f32_cpu_variants.h"
-#include "dcn_deform_conv2d_f32_cpu_variants.h"
-#include "dcn_deform_conv2d_mask_bias_f32_cpu_variants.h"
-#include "dcn_deform_conv2d_mask_f32_cpu_variants.h"
-#include "dcn_deform_psroi_pool_f32_cpu_variants.h"
-#include "dcn_deform_psroi_pool_trans_f32_cpu_variants.h"
-#include "dcn_deform_roi_pool_f32_cpu_variants.h"
-#include "dcn_deform_roi_pool_mask_f32_cpu_variants.h"
-#include "dcn_deform_roi_pool_offset_f32_cpu_variants.h"
-#include "dcn_deform_roi_pool_offset_mask_f32_cpu_variants.h"
+#include "kernel_table.h"
 
 namespace {
 
@@ -47,10 +38,14 @@ struct TunedClass {
     }
 };
 
-template <typename Entry>
-std::vector<TunedClass> classes_of(const Entry *table, int features) {
+// The tuned classes of one float32 forward kernel variant, from the
+// runtime's kernel table (generated from the registry).
+std::vector<TunedClass> classes_of(dcn::detail::Op op, unsigned variant, int features) {
     std::vector<TunedClass> out;
-    for (; table->name; ++table) {
+    const dcn::detail::KernelEntry *k =
+        dcn::detail::find_kernel(op, dcn::detail::Direction::forward, dcn::DType::float32, variant);
+    if (!k || !k->tuned) return out;
+    for (const dcn::detail::TunedKernel *table = k->tuned; table->name; ++table) {
         TunedClass c{table->name, static_cast<dcn::CpuIsa>(table->isa), {}};
         for (int i = 0; i < features; i++) c.ranges.push_back({table->ranges[i][0], table->ranges[i][1]});
         out.push_back(c);
@@ -129,10 +124,12 @@ struct ConvVariant {
 };
 
 std::vector<ConvVariant> conv_variants() {
-    return {{false, false, classes_of(dcn_deform_conv2d_f32_cpu_tuned, 3)},
-            {true, false, classes_of(dcn_deform_conv2d_mask_f32_cpu_tuned, 3)},
-            {false, true, classes_of(dcn_deform_conv2d_bias_f32_cpu_tuned, 3)},
-            {true, true, classes_of(dcn_deform_conv2d_mask_bias_f32_cpu_tuned, 3)}};
+    using namespace dcn::detail::flag;
+    const auto op = dcn::detail::Op::deform_conv2d;
+    return {{false, false, classes_of(op, 0, 3)},
+            {true, false, classes_of(op, deform_conv2d_with_mask, 3)},
+            {false, true, classes_of(op, deform_conv2d_with_bias, 3)},
+            {true, true, classes_of(op, deform_conv2d_with_mask | deform_conv2d_with_bias, 3)}};
 }
 
 TEST(TunedSchedules, DeformConv2dClassesRunAndMatchReference) {
@@ -197,10 +194,12 @@ TEST(TunedSchedules, RoiPoolClassesRunAndMatchReference) {
         bool offset, mask;
         std::vector<TunedClass> classes;
     };
-    const std::vector<Variant> variants{{false, false, classes_of(dcn_deform_roi_pool_f32_cpu_tuned, 2)},
-                                        {true, false, classes_of(dcn_deform_roi_pool_offset_f32_cpu_tuned, 2)},
-                                        {false, true, classes_of(dcn_deform_roi_pool_mask_f32_cpu_tuned, 2)},
-                                        {true, true, classes_of(dcn_deform_roi_pool_offset_mask_f32_cpu_tuned, 2)}};
+    using namespace dcn::detail::flag;
+    const auto op = dcn::detail::Op::deform_roi_pool;
+    const std::vector<Variant> variants{{false, false, classes_of(op, 0, 2)},
+                                        {true, false, classes_of(op, deform_roi_pool_with_offset, 2)},
+                                        {false, true, classes_of(op, deform_roi_pool_with_mask, 2)},
+                                        {true, true, classes_of(op, deform_roi_pool_with_offset | deform_roi_pool_with_mask, 2)}};
     int n = 0;
     for (const Variant &v : variants) {
         for (const TunedClass &c : v.classes) {
@@ -241,8 +240,9 @@ TEST(TunedSchedules, PsroiPoolClassesRunAndMatchReference) {
         bool trans;
         std::vector<TunedClass> classes;
     };
-    const std::vector<Variant> variants{{false, classes_of(dcn_deform_psroi_pool_f32_cpu_tuned, 2)},
-                                        {true, classes_of(dcn_deform_psroi_pool_trans_f32_cpu_tuned, 2)}};
+    const auto op = dcn::detail::Op::deform_psroi_pool;
+    const std::vector<Variant> variants{{false, classes_of(op, 0, 2)},
+                                        {true, classes_of(op, dcn::detail::flag::deform_psroi_pool_with_trans, 2)}};
     int n = 0;
     for (const Variant &v : variants) {
         for (const TunedClass &c : v.classes) {

@@ -14,7 +14,7 @@ set(head [=["format": 1, "operator": "deform_conv2d", "class": "c4", "isa": "avx
 # an entry: CMake does not split a list inside brackets.
 set(cases
     "good|{${head}, ${good_params}, ${good_ranges}}|"
-    "unknown_tunable|{${head}, \"params\": {\"tile_pixelz\": 8}, ${good_ranges}}|unknown tunable 'tile_pixelz' for deform_conv2d \\(tools/autotune/tunables.h lists: tile_pixels"
+    "unknown_tunable|{${head}, \"params\": {\"tile_pixelz\": 8}, ${good_ranges}}|unknown tunable 'tile_pixelz' for deform_conv2d \\(schedules/cpu/tunables.cmake lists: tile_pixels"
     "out_of_range|{${head}, \"params\": {\"tile_pixels\": 99}, ${good_ranges}}|params.tile_pixels = 99 is out of range \\[0, 32\\]"
     "negative|{${head}, \"params\": {\"channel_vectors\": -1}, ${good_ranges}}|params.channel_vectors = -1 is out of range \\[1, 8\\]"
     "not_integer|{${head}, \"params\": {\"channel_vectors\": \"two\"}, ${good_ranges}}|params.channel_vectors must be an integer, got 'two'"

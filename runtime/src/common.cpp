@@ -23,7 +23,7 @@ HalideView::HalideView(const TensorView &t) {
         dims[i].flags = 0;
     }
     buf.host = reinterpret_cast<uint8_t *>(t.data);
-    buf.type = halide_type_t(halide_type_float, 32, 1);
+    buf.type = halide_type_t(halide_type_float, static_cast<uint8_t>(8 * dtype_size(t.dtype)), 1);
     buf.dimensions = r;
     buf.dim = dims;
 }
@@ -68,12 +68,19 @@ void check_tensor(const char *function, const char *argument, const TensorView &
         if (t.shape[i] > 0) span += (t.shape[i] - 1) * strides[i];
     }
     constexpr int64_t kMaxBytes = std::numeric_limits<int32_t>::max();
-    if (span * static_cast<int64_t>(sizeof(float)) > kMaxBytes) {
+    if (span * static_cast<int64_t>(dtype_size(t.dtype)) > kMaxBytes) {
         throw Error(function, argument,
                     "tensor of shape " + shape_str(t.shape) + " spans more than 2^31 bytes, the "
                     "kernels' limit");
     }
     if (t.data == nullptr && t.numel() > 0) throw Error(function, argument, "data pointer is null");
+}
+
+void check_dtype(const char *function, const char *argument, const TensorView &t, DType expected) {
+    if (t.dtype == expected) return;
+    throw Error(function, argument,
+                std::string("expected dtype ") + dtype_name(expected) + " (the input's), got " + dtype_name(t.dtype) +
+                    "; all tensors of a call must have one dtype");
 }
 
 void check_shape(const char *function, const char *argument, const TensorView &t,

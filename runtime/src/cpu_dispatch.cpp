@@ -16,6 +16,7 @@
 #include <mutex>
 #include <string>
 
+#include "dcn_registry.h"
 #include "internal.h"
 
 namespace dcn {
@@ -29,42 +30,31 @@ struct Features {
     bool has(int f) const { return (words[f >> 6] >> (f & 63)) & 1; }
 };
 
+// The Halide target features of a CPU path (the registry's target string).
 Features features_of(CpuIsa isa) {
     Features f;
-    switch (isa) {
-    case CpuIsa::avx512_skylake:
-        f.set(halide_target_feature_avx512);
-        f.set(halide_target_feature_avx512_skylake);
-        [[fallthrough]];
-    case CpuIsa::avx2_fma:
-        f.set(halide_target_feature_avx);
-        f.set(halide_target_feature_avx2);
-        f.set(halide_target_feature_fma);
-        f.set(halide_target_feature_f16c);
-        [[fallthrough]];
-    case CpuIsa::sse41:
-        f.set(halide_target_feature_sse41);
-        [[fallthrough]];
-    case CpuIsa::baseline:
-        break;
-    }
+    const detail::CpuPathInfo &p = detail::kCpuPaths[static_cast<int>(isa)];
+    for (int i = 0; i < p.num_features; i++) f.set(p.features[i]);
     return f;
 }
 
+// The best path whose features are all in the asked set.
 CpuIsa isa_of(int count, const uint64_t *words) {
     auto has = [&](int f) { return (f >> 6) < count && ((words[f >> 6] >> (f & 63)) & 1); };
-    if (has(halide_target_feature_avx512_skylake) || has(halide_target_feature_avx512))
-        return CpuIsa::avx512_skylake;
-    if (has(halide_target_feature_avx2)) return CpuIsa::avx2_fma;
-    if (has(halide_target_feature_sse41)) return CpuIsa::sse41;
-    return CpuIsa::baseline;
+    for (int i = 0; i < detail::kNumCpuPaths; i++) {
+        const detail::CpuPathInfo &p = detail::kCpuPaths[i];
+        bool all = true;
+        for (int j = 0; j < p.num_features; j++) all = all && has(p.features[j]);
+        if (all) return static_cast<CpuIsa>(i);
+    }
+    return static_cast<CpuIsa>(detail::kNumCpuPaths - 1);
 }
 
 // Enum order is best first, so a larger value is a lower path.
 constexpr int kNoCap = -1;
 std::atomic<int> g_cap{kNoCap};
 std::string g_bad_env_isa;  // an unknown DCN_MAX_CPU_ISA value, reported by every call
-thread_local CpuIsa t_last_isa = CpuIsa::baseline;
+thread_local CpuIsa t_last_isa = static_cast<CpuIsa>(detail::kNumCpuPaths - 1);
 thread_local const char *t_last_schedule = "default";
 std::atomic<bool> g_tuned_enabled{true};  // DCN_TUNED=0 turns tuned shape classes off
 
@@ -115,13 +105,8 @@ void install_hooks() {
 }  // namespace
 
 const char *cpu_isa_name(CpuIsa isa) {
-    switch (isa) {
-    case CpuIsa::avx512_skylake: return "avx512_skylake";
-    case CpuIsa::avx2_fma: return "avx2_fma";
-    case CpuIsa::sse41: return "sse41";
-    case CpuIsa::baseline: return "baseline";
-    }
-    return "unknown";
+    const int i = static_cast<int>(isa);
+    return i >= 0 && i < detail::kNumCpuPaths ? detail::kCpuPaths[i].name : "unknown";
 }
 
 std::optional<CpuIsa> cpu_isa_from_name(const std::string &name) {
@@ -131,11 +116,13 @@ std::optional<CpuIsa> cpu_isa_from_name(const std::string &name) {
 }
 
 std::vector<CpuIsa> compiled_cpu_isas() {
-    return {CpuIsa::avx512_skylake, CpuIsa::avx2_fma, CpuIsa::sse41, CpuIsa::baseline};
+    std::vector<CpuIsa> out;
+    for (int i = 0; i < detail::kNumCpuPaths; i++) out.push_back(static_cast<CpuIsa>(i));
+    return out;
 }
 
 bool cpu_supports(CpuIsa isa) {
-    if (isa == CpuIsa::baseline) return true;
+    if (static_cast<int>(isa) == detail::kNumCpuPaths - 1) return true;  // the baseline
     Features f = features_of(isa);
     return halide_default_can_use_target_features(kFeatureWords, f.words) != 0;
 }
@@ -191,15 +178,14 @@ void begin_kernel_call() {
 
 int select_cpu_variant() {
     install_hooks();
-    for (CpuIsa isa : compiled_cpu_isas()) {
-        Features f = features_of(isa);
-        if (isa == CpuIsa::baseline || halide_can_use_target_features(kFeatureWords, f.words)) {
-            t_last_isa = isa;
-            return static_cast<int>(isa);
-        }
+    for (int i = 0; i + 1 < kNumCpuPaths; i++) {
+        Features f = features_of(static_cast<CpuIsa>(i));
+        if (halide_can_use_target_features(kFeatureWords, f.words)) return i;
     }
-    return static_cast<int>(CpuIsa::baseline);
+    return kNumCpuPaths - 1;  // the baseline needs no question
 }
+
+void note_cpu_isa(int isa) { t_last_isa = static_cast<CpuIsa>(isa); }
 
 bool tuned_schedules_enabled() {
     install_hooks();

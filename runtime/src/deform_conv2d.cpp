@@ -1,10 +1,11 @@
 // deform_conv2d: argument validation and dispatch to the AOT kernels.
+#include <cstring>
 #include <string>
 #include <vector>
 
 #include "internal.h"
 
-#include "kernels.h"
+#include "kernel_table.h"
 
 namespace dcn {
 namespace {
@@ -61,7 +62,9 @@ public:
         const bool flat = oh <= 1 || ow <= 1 || st[2] == ow * st[3];
         const int64_t pixel_stride = ow > 1 ? st[3] : (oh > 1 ? st[2] : 1);
         if (flat && pixel_stride == 1) {
-            view_ = TensorView(out.data, {out.shape[0], out.shape[1], oh * ow}, {st[0], st[1], 1}, out.device);
+            view_ = out;
+            view_.shape = {out.shape[0], out.shape[1], oh * ow};
+            view_.strides = {st[0], st[1], 1};
             return;
         }
         if (out.device != Device::cpu) {
@@ -69,26 +72,30 @@ public:
                         "a device tensor must have its rows back to back (strides [*, *, oW, 1]), got strides " +
                             detail::shape_str(st) + " for shape " + detail::shape_str(out.shape));
         }
-        temp_.assign(static_cast<size_t>(out.numel()), 0.0f);
-        view_ = TensorView(temp_.data(), {out.shape[0], out.shape[1], oh * ow});
+        temp_.assign(static_cast<size_t>(out.numel()) * dtype_size(out.dtype), 0);
+        view_.data = temp_.data();
+        view_.shape = {out.shape[0], out.shape[1], oh * ow};
+        view_.dtype = out.dtype;
     }
     const TensorView &view() const { return view_; }
     // Copies a temporary's result into the caller's tensor.
     void finish() const {
         if (temp_.empty()) return;
         const std::vector<int64_t> st = out_.effective_strides();
-        const float *src = temp_.data();
+        const size_t size = dtype_size(out_.dtype);
+        const unsigned char *src = temp_.data();
+        unsigned char *dst = static_cast<unsigned char *>(out_.data);
         for (int64_t n = 0; n < out_.shape[0]; n++)
             for (int64_t k = 0; k < out_.shape[1]; k++)
                 for (int64_t y = 0; y < out_.shape[2]; y++)
-                    for (int64_t x = 0; x < out_.shape[3]; x++)
-                        out_.data[n * st[0] + k * st[1] + y * st[2] + x * st[3]] = *src++;
+                    for (int64_t x = 0; x < out_.shape[3]; x++, src += size)
+                        std::memcpy(dst + (n * st[0] + k * st[1] + y * st[2] + x * st[3]) * size, src, size);
     }
 
 private:
     const TensorView &out_;
     TensorView view_;
-    std::vector<float> temp_;
+    std::vector<unsigned char> temp_;  // dtype_size(out.dtype) bytes per element
 };
 
 }  // namespace
@@ -195,12 +202,12 @@ void deform_conv2d(const TensorView &input, const TensorView &offset, const Tens
     if (mask) detail::check_tensor(kFn, "mask", *mask, 4, "(N, offset_groups*kH*kW, oH, oW)", opt.device);
     if (bias) detail::check_tensor(kFn, "bias", *bias, 1, "(K)", opt.device);
     detail::check_tensor(kFn, "output", output, 4, "(N, K, oH, oW)", opt.device);
+    for (const auto &[name, t] : {std::pair<const char *, const TensorView *>{"offset", &offset},
+                                  {"weight", &weight}, {"mask", mask ? &*mask : nullptr},
+                                  {"bias", bias ? &*bias : nullptr}, {"output", &output}})
+        if (t) detail::check_dtype(kFn, name, *t, input.dtype);
 
     if (N == 0) return;  // nothing to compute
-
-    const int sy = opt.stride[0], sx = opt.stride[1], pt = opt.padding[0], pl = opt.padding[1];
-    const int dy = opt.dilation[0], dx = opt.dilation[1];
-    const int g = static_cast<int>(groups), ogi = static_cast<int>(og);
 
     detail::KernelCall call(kFn, opt.device, opt.cuda);
     // Shape features choosing a tuned schedule class (schedules/tuned/).
@@ -209,24 +216,28 @@ void deform_conv2d(const TensorView &input, const TensorView &offset, const Tens
                   tunables::shape_feature_index("deform_conv2d", "pixels") == 2 &&
                   tunables::shape_feature_count("deform_conv2d") == 3);
     call.set_shape_features({K, Cw * taps, oH * oW});
-    halide_buffer_t *in_b = call.input(input), *off_b = call.input(offset), *w_b = call.input(weight);
-    halide_buffer_t *m_b = mask ? call.input(*mask) : nullptr, *b_b = bias ? call.input(*bias) : nullptr;
+    call.input("input", input);
+    call.input("offset", offset);
+    call.input("weight", weight);
+    if (mask) call.input("mask", *mask);
+    if (bias) call.input("bias", *bias);
+    call.scalar("stride_y", opt.stride[0]);
+    call.scalar("stride_x", opt.stride[1]);
+    call.scalar("pad_top", opt.padding[0]);
+    call.scalar("pad_left", opt.padding[1]);
+    call.scalar("dilation_y", opt.dilation[0]);
+    call.scalar("dilation_x", opt.dilation[1]);
+    call.scalar("groups", static_cast<int32_t>(groups));
+    call.scalar("offset_groups", static_cast<int32_t>(og));
     const FlatOutput flat_output(output);
-    halide_buffer_t *out_b = call.output(flat_output.view());
-    int status;
-    if (mask && bias) {
-        status = DCN_RUN_KERNEL(call, dcn_deform_conv2d_mask_bias_f32, in_b, off_b, w_b, sy, sx, pt, pl, dy, dx, g,
-                                ogi, m_b, b_b, out_b);
-    } else if (mask) {
-        status = DCN_RUN_KERNEL(call, dcn_deform_conv2d_mask_f32, in_b, off_b, w_b, sy, sx, pt, pl, dy, dx, g, ogi,
-                                m_b, out_b);
-    } else if (bias) {
-        status = DCN_RUN_KERNEL(call, dcn_deform_conv2d_bias_f32, in_b, off_b, w_b, sy, sx, pt, pl, dy, dx, g, ogi,
-                                b_b, out_b);
-    } else {
-        status =
-            DCN_RUN_KERNEL(call, dcn_deform_conv2d_f32, in_b, off_b, w_b, sy, sx, pt, pl, dy, dx, g, ogi, out_b);
-    }
+    call.output("output", flat_output.view());
+    using namespace detail::flag;
+    const unsigned variant = (mask ? deform_conv2d_with_mask : 0) | (bias ? deform_conv2d_with_bias : 0);
+    const detail::KernelEntry *kernel =
+        detail::find_kernel(detail::Op::deform_conv2d, detail::Direction::forward, input.dtype, variant);
+    if (!kernel)
+        throw Error(kFn, "input", std::string("this build has no ") + dtype_name(input.dtype) + " kernel");
+    const int status = call.run(*kernel);
     call.finish(status);
     flat_output.finish();
 }

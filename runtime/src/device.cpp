@@ -1,12 +1,14 @@
 // Devices: probing CUDA / OpenCL, the caller's CUDA context and stream
 // (Halide's CUDA runtime asks for them through replaceable handlers), and
 // the buffers of a kernel call on the CPU or a GPU.
+#include <cstring>
 #include <HalideRuntimeCuda.h>
 #include <HalideRuntimeOpenCL.h>
 
 #include <mutex>
 
 #include "internal.h"
+#include "kernel_table.h"
 
 namespace dcn {
 namespace {
@@ -129,24 +131,105 @@ KernelCall::KernelCall(const char *function, Device device, const CudaContext &c
 
 KernelCall::~KernelCall() { release(); }
 
-halide_buffer_t *KernelCall::add(const TensorView &t, bool output) {
+KernelCall::Arg &KernelCall::new_arg(const char *name) {
+    if (num_args_ == static_cast<int>(sizeof args_ / sizeof args_[0]))
+        throw Error(function_, "kernel", "internal error: too many kernel arguments");
+    Arg &a = args_[num_args_++];
+    a = Arg{};
+    a.name = name;
+    return a;
+}
+
+void KernelCall::scalar(const char *name, int32_t v) {
+    Arg &a = new_arg(name);
+    a.type = halide_type_t(halide_type_int, 32, 1);
+    a.value.i32 = v;
+}
+
+void KernelCall::scalar(const char *name, float v) {
+    Arg &a = new_arg(name);
+    a.type = halide_type_t(halide_type_float, 32, 1);
+    a.value.f32 = v;
+}
+
+void KernelCall::add(const char *name, const TensorView &t, bool output) {
     entries_.push_back(Entry{HalideView(t), output, false});
     Entry &e = entries_.back();
-    if (device_ == Device::cpu) return e.view.get();
-    if (t.device == Device::cuda) {
-        // Device memory: wrap the caller's pointer, no copy.
-        e.view.buf.host = nullptr;
-        const int rc = halide_cuda_wrap_device_ptr(&context_, e.view.get(),
-                                                   reinterpret_cast<uint64_t>(t.data));
-        if (rc != 0) {
-            entries_.pop_back();
-            check_kernel_status(function_, rc);
+    if (device_ != Device::cpu) {
+        if (t.device == Device::cuda) {
+            // Device memory: wrap the caller's pointer, no copy.
+            e.view.buf.host = nullptr;
+            const int rc = halide_cuda_wrap_device_ptr(&context_, e.view.get(), reinterpret_cast<uint64_t>(t.data));
+            if (rc != 0) {
+                entries_.pop_back();
+                check_kernel_status(function_, rc);
+            }
+            e.wrapped = true;
+        } else if (!output) {
+            e.view.buf.flags |= halide_buffer_flag_host_dirty;  // copy in
         }
-        e.wrapped = true;
-    } else if (!output) {
-        e.view.buf.flags |= halide_buffer_flag_host_dirty;  // copy in
     }
-    return e.view.get();
+    Arg &a = new_arg(name);
+    a.buffer = e.view.get();
+    a.type = e.view.buf.type;
+}
+
+bool KernelCall::shape_within(const int64_t (*ranges)[2]) const {
+    if (num_features_ == 0) return false;
+    for (int i = 0; i < num_features_; i++)
+        if (features_[i] < ranges[i][0] || features_[i] > ranges[i][1]) return false;
+    return true;
+}
+
+int KernelCall::run(const KernelEntry &k) {
+    ArgvFn fn = nullptr;
+    const halide_filter_metadata_t *meta = nullptr;
+    if (device_ == Device::cpu) {
+        const TunedKernel *tuned = nullptr;
+        if (k.tuned && tuned_schedules_enabled())
+            for (const TunedKernel *t = k.tuned; t->name && !tuned; ++t)
+                if (t->isa == isa_ && shape_within(t->ranges)) tuned = t;
+        if (tuned) {
+            fn = tuned->fn;
+            note_cpu_schedule(tuned->name);
+            note_cpu_isa(isa_);
+        } else {
+            int path = isa_;
+            while (path < kNumCpuPaths && !k.cpu[path]) path++;  // the baseline is always compiled
+            fn = k.cpu[path];
+            note_cpu_schedule(nullptr);
+            note_cpu_isa(path);
+        }
+        meta = k.cpu_metadata();
+    } else {
+        for (int d = 0; d < kNumGpuDevices; d++)
+            if (kGpuDevices[d] == device_) fn = k.gpu[d];
+        if (!fn || !k.gpu_metadata)
+            throw Error(function_, "device",
+                        std::string("this build has no ") + device_name(device_) + " kernel " + k.name);
+        meta = k.gpu_metadata();
+    }
+    // Bind by name, in the kernel's argument order.
+    void *argv[40];
+    if (meta->num_arguments > static_cast<int>(sizeof argv / sizeof argv[0]))
+        throw Error(function_, "kernel", std::string("internal error: ") + k.name + " has too many arguments");
+    for (int i = 0; i < meta->num_arguments; i++) {
+        const halide_filter_argument_t &m = meta->arguments[i];
+        if (std::strcmp(m.name, "__user_context") == 0) {
+            argv[i] = &user_context_;
+            continue;
+        }
+        const Arg *a = nullptr;
+        for (int j = 0; j < num_args_ && !a; j++)
+            if (std::strcmp(args_[j].name, m.name) == 0) a = &args_[j];
+        const bool is_buffer = m.kind != halide_argument_kind_input_scalar;
+        if (!a || (a->buffer != nullptr) != is_buffer || a->type != m.type)
+            throw Error(function_, "kernel",
+                        std::string("internal error: ") + k.name + " expects argument '" + m.name +
+                            (a ? "' of another kind or type" : "', which the runtime did not pass"));
+        argv[i] = is_buffer ? static_cast<void *>(a->buffer) : const_cast<void *>(static_cast<const void *>(&a->value));
+    }
+    return fn(argv);
 }
 
 void KernelCall::finish(int status) {

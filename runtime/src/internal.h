@@ -35,6 +35,8 @@ void check_tensor(const char *function, const char *argument, const TensorView &
                   const char *layout, Device device = Device::cpu);
 void check_shape(const char *function, const char *argument, const TensorView &t,
                  const std::vector<int64_t> &expected, const std::string &why);
+// Every tensor of a call has the input's dtype.
+void check_dtype(const char *function, const char *argument, const TensorView &t, DType expected);
 // The device of the call: compiled in and usable on this machine.
 void check_device(const char *function, Device device);
 
@@ -43,11 +45,15 @@ struct GpuUserContext {
     CudaContext cuda;
 };
 
-// The buffers of one kernel call on one device. For the CPU: host views.
-// For a GPU: host tensors are marked for copying to the device (inputs) and
-// copied back (outputs) by finish(); CUDA device tensors are wrapped in
-// place. Device allocations made for the call are freed, wrapped pointers
-// detached, in every case (also when the call throws).
+struct KernelEntry;
+
+// One kernel call on one device: its buffers and scalars, named as the
+// generators name their inputs and outputs, then the kernel chosen from the
+// kernel table and run. For the CPU: host views. For a GPU: host tensors
+// are marked for copying to the device (inputs) and copied back (outputs)
+// by finish(); CUDA device tensors are wrapped in place. Device allocations
+// made for the call are freed, wrapped pointers detached, in every case
+// (also when the call throws).
 class KernelCall {
 public:
     KernelCall(const char *function, Device device, const CudaContext &cuda);
@@ -55,26 +61,23 @@ public:
     KernelCall(const KernelCall &) = delete;
     KernelCall &operator=(const KernelCall &) = delete;
 
-    halide_buffer_t *input(const TensorView &t) { return add(t, false); }
-    halide_buffer_t *output(const TensorView &t) { return add(t, true); }
-    void *user_context() { return &context_; }
+    void input(const char *name, const TensorView &t) { add(name, t, false); }
+    void output(const char *name, const TensorView &t) { add(name, t, true); }
+    void scalar(const char *name, int32_t v);
+    void scalar(const char *name, float v);
     Device device() const { return device_; }
-    // For CPU calls: index into a kernel's per-ISA table.
-    int cpu_variant() const { return isa_; }
-    // The call's shape features (tools/autotune/tunables.h order), which
+    // The call's shape features (schedules/cpu/tunables.cmake order), which
     // choose a tuned schedule class; with none set, the default schedule runs.
     void set_shape_features(std::initializer_list<int64_t> features) {
         num_features_ = 0;
         for (int64_t f : features)
             if (num_features_ < 4) features_[num_features_++] = f;
     }
-    // Whether every feature lies in its inclusive [lo, hi] range.
-    bool shape_within(const int64_t (*ranges)[2]) const {
-        if (num_features_ == 0) return false;
-        for (int i = 0; i < num_features_; i++)
-            if (features_[i] < ranges[i][0] || features_[i] > ranges[i][1]) return false;
-        return true;
-    }
+    // Runs the kernel on the call's device: on the CPU the tuned class that
+    // matches the call's path and shape, else the kernel of the best path
+    // compiled for it (not above the selected one). Binds the arguments by
+    // name from the kernel's metadata; returns Halide's status.
+    int run(const KernelEntry &kernel);
     // Checks the kernel's status (throws dcn::Error with Halide's message),
     // then brings host outputs back from the device.
     void finish(int status);
@@ -84,25 +87,41 @@ private:
         HalideView view;
         bool output, wrapped;
     };
-    halide_buffer_t *add(const TensorView &t, bool output);
+    struct Arg {
+        const char *name;
+        halide_buffer_t *buffer;  // nullptr for a scalar
+        halide_type_t type;
+        union {
+            int32_t i32;
+            float f32;
+        } value;
+    };
+    void add(const char *name, const TensorView &t, bool output);
+    Arg &new_arg(const char *name);
+    bool shape_within(const int64_t (*ranges)[2]) const;
     void release() noexcept;
 
     const char *function_;
     Device device_;
     GpuUserContext context_;
+    void *user_context_ = &context_;  // argv passes a pointer to the pointer
     int isa_ = 0;
     int64_t features_[4] = {};
     int num_features_ = 0;
     std::deque<Entry> entries_;
+    Arg args_[32];
+    int num_args_ = 0;
 };
 
 // Installs the error handler, the CPU dispatch hook and the CUDA context
 // hooks (once), resets the per-call error state.
 void begin_kernel_call();
-// Index into a kernel's per-ISA table (cmake/DcnKernels.cmake, best first):
-// the best path the CPU supports, not above the cap. The question goes
-// through halide_can_use_target_features, so the custom hook decides.
+// Index of the CPU path (dcn::CpuIsa order, best first) a call takes: the
+// best path the CPU supports, not above the cap. The question goes through
+// halide_can_use_target_features, so the custom hook decides.
 int select_cpu_variant();
+// Records the CPU path a call ran, for dcn::last_cpu_isa().
+void note_cpu_isa(int isa);
 // Tuned schedule classes are used unless the environment says DCN_TUNED=0.
 bool tuned_schedules_enabled();
 // Records the schedule a CPU call ran (a tuned class name, or nullptr for

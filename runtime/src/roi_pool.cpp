@@ -7,7 +7,7 @@
 
 #include "internal.h"
 
-#include "kernels.h"
+#include "kernel_table.h"
 
 namespace dcn {
 namespace {
@@ -29,6 +29,14 @@ void check_scale(const char *fn, float scale) {
         throw Error(fn, "spatial_scale", "must be finite and > 0, got " + fstr(scale));
 }
 
+// rois[r, k] of a validated host RoI table, whatever its dtype.
+double roi_value(const TensorView &rois, int64_t r, int k) {
+    const std::vector<int64_t> st = rois.effective_strides();
+    const int64_t at = r * st[0] + k * st[1];
+    if (const double *d = rois.data_as<const double>()) return d[at];
+    return static_cast<const float *>(rois.data)[at];
+}
+
 // rois (R, 5) = [batch, x1, y1, x2, y2]: shape, then every value. The
 // kernels clamp the batch index again, but a wrong one is the caller's bug.
 void check_rois(const char *fn, const TensorView &rois, int64_t N) {
@@ -37,19 +45,17 @@ void check_rois(const char *fn, const TensorView &rois, int64_t N) {
                     "expected shape [R, 5] (batch index, x1, y1, x2, y2), got " + shape_str(rois.shape));
     // The RoI table is read here, on the host, so it must be host memory.
     detail::check_tensor(fn, "rois", rois, 2, "(R, 5)", Device::cpu);
-    const std::vector<int64_t> st = rois.effective_strides();
     for (int64_t r = 0; r < rois.shape[0]; r++) {
-        const float *row = rois.data + r * st[0];
-        const float b = row[0];  // rois[r, 0]
-        if (!std::isfinite(b) || b != std::floor(b) || b < 0.0f || b >= static_cast<float>(N))
+        const double b = roi_value(rois, r, 0);
+        if (!std::isfinite(b) || b != std::floor(b) || b < 0.0 || b >= static_cast<double>(N))
             throw Error(fn, "rois",
                         "RoI " + str(r) + ": batch index " + fstr(b) + " is not an integer in [0, " + str(N) +
                             ") (input has N = " + str(N) + ")");
         static const char *const names[] = {"batch", "x1", "y1", "x2", "y2"};
         for (int k = 1; k < 5; k++) {
-            if (!std::isfinite(row[k * st[1]]))
+            if (!std::isfinite(roi_value(rois, r, k)))
                 throw Error(fn, "rois",
-                            "RoI " + str(r) + ": " + names[k] + " is " + fstr(row[k * st[1]]) +
+                            "RoI " + str(r) + ": " + names[k] + " is " + fstr(roi_value(rois, r, k)) +
                                 "; RoI coordinates must be finite");
         }
     }
@@ -133,17 +139,23 @@ void deform_psroi_pool(const TensorView &input, const TensorView &rois, const st
         detail::check_shape(kPs, "count", *count, out_shape, "(R, output_dim, pooled, pooled)");
         detail::check_tensor(kPs, "count", *count, 4, "(R, output_dim, pooled, pooled)", o.device);
     }
+    for (const auto &[name, t] : {std::pair<const char *, const TensorView *>{"rois", &rois},
+                                  {"trans", trans ? &*trans : nullptr}, {"output", &output},
+                                  {"count", count ? &*count : nullptr}})
+        if (t) detail::check_dtype(kPs, name, *t, input.dtype);
     if (R == 0) return;
 
     // The kernel always produces the count; without a caller's buffer it
     // goes to scratch memory.
-    std::vector<float> scratch;
+    std::vector<unsigned char> scratch;
     TensorView count_view;
     if (count) {
         count_view = *count;
     } else {
-        scratch.resize(static_cast<size_t>(R * D * P * P));
-        count_view = TensorView(scratch.data(), out_shape);
+        scratch.resize(static_cast<size_t>(R * D * P * P) * dtype_size(input.dtype));
+        count_view.data = scratch.data();
+        count_view.shape = out_shape;
+        count_view.dtype = input.dtype;
     }
     detail::KernelCall call(kPs, o.device, o.cuda);
     // Shape features choosing a tuned schedule class (schedules/tuned/).
@@ -151,15 +163,23 @@ void deform_psroi_pool(const TensorView &input, const TensorView &rois, const st
                   tunables::shape_feature_index("deform_psroi_pool", "rois") == 1 &&
                   tunables::shape_feature_count("deform_psroi_pool") == 2);
     call.set_shape_features({C, R});
-    halide_buffer_t *in_b = call.input(input), *rois_b = call.input(rois);
-    halide_buffer_t *t_b = trans ? call.input(*trans) : nullptr;
-    halide_buffer_t *out_b = call.output(output), *cnt_b = call.output(count_view);
-    const float sc = o.spatial_scale, ts = o.trans_std;
-    const int d = int(D), g = int(G), p = int(P), pt = int(part), spp = o.sample_per_part;
-    const int status =
-        trans ? DCN_RUN_KERNEL(call, dcn_deform_psroi_pool_trans_f32, in_b, rois_b, sc, d, g, p, pt, spp, ts, t_b, out_b,
-                               cnt_b)
-              : DCN_RUN_KERNEL(call, dcn_deform_psroi_pool_f32, in_b, rois_b, sc, d, g, p, pt, spp, ts, out_b, cnt_b);
+    call.input("input", input);
+    call.input("rois", rois);
+    if (trans) call.input("trans", *trans);
+    call.scalar("spatial_scale", o.spatial_scale);
+    call.scalar("output_dim", static_cast<int32_t>(D));
+    call.scalar("group_size", static_cast<int32_t>(G));
+    call.scalar("pooled_size", static_cast<int32_t>(P));
+    call.scalar("part_size", static_cast<int32_t>(part));
+    call.scalar("sample_per_part", o.sample_per_part);
+    call.scalar("trans_std", o.trans_std);
+    call.output("output.0", output);  // the generator's output is a Tuple (value, count)
+    call.output("output.1", count_view);
+    const detail::KernelEntry *kernel =
+        detail::find_kernel(detail::Op::deform_psroi_pool, detail::Direction::forward, input.dtype,
+                            trans ? detail::flag::deform_psroi_pool_with_trans : 0);
+    if (!kernel) throw Error(kPs, "input", std::string("this build has no ") + dtype_name(input.dtype) + " kernel");
+    const int status = call.run(*kernel);
     call.finish(status);
 }
 
@@ -192,10 +212,9 @@ int64_t adaptive_grid(float a, float b, float scale, int bins) {
 // Per RoI grid sides (rows, columns); checks the adaptive limit.
 std::pair<int64_t, int64_t> roi_grid(const TensorView &rois, int64_t r, const DeformRoiPoolOptions &o) {
     if (o.sampling_ratio > 0) return {o.sampling_ratio, o.sampling_ratio};
-    const std::vector<int64_t> st = rois.effective_strides();
-    const float *row = rois.data + r * st[0];
-    const int64_t gh = adaptive_grid(row[2 * st[1]], row[4 * st[1]], o.spatial_scale, o.output_size[0]);
-    const int64_t gw = adaptive_grid(row[1 * st[1]], row[3 * st[1]], o.spatial_scale, o.output_size[1]);
+    auto at = [&](int k) { return static_cast<float>(roi_value(rois, r, k)); };
+    const int64_t gh = adaptive_grid(at(2), at(4), o.spatial_scale, o.output_size[0]);
+    const int64_t gw = adaptive_grid(at(1), at(3), o.spatial_scale, o.output_size[1]);
     if (gh > kMaxAdaptiveSamplingGrid || gw > kMaxAdaptiveSamplingGrid)
         throw Error(kRp, "rois",
                     "RoI " + str(r) + " asks for an adaptive sampling grid of " + str(gh) + " x " + str(gw) +
@@ -244,6 +263,10 @@ void deform_roi_pool(const TensorView &input, const TensorView &rois, const std:
     }
     detail::check_shape(kRp, "output", output, {R, C, PH, PW}, "(R, C, PH, PW)");
     detail::check_tensor(kRp, "output", output, 4, "(R, C, PH, PW)", o.device);
+    for (const auto &[name, t] : {std::pair<const char *, const TensorView *>{"rois", &rois},
+                                  {"offset", offset ? &*offset : nullptr}, {"mask", mask ? &*mask : nullptr},
+                                  {"output", &output}})
+        if (t) detail::check_dtype(kRp, name, *t, input.dtype);
     int64_t max_grid = 1;
     for (int64_t r = 0; r < R; r++) {
         const auto g = roi_grid(rois, r, o);
@@ -259,22 +282,21 @@ void deform_roi_pool(const TensorView &input, const TensorView &rois, const std:
                   tunables::shape_feature_index("deform_roi_pool", "rois") == 1 &&
                   tunables::shape_feature_count("deform_roi_pool") == 2);
     call.set_shape_features({C, R});
-    halide_buffer_t *in_b = call.input(input), *rois_b = call.input(rois);
-    halide_buffer_t *off_b = offset ? call.input(*offset) : nullptr, *m_b = mask ? call.input(*mask) : nullptr;
-    halide_buffer_t *out_b = call.output(output);
-    const float sc = o.spatial_scale, gm = o.gamma;
-    const int sr = o.sampling_ratio;
-    int status;
-    if (offset && mask) {
-        status = DCN_RUN_KERNEL(call, dcn_deform_roi_pool_offset_mask_f32, in_b, rois_b, sc, sr, gm, bound, off_b, m_b,
-                                out_b);
-    } else if (offset) {
-        status = DCN_RUN_KERNEL(call, dcn_deform_roi_pool_offset_f32, in_b, rois_b, sc, sr, gm, bound, off_b, out_b);
-    } else if (mask) {
-        status = DCN_RUN_KERNEL(call, dcn_deform_roi_pool_mask_f32, in_b, rois_b, sc, sr, gm, bound, m_b, out_b);
-    } else {
-        status = DCN_RUN_KERNEL(call, dcn_deform_roi_pool_f32, in_b, rois_b, sc, sr, gm, bound, out_b);
-    }
+    call.input("input", input);
+    call.input("rois", rois);
+    if (offset) call.input("offset", *offset);
+    if (mask) call.input("mask", *mask);
+    call.scalar("spatial_scale", o.spatial_scale);
+    call.scalar("sampling_ratio", o.sampling_ratio);
+    call.scalar("gamma", o.gamma);
+    call.scalar("max_grid", bound);
+    call.output("output", output);
+    using namespace detail::flag;
+    const unsigned variant = (offset ? deform_roi_pool_with_offset : 0) | (mask ? deform_roi_pool_with_mask : 0);
+    const detail::KernelEntry *kernel =
+        detail::find_kernel(detail::Op::deform_roi_pool, detail::Direction::forward, input.dtype, variant);
+    if (!kernel) throw Error(kRp, "input", std::string("this build has no ") + dtype_name(input.dtype) + " kernel");
+    const int status = call.run(*kernel);
     call.finish(status);
 }
 

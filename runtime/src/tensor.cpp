@@ -13,19 +13,25 @@ const char *device_name(Device d) {
     return "unknown";
 }
 
-TensorView::TensorView(float *data_, std::vector<int64_t> shape_, Device device_)
-    : data(data_), shape(std::move(shape_)), device(device_) {}
+const char *dtype_name(DType t) {
+    switch (t) {
+#define DCN_DTYPE(name, ctype) \
+    case DType::name: return #name;
+#include "dcn/lists.inc"
+#undef DCN_DTYPE
+    }
+    return "unknown";
+}
 
-TensorView::TensorView(const float *data_, std::vector<int64_t> shape_, Device device_)
-    : data(const_cast<float *>(data_)), shape(std::move(shape_)), device(device_) {}
-
-TensorView::TensorView(float *data_, std::vector<int64_t> shape_, std::vector<int64_t> strides_,
-                       Device device_)
-    : data(data_), shape(std::move(shape_)), strides(std::move(strides_)), device(device_) {}
-
-TensorView::TensorView(const float *data_, std::vector<int64_t> shape_, std::vector<int64_t> strides_,
-                       Device device_)
-    : TensorView(const_cast<float *>(data_), std::move(shape_), std::move(strides_), device_) {}
+size_t dtype_size(DType t) {
+    switch (t) {
+#define DCN_DTYPE(name, ctype) \
+    case DType::name: return sizeof(ctype);
+#include "dcn/lists.inc"
+#undef DCN_DTYPE
+    }
+    return 0;
+}
 
 int64_t TensorView::numel() const {
     int64_t n = 1;

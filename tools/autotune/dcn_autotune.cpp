@@ -13,7 +13,7 @@
 // this machine, run on random inputs, checked against the default
 // schedule's output, and timed (median of several runs). The search starts
 // at the default: a line search over each tunable's candidate values
-// (tools/autotune/tunables.h), then coordinate descent between neighbouring
+// (schedules/cpu/tunables.cmake), then coordinate descent between neighbouring
 // values, then steps along pairs of tunables, then random points near the
 // best, as long as the budget allows; every apparent improvement is
 // confirmed by an interleaved race against the incumbent. A final race
@@ -22,7 +22,8 @@
 #include "Halide.h"
 
 #include "problem.h"
-#include "tunables.h"
+#include "dcn_registry.h"
+#include "dcn_tunables.h"
 
 #include <unistd.h>
 #include <dlfcn.h>
@@ -44,9 +45,6 @@
 #include <thread>
 #include <vector>
 
-#ifndef DCN_CPU_TARGETS_STRING
-#error "DCN_CPU_TARGETS_STRING (the AOT build's CPU targets, best first) must be defined by the build"
-#endif
 
 namespace {
 
@@ -63,7 +61,7 @@ const char *const kUsage =
     "                    [--isa NAME] [--seed S] [--params K=V,...] [--device cpu|cuda|opencl]\n"
     "       dcn-autotune --check-tunables\n"
     "\n"
-    "Searches the operator's CPU schedule tunables (tools/autotune/tunables.h) for\n"
+    "Searches the operator's CPU schedule tunables (schedules/cpu/tunables.cmake) for\n"
     "one shape on this machine: each candidate is JIT-compiled, checked against the\n"
     "default schedule's output on random inputs and timed. Writes the fastest correct\n"
     "setting as a tuned file for schedules/tuned/ (the build compiles it as an extra\n"
@@ -80,7 +78,7 @@ const char *const kUsage =
     "  --params K=V,...    no search: time this setting against the default (e.g. to\n"
     "                      check a tuned file on this machine)\n"
     "  --device D          cpu (default); GPU schedules have no tunables yet\n"
-    "  --check-tunables    check tunables.h against the generators' GeneratorParams\n"
+    "  --check-tunables    check schedules/cpu/tunables.cmake against the generators' GeneratorParams\n"
     "\n"
     "The last line on stderr is\n"
     "  best: <params> median_ms=<x> baseline_ms=<y> speedup=<z>\n"
@@ -90,7 +88,7 @@ const char *const kUsage =
 //
 // Halide keeps a generator's GeneratorParam list private (GeneratorBase::
 // param_info()). The tuner must see the real list, so that a name in
-// tunables.h or a tuned file that the generator lacks is an error and not
+// schedules/cpu/tunables.cmake or a tuned file that the generator lacks is an error and not
 // silently ignored: explicit instantiation of a template may name private
 // members, which is the standard-conforming way to reach them.
 using ParamInfoFn = GeneratorParamInfo &(GeneratorBase::*)();
@@ -159,22 +157,28 @@ std::vector<std::string> shape_features_of(const std::string &op) {
     return out;
 }
 
-// Checks tunables.h against the generator `op` for `target`. Problems that
+// Checks schedules/cpu/tunables.cmake against the generator `op` for `target`. Problems that
 // make tuning meaningless are errors; the rest are warnings (or errors when
 // `strict`, for the test suite).
 bool check_tunables(const std::string &op, const Halide::Target &target, bool strict, std::ostream &log) {
     bool ok = true;
     auto gen = Halide::Internal::GeneratorRegistry::create(op, Halide::GeneratorContext(target));
     if (!gen) {
-        log << "error: tools/autotune/tunables.h names operator '" << op << "' but no generator of that name is linked in\n";
+        log << "error: schedules/cpu/tunables.cmake names operator '" << op << "' but no generator of that name is linked in\n";
         return false;
     }
     const auto actual = generator_params(*gen);
-    std::set<std::string> known;
+    // The element type is an axis of the registry (cmake/DcnRegistry.cmake)
+    // that the build sets, never tuned; the tuner tunes float32.
+    std::set<std::string> known{"dtype"};
+    if (!actual.count("dtype")) {
+        log << "error: " << op << " has no GeneratorParam 'dtype' (cmake/DcnRegistry.cmake sets it)\n";
+        ok = false;
+    }
     for (const std::string &v : variant_params_of(op)) {
         known.insert(v);
         if (!actual.count(v)) {
-            log << "error: tools/autotune/tunables.h: variant parameter '" << v << "' of " << op
+            log << "error: schedules/cpu/tunables.cmake: variant parameter '" << v << "' of " << op
                 << " is not a GeneratorParam of the generator\n";
             ok = false;
         }
@@ -183,21 +187,21 @@ bool check_tunables(const std::string &op, const Halide::Target &target, bool st
         known.insert(t.name);
         auto it = actual.find(t.name);
         if (it == actual.end()) {
-            log << "error: tools/autotune/tunables.h: tunable '" << t.name << "' of " << op
-                << " is not a GeneratorParam of the generator (renamed or removed? update tunables.h)\n";
+            log << "error: schedules/cpu/tunables.cmake: tunable '" << t.name << "' of " << op
+                << " is not a GeneratorParam of the generator (renamed or removed? update schedules/cpu/tunables.cmake)\n";
             ok = false;
             continue;
         }
         if (it->second != std::to_string(t.default_value)) {
             log << (strict ? "error" : "warning") << ": tunable '" << t.name << "' of " << op
-                << ": tunables.h says default " << t.default_value << ", the generator's default is " << it->second
+                << ": schedules/cpu/tunables.cmake says default " << t.default_value << ", the generator's default is " << it->second
                 << "\n";
             ok = ok && !strict;
         }
         bool sorted = std::is_sorted(t.candidates.begin(), t.candidates.end()) && !t.candidates.empty();
         for (int c : t.candidates) sorted = sorted && c >= t.min && c <= t.max;
         if (!sorted || t.default_value < t.min || t.default_value > t.max) {
-            log << "error: tools/autotune/tunables.h: tunable '" << t.name << "' of " << op
+            log << "error: schedules/cpu/tunables.cmake: tunable '" << t.name << "' of " << op
                 << ": candidates must be ascending and, with the default, within [min, max]\n";
             ok = false;
         }
@@ -205,12 +209,12 @@ bool check_tunables(const std::string &op, const Halide::Target &target, bool st
     for (const auto &[name, value] : actual) {
         if (known.count(name)) continue;
         log << (strict ? "error" : "warning") << ": " << op << " has GeneratorParam '" << name << "' (default "
-            << value << ") that tools/autotune/tunables.h does not list: it is not tuned\n";
+            << value << ") that schedules/cpu/tunables.cmake does not list: it is not tuned\n";
         ok = ok && !strict;
     }
     const int nf = static_cast<int>(shape_features_of(op).size());
     if (nf < 1 || nf > dcn::tunables::kMaxShapeFeatures) {
-        log << "error: tools/autotune/tunables.h: " << op << " needs 1 to " << dcn::tunables::kMaxShapeFeatures
+        log << "error: schedules/cpu/tunables.cmake: " << op << " needs 1 to " << dcn::tunables::kMaxShapeFeatures
             << " shape features\n";
         ok = false;
     }
@@ -225,8 +229,7 @@ struct CpuPath {
 
 std::vector<CpuPath> aot_cpu_paths() {
     std::vector<CpuPath> out;
-    const auto targets = split(DCN_CPU_TARGETS_STRING, ','), isas = split(DCN_CPU_ISA_NAMES_STRING, ',');
-    for (size_t i = 0; i < targets.size() && i < isas.size(); i++) out.push_back({isas[i], targets[i]});
+    for (const dcn::detail::CpuPathInfo &p : dcn::detail::kCpuPaths) out.push_back({p.name, p.target});
     return out;
 }
 
@@ -397,7 +400,7 @@ public:
     void run(const std::optional<Params> &only) {
         const auto actual = generator_params_for_target();
         tunables_ = tunables_of(problem_.op());
-        // The starting point is the generator's own default (tunables.h's
+        // The starting point is the generator's own default (schedules/cpu/tunables.cmake's
         // default should agree; check_tunables warns otherwise).
         Params defaults;
         for (TunableInfo &t : tunables_) {
@@ -846,7 +849,7 @@ int gpu_request(const std::string &device, const std::string &op) {
     }
     dlclose(h);
     std::cerr << "dcn-autotune: the " << device << " schedule of " << op
-              << " has no tunables yet (tools/autotune/tunables.h lists CPU ones only): nothing to tune\n";
+              << " has no tunables yet (schedules/cpu/tunables.cmake lists CPU ones only): nothing to tune\n";
     return 1;
 }
 
@@ -865,7 +868,7 @@ int check_all_tunables() {
         std::ostringstream log;
         const bool this_ok = check_tunables(o.op, host.without_feature(Halide::Target::JIT), true, log);
         std::cerr << log.str();
-        std::cerr << o.op << ": " << (this_ok ? "tunables.h matches the generator's GeneratorParams" : "MISMATCH")
+        std::cerr << o.op << ": " << (this_ok ? "schedules/cpu/tunables.cmake matches the generator's GeneratorParams" : "MISMATCH")
                   << "\n";
         ok = ok && this_ok;
     }
@@ -944,7 +947,11 @@ int tune(int argc, char **argv) {
         }
         if (!isa_req.empty()) throw UsageError("--isa " + isa_req + ": this CPU cannot run " + p.target);
     }
-    if (!path) throw UsageError("--isa: unknown ISA '" + isa_req + "' (expected one of " DCN_CPU_ISA_NAMES_STRING ")");
+    if (!path) {
+        std::string names;
+        for (const CpuPath &p : aot_cpu_paths()) names += (names.empty() ? "" : ",") + p.isa;
+        throw UsageError("--isa: unknown ISA '" + isa_req + "' (expected one of " + names + ")");
+    }
     const Halide::Target target(path->target);
 
     // Threads of Halide's JIT runtime: read when its pool starts.
@@ -953,7 +960,7 @@ int tune(int argc, char **argv) {
     {
         std::ostringstream log;
         if (!check_tunables(op, target, false, log)) {
-            std::cerr << log.str() << "dcn-autotune: error: tools/autotune/tunables.h does not match the " << op
+            std::cerr << log.str() << "dcn-autotune: error: schedules/cpu/tunables.cmake does not match the " << op
                       << " generator\n";
             return 1;
         }

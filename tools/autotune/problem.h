@@ -41,14 +41,14 @@ class Problem {
 public:
     virtual ~Problem() = default;
 
-    // Generator name (= operator name in tools/autotune/tunables.h).
+    // Generator name (= operator name in schedules/cpu/tunables.cmake).
     virtual std::string op() const = 0;
     // Variant GeneratorParams (with_mask=true ...), fixed by the flags.
     virtual std::map<std::string, std::string> variant_params() const = 0;
     // The shape and flags in the CLI's words, for the tuned file.
     virtual std::string shape() const = 0;
     virtual std::string flags() const = 0;
-    // Values of the operator's shape features (tunables.h order).
+    // Values of the operator's shape features (schedules/cpu/tunables.cmake order).
     virtual std::vector<int64_t> features() const = 0;
     // One-line description for the progress output.
     virtual std::string describe() const = 0;

@@ -9,6 +9,8 @@
 #include <optional>
 #include <stdexcept>
 #include <string>
+#include <type_traits>
+#include <utility>
 #include <vector>
 
 namespace dcn {
@@ -35,31 +37,61 @@ struct CudaContext {
 
 const char *device_name(Device d);
 
-// A non-owning view of a float32 tensor: pointer, shape, strides (in
+// Element types (float32, float64, ...: the build's list, dcn/lists.inc).
+enum class DType {
+#define DCN_DTYPE(name, ctype) name,
+#include "dcn/lists.inc"
+#undef DCN_DTYPE
+};
+const char *dtype_name(DType t);
+// Bytes per element.
+size_t dtype_size(DType t);
+
+// The DType of a C++ element type: dtype_of<float>::value == DType::float32.
+template <typename T>
+struct dtype_of;
+#define DCN_DTYPE(name, ctype)                           \
+    template <>                                          \
+    struct dtype_of<ctype> {                             \
+        static constexpr DType value = DType::name;      \
+    };
+#include "dcn/lists.inc"
+#undef DCN_DTYPE
+
+// A non-owning view of a tensor: pointer, element type, shape, strides (in
 // elements), device. The innermost (last) dimension must have stride 1; the
 // other strides may be anything non-negative (a padded row pitch, a slice of
-// a larger batch).
+// a larger batch). The element type follows the pointer: a float* view is
+// float32, a double* view float64. All tensors of one call have one dtype.
 struct TensorView {
-    float *data = nullptr;
+    void *data = nullptr;
     std::vector<int64_t> shape;
     std::vector<int64_t> strides;  // empty = C-contiguous
     Device device = Device::cpu;
+    DType dtype = DType::float32;
 
     TensorView() = default;
-    // C-contiguous view.
-    TensorView(float *data, std::vector<int64_t> shape, Device device = Device::cpu);
-    // Read-only contiguous view (the library never writes through an input).
-    TensorView(const float *data, std::vector<int64_t> shape, Device device = Device::cpu);
+    // C-contiguous view (T const: read-only; the library never writes
+    // through an input).
+    template <typename T, typename = decltype(dtype_of<std::remove_const_t<T>>::value)>
+    TensorView(T *data_, std::vector<int64_t> shape_, Device device_ = Device::cpu)
+        : data(const_cast<std::remove_const_t<T> *>(data_)), shape(std::move(shape_)), device(device_),
+          dtype(dtype_of<std::remove_const_t<T>>::value) {}
     // Explicit strides, in elements.
-    TensorView(float *data, std::vector<int64_t> shape, std::vector<int64_t> strides,
-               Device device = Device::cpu);
-    TensorView(const float *data, std::vector<int64_t> shape, std::vector<int64_t> strides,
-               Device device = Device::cpu);
+    template <typename T, typename = decltype(dtype_of<std::remove_const_t<T>>::value)>
+    TensorView(T *data_, std::vector<int64_t> shape_, std::vector<int64_t> strides_, Device device_ = Device::cpu)
+        : data(const_cast<std::remove_const_t<T> *>(data_)), shape(std::move(shape_)),
+          strides(std::move(strides_)), device(device_), dtype(dtype_of<std::remove_const_t<T>>::value) {}
 
     int rank() const { return static_cast<int>(shape.size()); }
     int64_t numel() const;
     // strides, or the C-contiguous strides when none were given.
     std::vector<int64_t> effective_strides() const;
+    // The data as T*, or nullptr when T is not the view's element type.
+    template <typename T>
+    T *data_as() const {
+        return dtype_of<std::remove_const_t<T>>::value == dtype ? static_cast<T *>(data) : nullptr;
+    }
 };
 
 // Thrown for every failure: bad arguments (before any kernel runs), a kernel
@@ -215,7 +247,13 @@ size_t cached_memory_bytes();
 
 // The CPU code paths every kernel is compiled for, best first. At run time
 // each call takes the best one the CPU supports, up to a cap.
-enum class CpuIsa { avx512_skylake, avx2_fma, sse41, baseline };
+// (The build's list of paths, dcn/lists.inc: avx512_skylake, avx2_fma,
+// sse41, baseline.)
+enum class CpuIsa {
+#define DCN_CPU_PATH(name) name,
+#include "dcn/lists.inc"
+#undef DCN_CPU_PATH
+};
 const char *cpu_isa_name(CpuIsa isa);
 std::optional<CpuIsa> cpu_isa_from_name(const std::string &name);
 // All compiled paths, best first.

@@ -1,0 +1,143 @@
+# The statements the one list is written in (cmake/DcnRegistry.cmake,
+# schedules/cpu/tunables.cmake). Each records what it states in variables
+# of the caller's scope (they are macros), nothing else, so that the lists
+# can be read in script mode (cmake -P, the tests) as well as at configure
+# time. cmake/DcnKernels.cmake derives the libraries and the generated C++
+# tables from these variables.
+#
+# Recorded:
+#   DCN_CPU_PATHS                 CPU path names, best first
+#   DCN_CPU_PATH_<p>_TARGET       its Halide target
+#   DCN_GPU_DEVICES               GPU devices (dcn::Device names)
+#   DCN_GPU_<d>_TARGET            their Halide targets
+#   DCN_DTYPES                    short names (f32 ...)
+#   DCN_DTYPE_<t>_NAME / _CTYPE   dcn::DType enumerator, C++ type
+#   DCN_DIRECTIONS                short names (fwd ...)
+#   DCN_DIRECTION_<d>_NAME        the direction's enumerator
+#   DCN_OPERATORS                 operator = generator names
+#   DCN_OPERATOR_<op>_FLAGS       variant flags (GeneratorParams<bool>)
+#   DCN_KERNEL_SETS               <op>|<dir>|<dtype> entries
+#   DCN_KERNEL_SET_<op>_<dir>_<dtype>_CPU / _GPU   where they are compiled
+#   DCN_TUNABLE_OPERATORS, DCN_TUNABLES_<op>, DCN_TUNABLE_<op>_<name>_{DEFAULT,MIN,MAX,CANDIDATES,DOC},
+#   DCN_SHAPE_FEATURES_<op>, DCN_SHAPE_FEATURE_<op>_<name>_DOC
+
+# dcn_cpu_path(<name> <halide target>): one CPU code path; in order, best first.
+macro(dcn_cpu_path name target)
+    list(APPEND DCN_CPU_PATHS ${name})
+    set(DCN_CPU_PATH_${name}_TARGET ${target})
+endmacro()
+
+# dcn_gpu_device(<dcn::Device name> <halide target>)
+macro(dcn_gpu_device name target)
+    list(APPEND DCN_GPU_DEVICES ${name})
+    set(DCN_GPU_${name}_TARGET ${target})
+endmacro()
+
+# dcn_dtype(<short name> <dcn::DType enumerator = Halide GeneratorParam value> <C++ type>)
+macro(dcn_dtype short name ctype)
+    list(APPEND DCN_DTYPES ${short})
+    set(DCN_DTYPE_${short}_NAME ${name})
+    set(DCN_DTYPE_${short}_CTYPE ${ctype})
+endmacro()
+
+# dcn_direction(<short name> <enumerator>)
+macro(dcn_direction short name)
+    list(APPEND DCN_DIRECTIONS ${short})
+    set(DCN_DIRECTION_${short}_NAME ${name})
+endmacro()
+
+# dcn_operator(<generator name> FLAGS <flag>...): an operator and its variant
+# flags (boolean GeneratorParams; one kernel per combination).
+macro(dcn_operator op)
+    cmake_parse_arguments(_dcn_op "" "" "FLAGS" ${ARGN})
+    list(APPEND DCN_OPERATORS ${op})
+    set(DCN_OPERATOR_${op}_FLAGS ${_dcn_op_FLAGS})
+endmacro()
+
+# dcn_kernels(<op> <direction> <dtype> CPU <path>...|all GPU <device>...):
+# the kernels of one (operator, direction, dtype), every variant, compiled
+# for these CPU paths and GPU devices.
+macro(dcn_kernels op dir dtype)
+    cmake_parse_arguments(_dcn_k "" "" "CPU;GPU" ${ARGN})
+    if (NOT "${op}" IN_LIST DCN_OPERATORS)
+        message(FATAL_ERROR "dcn_kernels: unknown operator '${op}'")
+    endif ()
+    if (NOT "${dir}" IN_LIST DCN_DIRECTIONS)
+        message(FATAL_ERROR "dcn_kernels: unknown direction '${dir}'")
+    endif ()
+    if (NOT "${dtype}" IN_LIST DCN_DTYPES)
+        message(FATAL_ERROR "dcn_kernels: unknown dtype '${dtype}'")
+    endif ()
+    if ("${_dcn_k_CPU}" STREQUAL "all")
+        set(_dcn_k_CPU ${DCN_CPU_PATHS})
+    endif ()
+    foreach (_p IN LISTS _dcn_k_CPU)
+        if (NOT _p IN_LIST DCN_CPU_PATHS)
+            message(FATAL_ERROR "dcn_kernels(${op} ${dir} ${dtype}): unknown CPU path '${_p}'")
+        endif ()
+    endforeach ()
+    list(GET DCN_CPU_PATHS -1 _dcn_baseline)
+    if (NOT _dcn_baseline IN_LIST _dcn_k_CPU)
+        message(FATAL_ERROR "dcn_kernels(${op} ${dir} ${dtype}): the baseline path '${_dcn_baseline}' is required "
+                            "(every x86-64 CPU must find a kernel)")
+    endif ()
+    foreach (_d IN LISTS _dcn_k_GPU)
+        if (NOT _d IN_LIST DCN_GPU_DEVICES)
+            message(FATAL_ERROR "dcn_kernels(${op} ${dir} ${dtype}): unknown GPU device '${_d}'")
+        endif ()
+    endforeach ()
+    list(APPEND DCN_KERNEL_SETS "${op}|${dir}|${dtype}")
+    set(DCN_KERNEL_SET_${op}_${dir}_${dtype}_CPU ${_dcn_k_CPU})
+    set(DCN_KERNEL_SET_${op}_${dir}_${dtype}_GPU ${_dcn_k_GPU})
+endmacro()
+
+# dcn_tunable(<op> <name> DEFAULT d MIN lo MAX hi CANDIDATES v... DOC "why")
+#   a GeneratorParam<int> of the operator's CPU schedule: its default (the
+#   generator reads it from here), the range a tuned file may use, and the
+#   values the tuner tries (ascending, within [lo, hi], including d).
+macro(dcn_tunable op name)
+    cmake_parse_arguments(_dcn_t "" "DEFAULT;MIN;MAX;DOC" "CANDIDATES" ${ARGN})
+    if (NOT op IN_LIST DCN_TUNABLE_OPERATORS)
+        list(APPEND DCN_TUNABLE_OPERATORS ${op})
+    endif ()
+    list(APPEND DCN_TUNABLES_${op} ${name})
+    foreach (_w IN ITEMS DEFAULT MIN MAX CANDIDATES DOC)
+        set(DCN_TUNABLE_${op}_${name}_${_w} "${_dcn_t_${_w}}")
+    endforeach ()
+    if (NOT _dcn_t_DEFAULT IN_LIST _dcn_t_CANDIDATES)
+        message(FATAL_ERROR "dcn_tunable(${op} ${name}): the default ${_dcn_t_DEFAULT} is not among the candidates")
+    endif ()
+endmacro()
+
+# dcn_shape_feature(<op> <name> "definition"): the quantities a tuned shape
+# class is matched on at run time, in this order.
+macro(dcn_shape_feature op name doc)
+    if (NOT op IN_LIST DCN_TUNABLE_OPERATORS)
+        list(APPEND DCN_TUNABLE_OPERATORS ${op})
+    endif ()
+    list(APPEND DCN_SHAPE_FEATURES_${op} ${name})
+    set(DCN_SHAPE_FEATURE_${op}_${name}_DOC "${doc}")
+endmacro()
+
+# Reads the registry and the schedules' tunables into the caller's scope.
+macro(dcn_load_lists source_dir)
+    foreach (_v IN ITEMS DCN_CPU_PATHS DCN_GPU_DEVICES DCN_DTYPES DCN_DIRECTIONS DCN_OPERATORS DCN_KERNEL_SETS
+                         DCN_TUNABLE_OPERATORS)
+        set(${_v} "")
+    endforeach ()
+    include("${source_dir}/cmake/DcnRegistry.cmake")
+    include("${source_dir}/schedules/cpu/tunables.cmake")
+    # Every operator with tunables is a registered operator.
+    foreach (_op IN LISTS DCN_TUNABLE_OPERATORS)
+        if (NOT _op IN_LIST DCN_OPERATORS)
+            message(FATAL_ERROR "schedules/cpu/tunables.cmake: unknown operator '${_op}'")
+        endif ()
+    endforeach ()
+    set(DCN_TUNABLE_OPERATORS ${DCN_OPERATORS})
+    # Derived lists kept for the tools and tests: targets and names by path.
+    set(DCN_CPU_ISA_NAMES ${DCN_CPU_PATHS})
+    set(DCN_CPU_TARGETS "")
+    foreach (_p IN LISTS DCN_CPU_PATHS)
+        list(APPEND DCN_CPU_TARGETS ${DCN_CPU_PATH_${_p}_TARGET})
+    endforeach ()
+endmacro()

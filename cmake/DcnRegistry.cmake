@@ -1,0 +1,45 @@
+# The one list of what dcn compiles: CPU paths, GPU devices, dtypes,
+# directions, operators with their variant flags, and which (operator,
+# direction, dtype) exist where. Everything else derives from it
+# (cmake/DcnKernels.cmake): the kernel libraries, the runtime's dispatch
+# table and the public enums dcn::CpuIsa and dcn::DType
+# (build/generated/include/dcn/lists.inc), `dcn info`, the tests' path and
+# variant loops, the tuner's paths. The statements are defined in
+# cmake/DcnLists.cmake; the CPU schedules' tunables are stated with the
+# schedules (schedules/cpu/tunables.cmake).
+#
+# Adding an ISA, a dtype or a variant flag is one line here, plus the code
+# that really differs (a schedule's choice for the ISA, the generator
+# parameter for the flag).
+
+# CPU code paths, best first; the last is the baseline every x86-64 CPU runs.
+# Each call runs the best one the CPU supports (dcn::set_max_cpu_isa caps it).
+dcn_cpu_path(avx512_skylake x86-64-linux-avx512_skylake-avx2-fma-f16c-sse41)
+dcn_cpu_path(avx2_fma x86-64-linux-avx2-fma-f16c-sse41)
+dcn_cpu_path(sse41 x86-64-linux-sse41)
+dcn_cpu_path(baseline x86-64-linux)
+
+# GPU devices: the same GPU schedule compiled for each. The libraries take a
+# user_context (the caller's CUDA context and stream). Capability 8.0
+# (A100); the driver JITs the PTX forward to sm_90 (H100).
+dcn_gpu_device(cuda x86-64-linux-sse41-cuda-cuda_capability_80-user_context)
+dcn_gpu_device(opencl x86-64-linux-sse41-opencl-user_context)
+
+# Element types: short name (in kernel names), dcn::DType enumerator (also
+# the generators' `dtype` GeneratorParam value), C++ type.
+dcn_dtype(f32 float32 float)
+dcn_dtype(f64 float64 double)
+
+# Directions: short name (in kernel names), enumerator.
+dcn_direction(fwd forward)
+
+# Operators (= generator names) and their variant flags: one kernel per
+# combination of flags, bit i of the variant = flag i.
+dcn_operator(deform_conv2d FLAGS with_mask with_bias)
+dcn_operator(deform_psroi_pool FLAGS with_trans)
+dcn_operator(deform_roi_pool FLAGS with_offset with_mask)
+
+# (operator, direction, dtype): where the kernels are compiled.
+dcn_kernels(deform_conv2d fwd f32 CPU all GPU cuda opencl)
+dcn_kernels(deform_psroi_pool fwd f32 CPU all GPU cuda opencl)
+dcn_kernels(deform_roi_pool fwd f32 CPU all GPU cuda opencl)
