@@ -33,11 +33,16 @@ macro(dcn_gpu_device name target)
     set(DCN_GPU_${name}_TARGET ${target})
 endmacro()
 
-# dcn_dtype(<short name> <dcn::DType enumerator = Halide GeneratorParam value> <C++ type>)
+# dcn_dtype(<short name> <dcn::DType enumerator = Halide GeneratorParam value> <C++ type>
+#           [GPU_FEATURES <device>:<halide target feature>...])
+#   GPU_FEATURES: target features a GPU device needs for this type (OpenCL
+#   needs cl_doubles for float64).
 macro(dcn_dtype short name ctype)
+    cmake_parse_arguments(_dcn_dt "" "" "GPU_FEATURES" ${ARGN})
     list(APPEND DCN_DTYPES ${short})
     set(DCN_DTYPE_${short}_NAME ${name})
     set(DCN_DTYPE_${short}_CTYPE ${ctype})
+    set(DCN_DTYPE_${short}_GPU_FEATURES ${_dcn_dt_GPU_FEATURES})
 endmacro()
 
 # dcn_direction(<short name> <enumerator>)

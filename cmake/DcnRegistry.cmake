@@ -26,9 +26,10 @@ dcn_gpu_device(cuda x86-64-linux-sse41-cuda-cuda_capability_80-user_context)
 dcn_gpu_device(opencl x86-64-linux-sse41-opencl-user_context)
 
 # Element types: short name (in kernel names), dcn::DType enumerator (also
-# the generators' `dtype` GeneratorParam value), C++ type.
+# the generators' `dtype` GeneratorParam value), C++ type, target features a
+# GPU device needs for it.
 dcn_dtype(f32 float32 float)
-dcn_dtype(f64 float64 double)
+dcn_dtype(f64 float64 double GPU_FEATURES opencl:cl_doubles)
 
 # Directions: short name (in kernel names), enumerator.
 dcn_direction(fwd forward)
@@ -43,3 +44,12 @@ dcn_operator(deform_roi_pool FLAGS with_offset with_mask)
 dcn_kernels(deform_conv2d fwd f32 CPU all GPU cuda opencl)
 dcn_kernels(deform_psroi_pool fwd f32 CPU all GPU cuda opencl)
 dcn_kernels(deform_roi_pool fwd f32 CPU all GPU cuda opencl)
+# float64: for gradient checks (torch.autograd.gradcheck) and references,
+# every CPU path (the same schedules; vectors half as wide). Not CUDA: the
+# GPU register tiles are sized for 32-bit values, and in float64 every
+# kernel spills under the 64-register cap of Halide's CUDA JIT (ptxas:
+# 4-64 bytes of spill stores), which the PTX check refuses; OpenCL (tested
+# on PoCL) has no such cap.
+dcn_kernels(deform_conv2d fwd f64 CPU all GPU opencl)
+dcn_kernels(deform_psroi_pool fwd f64 CPU all GPU opencl)
+dcn_kernels(deform_roi_pool fwd f64 CPU all GPU opencl)

@@ -9,8 +9,12 @@ namespace dcn {
 // C's round(): half away from zero (Halide's round() is half to even).
 // x - trunc(x) is exact in float, so the comparison with 0.5 is exact.
 inline Halide::Expr round_half_away(const Halide::Expr &x) {
+    using Halide::Internal::make_const;
     Halide::Expr t = Halide::trunc(x);
-    return t + Halide::select(Halide::abs(x - t) >= 0.5f, Halide::select(x < 0.0f, -1.0f, 1.0f), 0.0f);
+    const Halide::Type ty = x.type();
+    return t + Halide::select(Halide::abs(x - t) >= make_const(ty, 0.5),
+                              Halide::select(x < make_const(ty, 0.0), make_const(ty, -1.0), make_const(ty, 1.0)),
+                              make_const(ty, 0.0));
 }
 
 // A sample coordinate made safe for floor / float->int conversion (which
@@ -19,13 +23,18 @@ inline Halide::Expr round_half_away(const Halide::Expr &x) {
 // is_finite is evaluated strictly even under fast-math.
 inline Halide::Expr sanitize_coordinate(const Halide::Expr &v, const Halide::Expr &lo, const Halide::Expr &hi,
                                         const Halide::Expr &outside) {
-    return Halide::select(Halide::is_finite(v), Halide::clamp(v, lo, hi), outside);
+    const Halide::Type t = v.type();
+    return Halide::select(Halide::is_finite(v), Halide::clamp(v, Halide::cast(t, lo), Halide::cast(t, hi)),
+                          Halide::cast(t, outside));
 }
 
 // The RoI's image: the batch index validated by the runtime, clamped again
 // so that no RoI can address another buffer whatever it holds.
 inline Halide::Expr roi_batch_index(const Halide::Expr &field, const Halide::Expr &batches) {
-    Halide::Expr f = Halide::select(Halide::is_finite(field), Halide::clamp(field, 0.0f, 1e6f), 0.0f);
+    using Halide::Internal::make_const;
+    const Halide::Type t = field.type();
+    Halide::Expr f = Halide::select(Halide::is_finite(field), Halide::clamp(field, make_const(t, 0.0), make_const(t, 1e6)),
+                                    make_const(t, 0.0));
     return Halide::clamp(Halide::cast<int>(f), 0, batches - 1);
 }
 

@@ -45,6 +45,8 @@ struct DeformConv2dStages {
     // The pipeline output (p, o, n).
     Halide::Func output{"output"};
 
+    // The element type (float32, float64): vector widths follow it.
+    Halide::Type type = Halide::Float(32);
     // Scalar parameters the schedule may specialise on.
     Halide::Expr groups, offset_groups;
 };

@@ -33,9 +33,9 @@ public:
     GeneratorParam<int> column_tiles{"column_tiles", dcn::tunables::default_of("deform_conv2d", "column_tiles")};
     GeneratorParam<int> reduction_unroll{"reduction_unroll", dcn::tunables::default_of("deform_conv2d", "reduction_unroll")};
 
-    Input<Buffer<float, 4>> input{"input"};    // (W, H, C, N)
-    Input<Buffer<float, 4>> offset{"offset"};  // (oW, oH, 2*G*kH*kW, N)
-    Input<Buffer<float, 4>> weight{"weight"};  // (kW, kH, C/groups, K)
+    Input<Buffer<void, 4>> input{"input"};    // (W, H, C, N)
+    Input<Buffer<void, 4>> offset{"offset"};  // (oW, oH, 2*G*kH*kW, N)
+    Input<Buffer<void, 4>> weight{"weight"};  // (kW, kH, C/groups, K)
     Input<int> stride_y{"stride_y", 1, 1, 1 << 20};
     Input<int> stride_x{"stride_x", 1, 1, 1 << 20};
     Input<int> pad_top{"pad_top", 0, 0, 1 << 20};
@@ -47,18 +47,22 @@ public:
     // (oH*oW, K, N): the output's pixels flattened in raster order, so that
     // a schedule can tile pixels across rows (the runtime passes an NCHW
     // tensor with contiguous rows this way).
-    Output<Buffer<float, 3>> output{"output"};
+    Output<Buffer<void, 3>> output{"output"};
 
-    Input<Buffer<float, 4>> *mask = nullptr;  // (oW, oH, G*kH*kW, N)
-    Input<Buffer<float, 1>> *bias = nullptr;  // (K)
+    Input<Buffer<>> *mask = nullptr;  // 4-D  // (oW, oH, G*kH*kW, N)
+    Input<Buffer<>> *bias = nullptr;  // 1-D  // (K)
 
     void configure() {
-        if (with_mask) mask = add_input<Buffer<float, 4>>("mask");
-        if (with_bias) bias = add_input<Buffer<float, 1>>("bias");
+        for (auto *b : {&input, &offset, &weight}) b->set_type(dtype);
+        output.set_type(dtype);
+        if (with_mask) mask = add_input<Buffer<>>("mask", dtype, 4);
+        if (with_bias) bias = add_input<Buffer<>>("bias", dtype, 1);
     }
 
     void generate() {
         dcn::DeformConv2dStages s;
+        const Type t = dtype;
+        s.type = t;
         const Var &p = s.p, &o = s.o, &n = s.n, &x = s.x, &y = s.y, &c = s.c, &k = s.k, &g = s.g, &ci = s.ci;
 
         Expr W = input.dim(0).extent(), H = input.dim(1).extent();
@@ -74,7 +78,7 @@ public:
         // Input repacked channels-innermost with a zero exterior. Sample
         // corners are clamped to [-1, H] x [-1, W], so this is the only
         // region ever read: a bounded repack whatever the offsets are.
-        Func input_zero = BoundaryConditions::constant_exterior(input, 0.0f, {{0, W}, {0, H}});
+        Func input_zero = BoundaryConditions::constant_exterior(input, Internal::make_zero(t), {{0, W}, {0, H}});
         s.input_cl(c, x, y, n) = input_zero(x, y, c, n);
 
         // Output pixel p (raster order) is row p / oW, column p % oW, found
@@ -87,11 +91,11 @@ public:
         Expr tap_i = k / kW, tap_j = k % kW;
         Expr dy = offset_c(px, py, g * 2 * taps + 2 * k, n);
         Expr dx = offset_c(px, py, g * 2 * taps + 2 * k + 1, n);
-        Expr fy = cast<float>(py * stride_y - pad_top + tap_i * dilation_y) + dy;
-        Expr fx = cast<float>(px * stride_x - pad_left + tap_j * dilation_x) + dx;
+        Expr fy = cast(t, py * stride_y - pad_top + tap_i * dilation_y) + dy;
+        Expr fx = cast(t, px * stride_x - pad_left + tap_j * dilation_x) + dx;
         // Non-finite -> outside; finite -> clamped just outside the image,
         // which keeps every index below bounded.
-        Expr Hf = cast<float>(H), Wf = cast<float>(W);
+        Expr Hf = cast(t, H), Wf = cast(t, W);
         fy = dcn::sanitize_coordinate(fy, -2.0f, Hf + 1.0f, -2.0f);
         fx = dcn::sanitize_coordinate(fx, -2.0f, Wf + 1.0f, -2.0f);
         // torchvision's zero exterior: no contribution unless -1 < y < H and -1 < x < W.
@@ -99,12 +103,12 @@ public:
         Expr y0 = floor(fy), x0 = floor(fx);
         Expr ly = fy - y0, lx = fx - x0;
         Expr hy = 1.0f - ly, hx = 1.0f - lx;
-        Expr scale = 1.0f;
+        Expr scale = Internal::make_one(t);
         if (with_mask) {
             Func mask_c = BoundaryConditions::repeat_edge(*mask, {{0, oW}, {0, oH}});
             scale = mask_c(px, py, g * taps + k, n);
         }
-        scale = select(inside, scale, 0.0f);
+        scale = select(inside, scale, Internal::make_zero(t));
         // Corners with row -1 or H (column -1 or W) land in the zero border.
         s.sample(p, k, g, n) = Tuple(clamp(cast<int>(y0), -1, H - 1),
                                      clamp(cast<int>(x0), -1, W - 1),
@@ -131,7 +135,7 @@ public:
         // accumulator width); o is clamped because a schedule may compute
         // whole blocks past K.
         const int wb = gpu ? dcn::deform_conv2d_gpu_weight_block()
-                           : dcn::deform_conv2d_cpu_weight_block(get_target(), cpu_params());
+                           : dcn::deform_conv2d_cpu_weight_block(get_target(), t, cpu_params());
         s.weight_packed(o, ci, k, s.ob) =
             weight(k % kW, k / kW, gpu ? min(ci, Cg - 1) : Expr(ci), min(s.ob * wb + o, K - 1));
 
@@ -153,7 +157,7 @@ public:
         Expr col_ci = select(one_group, s.r.x, clamp(s.channel_og(c_grouped)[1], 0, channels_per_og - 1));
         Expr col_g = select(one_group, s.r.y, clamp(s.channel_og(c_grouped)[0], 0, offset_groups - 1));
         Expr w_ci = select(one_group, s.r.y * channels_per_og + s.r.x, s.r.x);
-        s.accum(o, p, n) = with_bias ? (*bias)(o_c) : 0.0f;
+        s.accum(o, p, n) = with_bias ? (*bias)(o_c) : Internal::make_zero(t);
         s.accum(o, p, n) += s.weight_packed(o % wb, w_ci, s.r.z, o / wb) * s.columns(col_ci, col_g, s.r.z, p, n);
 
         output(p, o, n) = s.accum(o, p, n);

@@ -28,26 +28,32 @@ public:
     GeneratorParam<int> rois_per_task{"rois_per_task", dcn::tunables::default_of("deform_roi_pool", "rois_per_task")};
     GeneratorParam<int> channel_vectors{"channel_vectors", dcn::tunables::default_of("deform_roi_pool", "channel_vectors")};
 
-    Input<Buffer<float, 4>> input{"input"};
-    Input<Buffer<float, 2>> rois{"rois"};
+    Input<Buffer<void, 4>> input{"input"};
+    Input<Buffer<void, 2>> rois{"rois"};
     Input<float> spatial_scale{"spatial_scale", 1.0f};
     Input<int> sampling_ratio{"sampling_ratio", 0, 0, 1 << 12};
     Input<float> gamma{"gamma", 0.1f};
     // The largest sampling grid side over all RoIs (computed by the runtime
     // with the same rule): the bound of the reduction.
     Input<int> max_grid{"max_grid", 1, 1, 1 << 12};
-    Output<Buffer<float, 4>> output{"output"};
+    Output<Buffer<void, 4>> output{"output"};
 
-    Input<Buffer<float, 4>> *offset = nullptr;
-    Input<Buffer<float, 4>> *mask = nullptr;
+    Input<Buffer<>> *offset = nullptr;  // 4-D
+    Input<Buffer<>> *mask = nullptr;  // 4-D
 
     void configure() {
-        if (with_offset) offset = add_input<Buffer<float, 4>>("offset");
-        if (with_mask) mask = add_input<Buffer<float, 4>>("mask");
+        input.set_type(dtype);
+        rois.set_type(dtype);
+        output.set_type(dtype);
+        if (with_offset) offset = add_input<Buffer<>>("offset", dtype, 4);
+        if (with_mask) mask = add_input<Buffer<>>("mask", dtype, 4);
     }
 
     void generate() {
         dcn::DeformRoiPoolStages s;
+        const Type t = dtype;
+        s.type = t;
+        auto k = [&](double v) { return Internal::make_const(t, v); };  // a constant of the dtype
         const Var &pw = s.pw, &ph = s.ph, &c = s.c, &r = s.r, &i = s.i, &x = s.x, &y = s.y, &n = s.n;
 
         Expr W = input.dim(0).extent(), H = input.dim(1).extent(), N = input.dim(3).extent();
@@ -57,49 +63,50 @@ public:
 
         // The RoI box: no rounding, no +1, no minimum size.
         Expr batch = dcn::roi_batch_index(rois(0, r), N);
-        Expr start_w = rois(1, r) * spatial_scale - 0.5f, start_h = rois(2, r) * spatial_scale - 0.5f;
-        Expr roi_w = (rois(3, r) * spatial_scale - 0.5f) - start_w;
-        Expr roi_h = (rois(4, r) * spatial_scale - 0.5f) - start_h;
-        Expr bin_w = roi_w / cast<float>(PW), bin_h = roi_h / cast<float>(PH);
+        Expr scale = cast(t, spatial_scale);
+        Expr start_w = rois(1, r) * scale - 0.5f, start_h = rois(2, r) * scale - 0.5f;
+        Expr roi_w = (rois(3, r) * scale - 0.5f) - start_w;
+        Expr roi_h = (rois(4, r) * scale - 0.5f) - start_h;
+        Expr bin_w = roi_w / cast(t, PW), bin_h = roi_h / cast(t, PH);
         // Grid from the RoI size, before any offset; bounded by max_grid.
         auto grid = [&](const Expr &roi, const Expr &bins) {
-            Expr adaptive = clamp(ceil(roi / cast<float>(bins)), 0.0f, cast<float>(max_grid));
+            Expr adaptive = clamp(ceil(roi / cast(t, bins)), k(0), cast(t, max_grid));
             return select(sampling_ratio > 0, min(sampling_ratio, max_grid), cast<int>(adaptive));
         };
         Expr grid_w = grid(roi_w, PW), grid_h = grid(roi_h, PH);
         if (with_offset) {
-            start_w += gamma * roi_w * (*offset)(pw, ph, 0, r);  // channel 0 = x
-            start_h += gamma * roi_h * (*offset)(pw, ph, 1, r);
+            start_w += cast(t, gamma) * roi_w * (*offset)(pw, ph, 0, r);  // channel 0 = x
+            start_h += cast(t, gamma) * roi_h * (*offset)(pw, ph, 1, r);
         }
 
         // RoIAlign's bilinear rule along one axis for the sample at
         // `coord`: 0 outside [-1, size]; negative -> 0; at the last row /
         // column the edge is replicated. Returns (low, high, w_low, w_high).
         auto axis = [&](const Expr &coord, const Expr &size) {
-            Expr sizef = cast<float>(size);
+            Expr sizef = cast(t, size);
             Expr inside = is_finite(coord) && coord >= -1.0f && coord <= sizef;
-            Expr cc = clamp(select(inside, coord, 0.0f), 0.0f, sizef - 1.0f);
+            Expr cc = clamp(select(inside, coord, k(0)), k(0), sizef - 1.0f);
             Expr low = clamp(cast<int>(floor(cc)), 0, size - 1);
             Expr high = min(low + 1, size - 1);
-            Expr l = cc - cast<float>(low);
-            Expr v = select(inside, 1.0f, 0.0f);
+            Expr l = cc - cast(t, low);
+            Expr v = select(inside, k(1), k(0));
             return Tuple(low, high, (1.0f - l) * v, l * v);
         };
-        Expr yi = start_h + cast<float>(ph) * bin_h + (cast<float>(i) + 0.5f) * bin_h / cast<float>(max(grid_h, 1));
-        Expr xi = start_w + cast<float>(pw) * bin_w + (cast<float>(i) + 0.5f) * bin_w / cast<float>(max(grid_w, 1));
+        Expr yi = start_h + cast(t, ph) * bin_h + (cast(t, i) + 0.5f) * bin_h / cast(t, max(grid_h, 1));
+        Expr xi = start_w + cast(t, pw) * bin_w + (cast(t, i) + 0.5f) * bin_w / cast(t, max(grid_w, 1));
         s.y_sample(i, pw, ph, r) = axis(yi, H);
         s.x_sample(i, pw, ph, r) = axis(xi, W);
 
         s.s = RDom(0, max_grid, 0, max_grid, "s");
         s.s.where(s.s.x < grid_w && s.s.y < grid_h);
         Tuple ys = s.y_sample(s.s.y, pw, ph, r), xs = s.x_sample(s.s.x, pw, ph, r);
-        s.pooled(c, pw, ph, r) = 0.0f;
+        s.pooled(c, pw, ph, r) = k(0);
         s.pooled(c, pw, ph, r) += ys[2] * (xs[2] * s.input_cl(c, xs[0], ys[0], batch) +
                                            xs[3] * s.input_cl(c, xs[1], ys[0], batch)) +
                                   ys[3] * (xs[2] * s.input_cl(c, xs[0], ys[1], batch) +
                                            xs[3] * s.input_cl(c, xs[1], ys[1], batch));
 
-        Expr value = s.pooled(c, pw, ph, r) / cast<float>(max(grid_h * grid_w, 1));
+        Expr value = s.pooled(c, pw, ph, r) / cast(t, max(grid_h * grid_w, 1));
         if (with_mask) value *= (*mask)(pw, ph, 0, r);
         output(pw, ph, c, r) = value;
         s.output = output;

@@ -23,6 +23,7 @@ struct DeformPsroiPoolStages {
     Halide::Func pooled{"pooled"}, count{"count"};
     Halide::RDom s;  // s.x = iw, s.y = ih
     Halide::Func output{"output"};  // (pw, ph, ct, r) -> (value, count)
+    Halide::Type type = Halide::Float(32);  // the element type: vector widths follow it
 };
 
 // deform_roi_pool (mmcv RoIAlign style).
@@ -39,6 +40,7 @@ struct DeformRoiPoolStages {
     Halide::Func pooled{"pooled"};  // (c, pw, ph, r): sum over the bin's samples
     Halide::RDom s;       // s.x = column sample, s.y = row sample
     Halide::Func output{"output"};  // (pw, ph, c, r)
+    Halide::Type type = Halide::Float(32);  // the element type: vector widths follow it
 };
 
 }  // namespace dcn

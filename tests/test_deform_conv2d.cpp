@@ -458,6 +458,96 @@ INSTANTIATE_TEST_SUITE_P(
         return std::get<0>(info.param).name + "_" + isa_label(std::get<1>(info.param));
     });
 
+// ---- float64: every case on every CPU path, against the same reference ------------
+// The inputs are the float32 cases' values (exact in float64); every step
+// of the float64 kernels is double, so the result must agree with the double
+// reference to 1e-12 (relative L2), where float32 arithmetic anywhere would
+// miss by ~1e-7.
+
+std::vector<double> run_library_f64(const Problem &pr, dcn::Device device = dcn::Device::cpu) {
+    std::vector<double> out(static_cast<size_t>(numel(pr.out_shape)), std::nan(""));
+    const std::vector<double> x = dcn_test::to_f64(pr.input.data), off = dcn_test::to_f64(pr.offset.data),
+                              w = dcn_test::to_f64(pr.weight.data), m = dcn_test::to_f64(pr.mask.data),
+                              b = dcn_test::to_f64(pr.bias.data);
+    std::optional<dcn::TensorView> mask, bias;
+    if (pr.has_mask) mask = dcn::TensorView(m.data(), pr.mask.shape);
+    if (pr.has_bias) bias = dcn::TensorView(b.data(), pr.bias.shape);
+    dcn::DeformConv2dOptions o = options_of(pr.p);
+    o.device = device;
+    dcn::deform_conv2d(dcn::TensorView(x.data(), pr.input.shape), dcn::TensorView(off.data(), pr.offset.shape),
+                       dcn::TensorView(w.data(), pr.weight.shape), mask, bias, dcn::TensorView(out.data(), pr.out_shape),
+                       o);
+    return out;
+}
+
+class DeformConv2dFloat64Cases : public DcnTest,
+                                 public ::testing::WithParamInterface<std::tuple<Case, CpuIsa>> {};
+
+TEST_P(DeformConv2dFloat64Cases, MatchesReferenceTo1e12) {
+    const Case &c = std::get<0>(GetParam());
+    const CpuIsa isa = std::get<1>(GetParam());
+    const std::string why = why_unusable(isa);
+    if (!why.empty()) GTEST_SKIP() << why;
+    const Problem pr = make_problem(c);
+    dcn::set_max_cpu_isa(isa);
+    const std::vector<double> out = run_library_f64(pr);
+    EXPECT_EQ(dcn::last_cpu_isa(), isa);
+    EXPECT_TRUE(dcn_test::matches_reference(out, pr.reference(), pr.out_shape, pr.reduction_len(),
+                                            dcn_test::Tolerance::float64()));
+}
+
+INSTANTIATE_TEST_SUITE_P(
+    Float64, DeformConv2dFloat64Cases,
+    ::testing::Combine(::testing::ValuesIn(all_cases()), ::testing::ValuesIn(kAllIsas)),
+    [](const ::testing::TestParamInfo<std::tuple<Case, CpuIsa>> &info) {
+        return std::get<0>(info.param).name + "_" + isa_label(std::get<1>(info.param));
+    });
+
+TEST(DeformConv2dFloat64, GpuScheduleMatchesReferenceOnOpenCL) {
+    std::string why;
+    if (!dcn::device_usable(dcn::Device::opencl, &why)) GTEST_SKIP() << "opencl not usable here: " << why;
+    for (const Case &c : all_cases()) {
+        SCOPED_TRACE(c.name);
+        const Problem pr = make_problem(c);
+        EXPECT_TRUE(dcn_test::matches_reference(run_library_f64(pr, dcn::Device::opencl), pr.reference(),
+                                                pr.out_shape, pr.reduction_len(), dcn_test::Tolerance::float64()));
+    }
+}
+
+// Values float32 cannot hold pass through unrounded: a 1x1 kernel of weight
+// 1, zero offsets, gives back the input exactly.
+TEST(DeformConv2dFloat64, KeepsValuesFloat32CannotHold) {
+    const std::vector<int64_t> shape{1, 3, 4, 5};
+    std::vector<double> x(60), off(2 * 20, 0.0), w(9, 0.0), y(60, std::nan(""));
+    for (size_t i = 0; i < x.size(); i++) x[i] = 1.0 + std::ldexp(static_cast<double>(i + 1), -40);
+    for (int c = 0; c < 3; c++) w[static_cast<size_t>(c * 3 + c)] = 1.0;  // identity over channels
+    for (CpuIsa isa : dcn::compiled_cpu_isas()) {
+        if (!dcn::cpu_supports(isa)) continue;
+        SCOPED_TRACE(dcn::cpu_isa_name(isa));
+        dcn::set_max_cpu_isa(isa);
+        dcn::deform_conv2d(dcn::TensorView(x.data(), shape), dcn::TensorView(off.data(), {1, 2, 4, 5}),
+                           dcn::TensorView(w.data(), {3, 3, 1, 1}), std::nullopt, std::nullopt,
+                           dcn::TensorView(y.data(), shape));
+        EXPECT_EQ(y, x);
+    }
+    dcn::set_max_cpu_isa(std::nullopt);
+}
+
+TEST(DeformConv2dFloat64, MixedDtypesAreRefusedNamingTheArgument) {
+    std::vector<double> x(60, 0.0), w(9, 0.0), y(60);
+    std::vector<float> off(40, 0.0f);
+    try {
+        dcn::deform_conv2d(dcn::TensorView(x.data(), {1, 3, 4, 5}), dcn::TensorView(off.data(), {1, 2, 4, 5}),
+                           dcn::TensorView(w.data(), {3, 3, 1, 1}), std::nullopt, std::nullopt,
+                           dcn::TensorView(y.data(), {1, 3, 4, 5}));
+        FAIL() << "no error";
+    } catch (const dcn::Error &e) {
+        EXPECT_EQ(e.argument(), "offset");
+        EXPECT_NE(std::string(e.what()).find("expected dtype float64 (the input's), got float32"), std::string::npos)
+            << e.what();
+    }
+}
+
 // ---- GPU schedules: every case through every usable GPU device ------------------
 // CI has no GPU: there the OpenCL build of the GPU schedule runs on PoCL (the
 // CPU), which is how the GPU schedules are tested. CUDA runs where a driver

@@ -817,6 +817,68 @@ INSTANTIATE_TEST_SUITE_P(Edge, PsroiPoolCases,
                              return std::get<0>(info.param).name + "_" + isa_label(std::get<1>(info.param));
                          });
 
+// float64: every case on every CPU path, against the same reference to
+// 1e-12 (the cases' float32 values are exact in float64).
+template <typename T>
+T *f64_ptr(std::vector<T> &v) {
+    static T dummy = 0;
+    return v.empty() ? &dummy : v.data();
+}
+
+PsOutput run_psroi_f64(const PsProblem &pr, std::vector<double> &out, dcn::Device device = dcn::Device::cpu) {
+    std::vector<double> x = dcn_test::to_f64(pr.input.data), rois = dcn_test::to_f64(pr.rois.data),
+                        tr = dcn_test::to_f64(pr.trans.data), cnt(static_cast<size_t>(numel(pr.out_shape)), std::nan(""));
+    out.assign(static_cast<size_t>(numel(pr.out_shape)), std::nan(""));
+    std::optional<dcn::TensorView> trans;
+    if (pr.has_trans) trans = dcn::TensorView(f64_ptr(tr), pr.trans.shape);
+    dcn::DeformPsroiPoolOptions opt = pr.opt;
+    opt.device = device;
+    dcn::deform_psroi_pool(dcn::TensorView(f64_ptr(x), pr.input.shape), dcn::TensorView(f64_ptr(rois), pr.rois.shape),
+                           trans, dcn::TensorView(f64_ptr(out), pr.out_shape), dcn::TensorView(f64_ptr(cnt), pr.out_shape),
+                           opt);
+    PsOutput o;
+    o.count.assign(cnt.begin(), cnt.end());  // small integers: exact in float
+    return o;
+}
+
+class PsroiPoolFloat64Cases : public RoiFixture,
+                              public ::testing::WithParamInterface<std::tuple<PsCase, CpuIsa>> {};
+
+TEST_P(PsroiPoolFloat64Cases, MatchesReferenceTo1e12) {
+    const PsCase &c = std::get<0>(GetParam());
+    const CpuIsa isa = std::get<1>(GetParam());
+    const std::string why = why_unusable(isa);
+    if (!why.empty()) GTEST_SKIP() << why;
+    const PsProblem pr = make_ps_problem(c);
+    const dcn_ref::PsroiPoolResult ref = pr.reference();
+    dcn::set_max_cpu_isa(isa);
+    std::vector<double> out;
+    const PsOutput o = run_psroi_f64(pr, out);
+    EXPECT_EQ(dcn::last_cpu_isa(), isa);
+    EXPECT_TRUE(dcn_test::matches_reference(out.data(), ref.output, pr.out_shape, int64_t(c.S) * c.S,
+                                            dcn_test::Tolerance::float64()));
+    EXPECT_TRUE(counts_match(o.count.data(), ref.count, pr.out_shape));
+}
+
+INSTANTIATE_TEST_SUITE_P(Float64, PsroiPoolFloat64Cases,
+                         ::testing::Combine(::testing::ValuesIn(ps_cases()), ::testing::ValuesIn(kAllIsas)),
+                         [](const ::testing::TestParamInfo<std::tuple<PsCase, CpuIsa>> &info) {
+                             return std::get<0>(info.param).name + "_" + isa_label(std::get<1>(info.param));
+                         });
+
+TEST_F(RoiFixture, PsroiPoolFloat64GpuScheduleOnOpenCL) {
+    std::string why;
+    if (!dcn::device_usable(dcn::Device::opencl, &why)) GTEST_SKIP() << "opencl not usable here: " << why;
+    for (const PsCase &c : ps_cases()) {
+        SCOPED_TRACE(c.name);
+        const PsProblem pr = make_ps_problem(c);
+        std::vector<double> out;
+        run_psroi_f64(pr, out, dcn::Device::opencl);
+        EXPECT_TRUE(dcn_test::matches_reference(out.data(), pr.reference().output, pr.out_shape, int64_t(c.S) * c.S,
+                                                dcn_test::Tolerance::float64()));
+    }
+}
+
 // The designed families really hit what they are meant to.
 TEST(PsroiPoolCoverage, FamiliesHitTheirEdges) {
     for (const PsCase &c : ps_cases()) {
@@ -1231,6 +1293,52 @@ INSTANTIATE_TEST_SUITE_P(Edge, RoiPoolCases,
                          [](const ::testing::TestParamInfo<std::tuple<RoiCase, CpuIsa>> &info) {
                              return std::get<0>(info.param).name + "_" + isa_label(std::get<1>(info.param));
                          });
+
+std::vector<double> run_roi_f64(const RoiProblem &pr, dcn::Device device = dcn::Device::cpu) {
+    std::vector<double> x = dcn_test::to_f64(pr.input.data), rois = dcn_test::to_f64(pr.rois.data),
+                        off = dcn_test::to_f64(pr.offset.data), m = dcn_test::to_f64(pr.mask.data),
+                        out(static_cast<size_t>(numel(pr.out_shape)), std::nan(""));
+    std::optional<dcn::TensorView> offset, mask;
+    if (pr.has_offset) offset = dcn::TensorView(f64_ptr(off), pr.offset.shape);
+    if (pr.has_mask) mask = dcn::TensorView(f64_ptr(m), pr.mask.shape);
+    dcn::DeformRoiPoolOptions opt = pr.opt;
+    opt.device = device;
+    dcn::deform_roi_pool(dcn::TensorView(f64_ptr(x), pr.input.shape), dcn::TensorView(f64_ptr(rois), pr.rois.shape),
+                         offset, mask, dcn::TensorView(f64_ptr(out), pr.out_shape), opt);
+    return out;
+}
+
+class RoiPoolFloat64Cases : public RoiFixture, public ::testing::WithParamInterface<std::tuple<RoiCase, CpuIsa>> {};
+
+TEST_P(RoiPoolFloat64Cases, MatchesReferenceTo1e12) {
+    const RoiCase &c = std::get<0>(GetParam());
+    const CpuIsa isa = std::get<1>(GetParam());
+    const std::string why = why_unusable(isa);
+    if (!why.empty()) GTEST_SKIP() << why;
+    const RoiProblem pr = make_roi_problem(c);
+    dcn::set_max_cpu_isa(isa);
+    const std::vector<double> out = run_roi_f64(pr);
+    EXPECT_EQ(dcn::last_cpu_isa(), isa);
+    EXPECT_TRUE(dcn_test::matches_reference(out.data(), pr.reference(), pr.out_shape, pr.max_grid,
+                                            dcn_test::Tolerance::float64()));
+}
+
+INSTANTIATE_TEST_SUITE_P(Float64, RoiPoolFloat64Cases,
+                         ::testing::Combine(::testing::ValuesIn(roi_cases()), ::testing::ValuesIn(kAllIsas)),
+                         [](const ::testing::TestParamInfo<std::tuple<RoiCase, CpuIsa>> &info) {
+                             return std::get<0>(info.param).name + "_" + isa_label(std::get<1>(info.param));
+                         });
+
+TEST_F(RoiFixture, RoiPoolFloat64GpuScheduleOnOpenCL) {
+    std::string why;
+    if (!dcn::device_usable(dcn::Device::opencl, &why)) GTEST_SKIP() << "opencl not usable here: " << why;
+    for (const RoiCase &c : roi_cases()) {
+        SCOPED_TRACE(c.name);
+        const RoiProblem pr = make_roi_problem(c);
+        EXPECT_TRUE(dcn_test::matches_reference(run_roi_f64(pr, dcn::Device::opencl).data(), pr.reference(),
+                                                pr.out_shape, pr.max_grid, dcn_test::Tolerance::float64()));
+    }
+}
 
 TEST(RoiPoolCoverage, FamiliesHitTheirEdges) {
     for (const RoiCase &c : roi_cases()) {

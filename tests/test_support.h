@@ -92,6 +92,9 @@ inline void poison(std::vector<float> &v) {
     std::fill(v.begin(), v.end(), std::numeric_limits<float>::quiet_NaN());
 }
 
+// A float32 test tensor's values as float64 (exact), for the float64 kernels.
+inline std::vector<double> to_f64(const std::vector<float> &v) { return std::vector<double>(v.begin(), v.end()); }
+
 inline dcn_ref::Tensor zeros(const std::vector<int64_t> &shape) {
     return dcn_ref::Tensor{shape, std::vector<float>(static_cast<size_t>(numel(shape)), 0.0f)};
 }
@@ -141,14 +144,19 @@ struct Tolerance {
     double abs_floor = 1e-6;
 
     static Tolerance exact() { return Tolerance{0.0, 0.0, 0.0}; }
+    // float64 kernels: u = 2^-53 ~ 1.1e-16, the same reasoning scaled by
+    // 2^-29: relative L2 <= 1e-12 (the float64 contract), per element
+    // 1e-14 * sqrt(L) * max|ref| + 1e-14.
+    static Tolerance float64() { return Tolerance{1e-12, 1e-14, 1e-14}; }
 };
 
-// Checks `actual` (float32, C-contiguous, `shape`) against the double
+// Checks `actual` (float32 or float64, C-contiguous, `shape`) against the double
 // reference: no NaN (and no Inf where the reference is finite), relative L2
 // error and a per-element max-abs bound scaled by the reduction length (see
 // Tolerance). On failure the message names the worst element (index, actual,
 // expected, error, bound), the first NaN if any, and the relative L2 error.
-inline ::testing::AssertionResult matches_reference(const float *actual,
+template <typename T>
+::testing::AssertionResult matches_reference(const T *actual,
                                                     const std::vector<double> &ref,
                                                     const std::vector<int64_t> &shape,
                                                     int64_t reduction_len,
@@ -206,7 +214,8 @@ inline ::testing::AssertionResult matches_reference(const float *actual,
     return ::testing::AssertionSuccess();
 }
 
-inline ::testing::AssertionResult matches_reference(const std::vector<float> &actual,
+template <typename T>
+::testing::AssertionResult matches_reference(const std::vector<T> &actual,
                                                     const std::vector<double> &ref,
                                                     const std::vector<int64_t> &shape,
                                                     int64_t reduction_len,

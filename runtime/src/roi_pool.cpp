@@ -201,20 +201,29 @@ void check_roi_pool_options(const DeformRoiPoolOptions &o) {
     if (!std::isfinite(o.gamma)) throw Error(kRp, "gamma", "must be finite, got " + fstr(o.gamma));
 }
 
-// The sampling grid side of one RoI along one axis, in float as the kernel
-// computes it (before any offset).
-int64_t adaptive_grid(float a, float b, float scale, int bins) {
-    const float roi = (b * scale - 0.5f) - (a * scale - 0.5f);
-    const float g = std::ceil(roi / static_cast<float>(bins));
-    return g > 0.0f ? static_cast<int64_t>(std::min(g, 1e9f)) : 0;
+// The sampling grid side of one RoI along one axis, in the call's dtype T
+// as the kernel computes it (before any offset).
+template <typename T>
+int64_t adaptive_grid(T a, T b, float scale_f, int bins) {
+    const T scale = scale_f, half = T(0.5);
+    const T roi = (b * scale - half) - (a * scale - half);
+    const T g = std::ceil(roi / static_cast<T>(bins));
+    return g > T(0) ? static_cast<int64_t>(std::min(g, T(1e9))) : 0;
 }
 
 // Per RoI grid sides (rows, columns); checks the adaptive limit.
 std::pair<int64_t, int64_t> roi_grid(const TensorView &rois, int64_t r, const DeformRoiPoolOptions &o) {
     if (o.sampling_ratio > 0) return {o.sampling_ratio, o.sampling_ratio};
-    auto at = [&](int k) { return static_cast<float>(roi_value(rois, r, k)); };
-    const int64_t gh = adaptive_grid(at(2), at(4), o.spatial_scale, o.output_size[0]);
-    const int64_t gw = adaptive_grid(at(1), at(3), o.spatial_scale, o.output_size[1]);
+    int64_t gh, gw;
+    if (rois.dtype == DType::float64) {
+        auto at = [&](int k) { return roi_value(rois, r, k); };
+        gh = adaptive_grid(at(2), at(4), o.spatial_scale, o.output_size[0]);
+        gw = adaptive_grid(at(1), at(3), o.spatial_scale, o.output_size[1]);
+    } else {
+        auto at = [&](int k) { return static_cast<float>(roi_value(rois, r, k)); };
+        gh = adaptive_grid(at(2), at(4), o.spatial_scale, o.output_size[0]);
+        gw = adaptive_grid(at(1), at(3), o.spatial_scale, o.output_size[1]);
+    }
     if (gh > kMaxAdaptiveSamplingGrid || gw > kMaxAdaptiveSamplingGrid)
         throw Error(kRp, "rois",
                     "RoI " + str(r) + " asks for an adaptive sampling grid of " + str(gh) + " x " + str(gw) +

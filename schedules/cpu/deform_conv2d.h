@@ -1,7 +1,7 @@
-// CPU-SIMD schedule of deform_conv2d (x86 SSE4.1 / AVX2 / AVX-512, ARM NEON
-// by target). Register tiles are derived from the target's vector width and
-// register count; the tunables come from GeneratorParams (the autotuner's
-// search space, tools/autotune/tunables.h).
+// CPU-SIMD schedule of deform_conv2d (x86 SSE4.1 / AVX2 / AVX-512). Register
+// tiles are derived from the target's vector width for the element type and
+// its register count; the tunables come from GeneratorParams (the autotuner's
+// search space, stated in schedules/cpu/tunables.cmake).
 //
 // The computation is a GEMM, output (pixels x K) = columns (pixels x C*taps)
 // x weights (C*taps x K), whose left operand is made on the fly by bilinear
@@ -68,16 +68,17 @@ inline int deform_conv2d_cpu_tile(const Halide::Target &target, const DeformConv
 }
 
 // Output channels per packed weight block = per register tile.
-inline int deform_conv2d_cpu_weight_block(const Halide::Target &target, const DeformConv2dCpuParams &p) {
-    return target.natural_vector_size<float>() * std::max(1, p.channel_vectors);
+inline int deform_conv2d_cpu_weight_block(const Halide::Target &target, const Halide::Type &type,
+                                          const DeformConv2dCpuParams &p) {
+    return target.natural_vector_size(type) * std::max(1, p.channel_vectors);
 }
 
 inline void schedule_deform_conv2d_cpu(DeformConv2dStages &s, const Halide::Target &target,
                                        const DeformConv2dCpuParams &params) {
     using namespace Halide;
-    const int vec = target.natural_vector_size<float>();
+    const int vec = target.natural_vector_size(s.type);
     const int tile = deform_conv2d_cpu_tile(target, params);
-    const int block = deform_conv2d_cpu_weight_block(target, params);
+    const int block = deform_conv2d_cpu_weight_block(target, s.type, params);
     const int column_tiles = params.column_tiles > 0 ? params.column_tiles : (48 + tile - 1) / tile;
     const int P = tile * column_tiles;
 

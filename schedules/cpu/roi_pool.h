@@ -35,7 +35,7 @@ inline Halide::LoopLevel roi_pool_parallel_rois(Halide::Func output, const Halid
 inline void schedule_deform_psroi_pool_cpu(DeformPsroiPoolStages &s, const Halide::Target &target,
                                            RoiPoolCpuParams p = {}) {
     using namespace Halide;
-    const int vec = target.natural_vector_size<float>() * std::max(1, p.channel_vectors);
+    const int vec = target.natural_vector_size(s.type) * std::max(1, p.channel_vectors);
     Var yg("yg");
 
     // Output (value, count): one RoI per task.
@@ -56,13 +56,13 @@ inline void schedule_deform_psroi_pool_cpu(DeformPsroiPoolStages &s, const Halid
         .reorder(s.ct, s.x, s.y, s.gi, s.n)
         .fuse(s.y, s.gi, yg)
         .parallel(yg)
-        .vectorize(s.ct, target.natural_vector_size<float>(), TailStrategy::GuardWithIf);
+        .vectorize(s.ct, target.natural_vector_size(s.type), TailStrategy::GuardWithIf);
 }
 
 inline void schedule_deform_roi_pool_cpu(DeformRoiPoolStages &s, const Halide::Target &target,
                                          RoiPoolCpuParams p = {}) {
     using namespace Halide;
-    const int vec = target.natural_vector_size<float>() * std::max(1, p.channel_vectors);
+    const int vec = target.natural_vector_size(s.type) * std::max(1, p.channel_vectors);
     Var yn("yn");
 
     const LoopLevel roi = roi_pool_parallel_rois(s.output, s.r, p.rois_per_task);
@@ -78,7 +78,7 @@ inline void schedule_deform_roi_pool_cpu(DeformRoiPoolStages &s, const Halide::T
     s.input_cl.compute_root()
         .fuse(s.y, s.n, yn)
         .parallel(yn)
-        .vectorize(s.c, target.natural_vector_size<float>(), TailStrategy::GuardWithIf);
+        .vectorize(s.c, target.natural_vector_size(s.type), TailStrategy::GuardWithIf);
 }
 
 }  // namespace dcn
