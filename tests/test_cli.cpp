@@ -388,10 +388,19 @@ TEST(NpyTest, ParsesHeaderVariants) {
     EXPECT_EQ(a.data, (std::vector<float>{1.0f, 2.0f}));
 }
 
-TEST(NpyTest, RejectsFloat64) {
+// float64 is read (issue 9: the dtype axis); values round trip exactly.
+TEST(NpyTest, ReadsAndWritesFloat64) {
     const std::string p = path_in(scratch_dir(), "f8.npy");
-    write_file(p, npy_bytes(1, "{'descr': '<f8', 'fortran_order': False, 'shape': (2,), }", double_bytes({1.0, 2.0})));
-    EXPECT_EQ(read_error(p), p + ": dtype '<f8' (float64), expected '<f4' (float32)");
+    const double v[2] = {1.0 + std::ldexp(1.0, -40), -2.5};
+    write_file(p, npy_bytes(1, "{'descr': '<f8', 'fortran_order': False, 'shape': (2,), }", double_bytes({v[0], v[1]})));
+    const dcn_npy::Array a = dcn_npy::read_npy(p);
+    EXPECT_TRUE(a.f64);
+    EXPECT_TRUE(a.data.empty());
+    EXPECT_EQ(a.shape, (std::vector<int64_t>{2}));
+    EXPECT_EQ(a.data64, (std::vector<double>{v[0], v[1]}));
+    const std::string q = path_in(scratch_dir(), "f8_out.npy");
+    dcn_npy::write_npy(q, a);
+    EXPECT_EQ(read_file(q), read_file(p));  // numpy.save's bytes
 }
 
 TEST(NpyTest, RejectsOtherDtypes) {
@@ -636,7 +645,35 @@ TEST(CliTest, Help) {
 // and exactly one line on stderr, "dcn: error: ...".
 // =============================================================================
 
-TEST(CliTest, ErrorNonFloat32Npy) {
+// float64 .npy files in, float64 out, to the double reference's 1e-12.
+TEST(CliTest, Float64InFloat64Out) {
+    const std::string dir = scratch_dir();
+    const Problem pr = small_problem();
+    Files f = save_problem(pr, dir);
+    auto save64 = [&](const std::string &name, const dcn_ref::Tensor &t) {
+        const std::string path = path_in(dir, name);
+        const std::vector<double> v = dcn_test::to_f64(t.data);
+        dcn_npy::write_npy(path, t.shape, v.data(), v.size());
+        return path;
+    };
+    f.input = save64("x8.npy", pr.input);
+    f.offset = save64("offset8.npy", pr.offset);
+    f.weight = save64("w8.npy", pr.weight);
+    if (pr.mask) f.mask = save64("mask8.npy", *pr.mask);
+    if (pr.bias) f.bias = save64("bias8.npy", *pr.bias);
+    const CliResult r = run_cli(concat(base_args(f), {"--padding", "1"}), dir);
+    ASSERT_EQ(r.exit_code, 0) << describe(r);
+    const dcn_npy::Array y = dcn_npy::read_npy(f.output);
+    ASSERT_TRUE(y.f64) << "the output has the inputs' dtype";
+    const std::vector<double> ref = dcn_ref::deform_conv2d(pr.input, pr.offset, pr.weight, pr.mask ? &*pr.mask : nullptr,
+                                                           pr.bias ? &*pr.bias : nullptr, pr.params);
+    const int64_t reduction = pr.weight.shape[1] * pr.weight.shape[2] * pr.weight.shape[3];
+    EXPECT_TRUE(dcn_test::matches_reference(y.data64, ref, y.shape, reduction, dcn_test::Tolerance::float64()));
+}
+
+// One call, one dtype: a float64 input with float32 offsets is refused,
+// naming both files and both dtypes.
+TEST(CliTest, ErrorMixedDtypes) {
     const std::string dir = scratch_dir();
     Files f = save_problem(small_problem(), dir);
     f.input = path_in(dir, "x_f8.npy");

@@ -542,7 +542,8 @@ TEST(CliRoiPool, ErrorMissingRequiredFlags) {
     EXPECT_FALSE(fs::exists(g.output));
 }
 
-TEST(CliRoiPool, ErrorNonFloat32Npy) {
+// A float64 RoI table with float32 input (mixed dtypes), an int32 offset.
+TEST(CliRoiPool, ErrorMixedOrUnsupportedDtypes) {
     const std::string dir = scratch_dir();
     const PsProblem pr = ps_problem(1, 6, 7, 4, 2, 1, false, 1, 307);
     PsFiles f = save_ps(pr, dir);

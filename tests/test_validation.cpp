@@ -19,6 +19,7 @@
 #include <optional>
 #include <regex>
 #include <string>
+#include <type_traits>
 #include <vector>
 
 #include "test_support.h"
@@ -519,4 +520,25 @@ TEST(Validation, EmptyBatch) {
         EXPECT_EQ(e.argument(), "offset");
         EXPECT_NE(std::string(e.what()).find("[0, 18, 5, 4]"), std::string::npos) << e.what();
     }
+}
+
+// opt.padding = {1, 1} means what a torchvision user means (padH, padW), not
+// top = 1, left = 1, bottom = right = 0; four values are ONNX's order.
+TEST(Padding, TwoValuesAreSymmetricFourAreTopLeftBottomRight) {
+    dcn::DeformConv2dOptions o;
+    o.padding = {1, 2};
+    EXPECT_EQ(o.padding, dcn::Padding(1, 2, 1, 2));
+    EXPECT_EQ(dcn::deform_conv2d_output_shape({1, 4, 10, 10}, {4, 4, 3, 3}, o),
+              (std::vector<int64_t>{1, 4, 10, 12}));
+    o.padding = 3;
+    EXPECT_EQ(o.padding, dcn::Padding(3, 3, 3, 3));
+    o.padding = {0, 1, 2, 3};
+    EXPECT_EQ(o.padding[0], 0);
+    EXPECT_EQ(o.padding[1], 1);
+    EXPECT_EQ(o.padding[2], 2);
+    EXPECT_EQ(o.padding[3], 3);
+    EXPECT_EQ(dcn::deform_conv2d_output_shape({1, 4, 10, 10}, {4, 4, 3, 3}, o),
+              (std::vector<int64_t>{1, 4, 10, 12}));
+    // Three values do not compile.
+    static_assert(!std::is_constructible_v<dcn::Padding, int, int, int>);
 }

@@ -1,10 +1,11 @@
-// dcn_npy: NumPy .npy reader / writer for little-endian float32, C order.
+// dcn_npy: NumPy .npy reader / writer for little-endian float32 / float64, C order.
 //
 // Format (numpy.lib.format): the magic "\x93NUMPY", a major and a minor
 // version byte, the header length (2 bytes little-endian in version 1.0,
 // 4 bytes in 2.0 and 3.0), then the header: a Python dict literal with the
 // keys 'descr', 'fortran_order' and 'shape', padded with spaces and ended by
 // '\n'. The raw array data follows.
+#include <algorithm>
 #include "npy.h"
 
 #include <cerrno>
@@ -41,13 +42,13 @@ bool host_is_little_endian() {
     return b == 1;
 }
 
-void byteswap_floats(float *p, size_t n) {
+template <typename T>
+void byteswap(T *p, size_t n) {
     for (size_t i = 0; i < n; ++i) {
-        unsigned char b[4];
-        std::memcpy(b, p + i, 4);
-        std::swap(b[0], b[3]);
-        std::swap(b[1], b[2]);
-        std::memcpy(p + i, b, 4);
+        unsigned char b[sizeof(T)];
+        std::memcpy(b, p + i, sizeof(T));
+        std::reverse(b, b + sizeof(T));
+        std::memcpy(p + i, b, sizeof(T));
     }
 }
 
@@ -187,6 +188,7 @@ struct HeaderParser {
 
 struct Header {
     std::vector<int64_t> shape;
+    bool f64 = false;  // '<f8' (else '<f4')
 };
 
 Header parse_header_dict(const std::string &text, const std::string &name) {
@@ -201,7 +203,8 @@ Header parse_header_dict(const std::string &text, const std::string &name) {
         const std::string key = p.string_literal();
         p.expect(':');
         if (key == "descr") {
-            if (p.peek('[')) fail(name, "structured dtype (record array) is not supported, expected '<f4' (float32)");
+            if (p.peek('['))
+                fail(name, "structured dtype (record array) is not supported, expected '<f4' (float32) or '<f8' (float64)");
             descr = p.string_literal();
             have_descr = true;
         } else if (key == "fortran_order") {
@@ -222,10 +225,11 @@ Header parse_header_dict(const std::string &text, const std::string &name) {
     if (!have_descr) p.bad("no 'descr' key");
     if (!have_order) p.bad("no 'fortran_order' key");
     if (!have_shape) p.bad("no 'shape' key");
-    if (descr != "<f4") {
+    if (descr != "<f4" && descr != "<f8") {
         fail(name, "dtype '" + printable(descr) + "' (" + describe_descr(descr) +
-                       "), expected '<f4' (float32)");
+                       "), expected '<f4' (float32) or '<f8' (float64)");
     }
+    h.f64 = descr == "<f8";
     if (fortran) fail(name, "fortran_order arrays are not supported (expected C order)");
     return h;
 }
@@ -275,7 +279,7 @@ Preamble parse_preamble(const unsigned char *buf, size_t got, uint64_t file_size
 
 // Number of elements of the shape; throws if the byte count would overflow.
 int64_t checked_numel(const std::vector<int64_t> &shape, const std::string &name) {
-    const int64_t limit = std::numeric_limits<int64_t>::max() / static_cast<int64_t>(sizeof(float));
+    const int64_t limit = std::numeric_limits<int64_t>::max() / static_cast<int64_t>(sizeof(double));
     int64_t n = 1;
     for (int64_t d : shape) {
         if (d == 0) return 0;
@@ -290,22 +294,36 @@ int64_t checked_numel(const std::vector<int64_t> &shape, const std::string &name
 
 // Checks the header text, returns the shape and element count, and checks
 // the amount of data that follows.
-std::vector<int64_t> check_header_and_size(const std::string &header_text, uint64_t data_bytes,
-                                           int64_t *numel, const std::string &name) {
+Header check_header_and_size(const std::string &header_text, uint64_t data_bytes, int64_t *numel,
+                             const std::string &name) {
     Header h = parse_header_dict(header_text, name);
     const int64_t n = checked_numel(h.shape, name);
-    const uint64_t need = static_cast<uint64_t>(n) * sizeof(float);
+    const uint64_t need = static_cast<uint64_t>(n) * (h.f64 ? sizeof(double) : sizeof(float));
     const std::string what = "header says " + shape_string(h.shape) + " = " + std::to_string(n) +
-                             " floats (" + std::to_string(need) + " bytes), file has " +
+                             (h.f64 ? " doubles (" : " floats (") + std::to_string(need) + " bytes), file has " +
                              std::to_string(data_bytes) + " bytes of data";
     if (data_bytes < need) fail(name, "truncated: " + what);
     if (data_bytes > need) fail(name, "trailing bytes: " + what);
     *numel = n;
-    return h.shape;
+    return h;
+}
+
+// Sizes the array's storage for its dtype; returns where the bytes go.
+char *allocate(Array &a, const Header &h, int64_t n) {
+    a.shape = h.shape;
+    a.f64 = h.f64;
+    if (a.f64) {
+        a.data64.resize(static_cast<size_t>(n));
+        return reinterpret_cast<char *>(a.data64.data());
+    }
+    a.data.resize(static_cast<size_t>(n));
+    return reinterpret_cast<char *>(a.data.data());
 }
 
 void finish_data(Array &a) {
-    if (!host_is_little_endian()) byteswap_floats(a.data.data(), a.data.size());
+    if (host_is_little_endian()) return;
+    byteswap(a.data.data(), a.data.size());
+    byteswap(a.data64.data(), a.data64.size());
 }
 
 }  // namespace
@@ -333,9 +351,9 @@ Array parse_npy(const std::string &bytes, const std::string &name) {
     const uint64_t data_start = pre.header_offset + pre.header_len;
     int64_t n = 0;
     Array a;
-    a.shape = check_header_and_size(header, bytes.size() - data_start, &n, name);
-    a.data.resize(static_cast<size_t>(n));
-    if (n > 0) std::memcpy(a.data.data(), bytes.data() + data_start, static_cast<size_t>(n) * sizeof(float));
+    const Header h = check_header_and_size(header, bytes.size() - data_start, &n, name);
+    char *dst = allocate(a, h, n);
+    if (n > 0) std::memcpy(dst, bytes.data() + data_start, static_cast<size_t>(n) * a.element_size());
     finish_data(a);
     return a;
 }
@@ -369,18 +387,21 @@ Array read_npy(const std::string &path) {
     const uint64_t data_start = pre.header_offset + pre.header_len;
     int64_t n = 0;
     Array a;
-    a.shape = check_header_and_size(header, file_size - data_start, &n, path);
-    a.data.resize(static_cast<size_t>(n));
+    const Header h = check_header_and_size(header, file_size - data_start, &n, path);
+    char *dst = allocate(a, h, n);
     if (n > 0) {
-        f.read(reinterpret_cast<char *>(a.data.data()), static_cast<std::streamsize>(n * sizeof(float)));
-        if (f.gcount() != static_cast<std::streamsize>(n * sizeof(float))) fail(path, "read error in the data");
+        const auto bytes = static_cast<std::streamsize>(n * static_cast<int64_t>(a.element_size()));
+        f.read(dst, bytes);
+        if (f.gcount() != bytes) fail(path, "read error in the data");
     }
     finish_data(a);
     return a;
 }
 
-void write_npy(const std::string &path, const std::vector<int64_t> &shape, const float *data,
-               size_t count) {
+namespace {
+
+template <typename T>
+void write_npy_typed(const std::string &path, const std::vector<int64_t> &shape, const T *data, size_t count) {
     for (int64_t d : shape) {
         if (d < 0) fail(path, "cannot write: negative dimension in shape " + shape_string(shape));
     }
@@ -392,7 +413,7 @@ void write_npy(const std::string &path, const std::vector<int64_t> &shape, const
     if (count > 0 && data == nullptr) fail(path, "cannot write: null data");
 
     // Header as numpy.save writes it.
-    std::string dict = "{'descr': '<f4', 'fortran_order': False, 'shape': (";
+    std::string dict = std::string("{'descr': '") + (sizeof(T) == 8 ? "<f8" : "<f4") + "', 'fortran_order': False, 'shape': (";
     for (size_t i = 0; i < shape.size(); ++i) {
         if (i) dict += ", ";
         dict += std::to_string(shape[i]);
@@ -430,11 +451,11 @@ void write_npy(const std::string &path, const std::vector<int64_t> &shape, const
     f.write(out.data(), static_cast<std::streamsize>(out.size()));
     if (count > 0) {
         if (host_is_little_endian()) {
-            f.write(reinterpret_cast<const char *>(data), static_cast<std::streamsize>(count * sizeof(float)));
+            f.write(reinterpret_cast<const char *>(data), static_cast<std::streamsize>(count * sizeof(T)));
         } else {
-            std::vector<float> tmp(data, data + count);
-            byteswap_floats(tmp.data(), tmp.size());
-            f.write(reinterpret_cast<const char *>(tmp.data()), static_cast<std::streamsize>(count * sizeof(float)));
+            std::vector<T> tmp(data, data + count);
+            byteswap(tmp.data(), tmp.size());
+            f.write(reinterpret_cast<const char *>(tmp.data()), static_cast<std::streamsize>(count * sizeof(T)));
         }
     }
     f.close();
@@ -444,8 +465,22 @@ void write_npy(const std::string &path, const std::vector<int64_t> &shape, const
     }
 }
 
+}  // namespace
+
+void write_npy(const std::string &path, const std::vector<int64_t> &shape, const float *data, size_t count) {
+    write_npy_typed(path, shape, data, count);
+}
+
+void write_npy(const std::string &path, const std::vector<int64_t> &shape, const double *data, size_t count) {
+    write_npy_typed(path, shape, data, count);
+}
+
 void write_npy(const std::string &path, const Array &array) {
-    write_npy(path, array.shape, array.data.data(), array.data.size());
+    if (array.f64) {
+        write_npy(path, array.shape, array.data64.data(), array.data64.size());
+    } else {
+        write_npy(path, array.shape, array.data.data(), array.data.size());
+    }
 }
 
 }  // namespace dcn_npy

@@ -1,10 +1,10 @@
-// dcn_npy: read and write NumPy .npy files holding little-endian float32
-// arrays in C order, the only kind the dcn tools use.
+// dcn_npy: read and write NumPy .npy files holding little-endian float32 or
+// float64 arrays in C order, the kinds the dcn tools use.
 //
 // Reading accepts format versions 1.0, 2.0 and 3.0. Anything other than
-// dtype '<f4' with fortran_order False is rejected with a one-line
+// dtype '<f4' or '<f8' with fortran_order False is rejected with a one-line
 // std::runtime_error naming the file and what was found, e.g.
-//   "x.npy: dtype '<f8' (float64), expected '<f4' (float32)"
+//   "x.npy: dtype '<i4' (int32), expected '<f4' (float32) or '<f8' (float64)"
 // Writing always produces version 1.0 with the header padded to a multiple
 // of 64 bytes, exactly as numpy.save does.
 #pragma once
@@ -17,10 +17,15 @@
 namespace dcn_npy {
 
 struct Array {
-    std::vector<int64_t> shape;  // () for a scalar, (n,) for 1-D
-    std::vector<float> data;     // C order; size == product of shape
+    std::vector<int64_t> shape;   // () for a scalar, (n,) for 1-D
+    std::vector<float> data;      // '<f4': C order; size == product of shape
+    std::vector<double> data64;   // '<f8': C order; size == product of shape
+    bool f64 = false;             // '<f8' (data64) or '<f4' (data)
 
     int64_t numel() const;
+    size_t element_size() const { return f64 ? sizeof(double) : sizeof(float); }
+    // "'<f4' (float32)" or "'<f8' (float64)"
+    const char *dtype_str() const { return f64 ? "'<f8' (float64)" : "'<f4' (float32)"; }
 };
 
 // "1x3x4x4"; "()" for a scalar (rank 0).
@@ -33,11 +38,17 @@ Array read_npy(const std::string &path);
 // messages only.
 Array parse_npy(const std::string &bytes, const std::string &name);
 
-// Writes a .npy file (version 1.0, '<f4', C order). Throws
+// Writes a .npy file (version 1.0, '<f4' or '<f8' by the element type, C order). Throws
 // std::runtime_error("<path>: <problem>") when data.size() does not match
 // the shape or the file cannot be written.
 void write_npy(const std::string &path, const Array &array);
 void write_npy(const std::string &path, const std::vector<int64_t> &shape, const float *data,
                size_t count);
+void write_npy(const std::string &path, const std::vector<int64_t> &shape, const double *data,
+               size_t count);
+// An empty float32 array (count 0).
+inline void write_npy(const std::string &path, const std::vector<int64_t> &shape, std::nullptr_t, size_t count) {
+    write_npy(path, shape, static_cast<const float *>(nullptr), count);
+}
 
 }  // namespace dcn_npy

@@ -140,6 +140,20 @@ std::optional<CpuIsa> max_cpu_isa() {
     return static_cast<CpuIsa>(cap);
 }
 
+std::vector<std::string> cpu_features() {
+    std::vector<std::string> out;
+    for (const detail::CpuPathInfo &p : detail::kCpuPaths) {
+        for (int i = 0; i < p.num_features; i++) {
+            const std::string name = p.feature_names[i];
+            if (std::find(out.begin(), out.end(), name) != out.end()) continue;
+            Features f;
+            f.set(p.features[i]);
+            if (halide_default_can_use_target_features(kFeatureWords, f.words)) out.push_back(name);
+        }
+    }
+    return out;
+}
+
 CpuIsa last_cpu_isa() { return t_last_isa; }
 
 const char *last_cpu_schedule() { return t_last_schedule; }

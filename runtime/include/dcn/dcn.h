@@ -109,10 +109,31 @@ private:
     std::string function_, argument_, detail_;
 };
 
+// Zero padding of deform_conv2d, (top, left, bottom, right), each >= 0.
+// Written as torchvision and ONNX users expect:
+//   opt.padding = 1;             all four sides
+//   opt.padding = {1, 2};        (padH, padW): top = bottom = 1, left = right = 2 (torchvision)
+//   opt.padding = {0, 1, 2, 3};  top, left, bottom, right (ONNX pads: begins, then ends)
+// Three values do not compile.
+struct Padding {
+    std::array<int, 4> sides{0, 0, 0, 0};  // top, left, bottom, right
+
+    Padding() = default;
+    Padding(int all) : sides{all, all, all, all} {}
+    Padding(int pad_h, int pad_w) : sides{pad_h, pad_w, pad_h, pad_w} {}
+    Padding(int top, int left, int bottom, int right) : sides{top, left, bottom, right} {}
+
+    int operator[](size_t i) const { return sides[i]; }
+    int &operator[](size_t i) { return sides[i]; }
+    const int *begin() const { return sides.data(); }
+    const int *end() const { return sides.data() + 4; }
+    bool operator==(const Padding &o) const { return sides == o.sides; }
+};
+
 // Options of deform_conv2d; torchvision's and ONNX DeformConv's attributes.
 struct DeformConv2dOptions {
     std::array<int, 2> stride{1, 1};       // (sH, sW), each >= 1
-    std::array<int, 4> padding{0, 0, 0, 0};  // (top, left, bottom, right), each >= 0
+    Padding padding;                       // (top, left, bottom, right), each >= 0
     std::array<int, 2> dilation{1, 1};     // (dH, dW), each >= 1
     int groups = 0;         // 0: inferred, C / weight.shape[1]
     int offset_groups = 0;  // 0: inferred, offset.shape[1] / (2*kH*kW)
@@ -121,7 +142,12 @@ struct DeformConv2dOptions {
 
     // Symmetric padding (torchvision's (padH, padW)).
     DeformConv2dOptions &set_padding(int pad_h, int pad_w) {
-        padding = {pad_h, pad_w, pad_h, pad_w};
+        padding = Padding(pad_h, pad_w);
+        return *this;
+    }
+    // Asymmetric padding (ONNX's pads: top, left, bottom, right).
+    DeformConv2dOptions &set_padding(int top, int left, int bottom, int right) {
+        padding = Padding(top, left, bottom, right);
         return *this;
     }
 };
@@ -265,6 +291,9 @@ bool cpu_supports(CpuIsa isa);
 // environment variable DCN_MAX_CPU_ISA (a cpu_isa_name) sets the initial cap.
 void set_max_cpu_isa(std::optional<CpuIsa> cap);
 std::optional<CpuIsa> max_cpu_isa();
+// The Halide target features of this build's CPU paths that this CPU (and
+// its operating system) supports, e.g. {"avx2", "fma", "f16c", "sse41"}.
+std::vector<std::string> cpu_features();
 // The path the last CPU kernel call on this thread ran (for tests and logs).
 CpuIsa last_cpu_isa();
 // The schedule the last CPU kernel call on this thread ran: "default", or

@@ -1,0 +1,78 @@
+#include "arrays.h"
+
+#include <cmath>
+#include <limits>
+#include <stdexcept>
+
+#include "flags.h"
+
+namespace dcn_cli {
+namespace {
+
+dcn::TensorView view_of(dcn_npy::Array &a) {
+    static float empty32[1] = {0.0f};
+    static double empty64[1] = {0.0};
+    if (a.f64) return dcn::TensorView(a.data64.empty() ? empty64 : a.data64.data(), a.shape);
+    return dcn::TensorView(a.data.empty() ? empty32 : a.data.data(), a.shape);
+}
+
+// Elements of an output shape, refusing sizes that overflow.
+int64_t checked_numel(const std::vector<int64_t> &shape) {
+    int64_t n = 1;
+    for (int64_t d : shape) {
+        if (d < 0 || (d > 0 && n > std::numeric_limits<int64_t>::max() / d))
+            throw std::runtime_error("output shape " + dcn_tools::shape_str(shape) + " is too large");
+        n *= d;
+    }
+    return n;
+}
+
+}  // namespace
+
+void CallArrays::read(const std::string &flag, const std::string &path) {
+    Input in{path, dcn_npy::read_npy(path)};
+    if (inputs_.empty()) {
+        first_flag_ = flag;
+        float64_ = in.array.f64;
+    } else if (in.array.f64 != float64_) {
+        const Input &first = inputs_.at(first_flag_);
+        throw std::runtime_error("--" + flag + " " + path + ": dtype " + in.array.dtype_str() + ", but --" +
+                                 first_flag_ + " " + first.path + " is " + first.array.dtype_str() +
+                                 ": all arrays of one call must have one dtype");
+    }
+    inputs_[flag] = std::move(in);
+}
+
+dcn::TensorView CallArrays::view(const std::string &flag) const {
+    return view_of(const_cast<dcn_npy::Array &>(inputs_.at(flag).array));
+}
+
+std::optional<dcn::TensorView> CallArrays::optional_view(const std::string &flag) const {
+    if (!has(flag)) return std::nullopt;
+    return view(flag);
+}
+
+dcn::TensorView CallArrays::output(const std::string &flag, const std::vector<int64_t> &shape) {
+    const size_t n = static_cast<size_t>(std::max<int64_t>(checked_numel(shape), 1));
+    dcn_npy::Array &a = outputs_[flag];
+    a.shape = shape;
+    a.f64 = float64_;
+    if (float64_) {
+        a.data64.assign(n, std::nan(""));
+    } else {
+        a.data.assign(n, std::nanf(""));
+    }
+    return view_of(a);
+}
+
+void CallArrays::write(const std::string &flag, const std::string &path) const {
+    const dcn_npy::Array &a = outputs_.at(flag);
+    const size_t n = static_cast<size_t>(checked_numel(a.shape));
+    if (a.f64) {
+        dcn_npy::write_npy(path, a.shape, a.data64.data(), n);
+    } else {
+        dcn_npy::write_npy(path, a.shape, a.data.data(), n);
+    }
+}
+
+}  // namespace dcn_cli

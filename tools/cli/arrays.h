@@ -1,0 +1,44 @@
+// The arrays of one CLI call: .npy inputs, all of one dtype ('<f4' or
+// '<f8'), and the outputs, allocated in that dtype and written back.
+#pragma once
+
+#include <map>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include <dcn/dcn.h>
+
+#include "npy.h"
+
+namespace dcn_cli {
+
+class CallArrays {
+public:
+    // Reads `path` for flag `--flag`. The first array read sets the call's
+    // dtype; a later one of another dtype is an error naming both files.
+    void read(const std::string &flag, const std::string &path);
+    bool has(const std::string &flag) const { return inputs_.count(flag) != 0; }
+    const std::vector<int64_t> &shape(const std::string &flag) const { return inputs_.at(flag).array.shape; }
+    // A read-only view (an empty array still gets a valid pointer).
+    dcn::TensorView view(const std::string &flag) const;
+    std::optional<dcn::TensorView> optional_view(const std::string &flag) const;
+    bool float64() const { return float64_; }
+
+    // A NaN-poisoned output of `shape` in the call's dtype (so an element a
+    // kernel fails to write cannot look valid), written by write().
+    dcn::TensorView output(const std::string &flag, const std::vector<int64_t> &shape);
+    void write(const std::string &flag, const std::string &path) const;
+
+private:
+    struct Input {
+        std::string path;
+        dcn_npy::Array array;
+    };
+    std::map<std::string, Input> inputs_;
+    std::map<std::string, dcn_npy::Array> outputs_;
+    std::string first_flag_;
+    bool float64_ = false;
+};
+
+}  // namespace dcn_cli

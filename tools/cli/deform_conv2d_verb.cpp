@@ -1,0 +1,86 @@
+// dcn deform-conv2d: deformable convolution on .npy files.
+#include "arrays.h"
+#include "flags.h"
+#include "timing.h"
+#include "verb.h"
+
+namespace dcn_cli {
+namespace {
+
+using namespace dcn_tools;
+
+// "S" or "SH,SW" -> (h, w), each >= min.
+std::array<int, 2> pair_flag(const VerbFlags &f, const char *name, const char *forms, int min) {
+    const std::string t = f.get(name);
+    const std::vector<int> v = parse_int_list(name, t, {1, 2}, forms);
+    require_at_least(name, v, min, t);
+    return v.size() == 1 ? std::array<int, 2>{v[0], v[0]} : std::array<int, 2>{v[0], v[1]};
+}
+
+int run(const VerbFlags &f) {
+    // All flag values are checked before any file is touched.
+    dcn::DeformConv2dOptions opts;
+    if (f.has("stride")) opts.stride = pair_flag(f, "stride", "S or SH,SW", 1);
+    if (f.has("padding")) {
+        const std::string t = f.get("padding");
+        const std::vector<int> v = parse_int_list("padding", t, {1, 2, 4}, "P, PH,PW or T,L,B,R");
+        require_at_least("padding", v, 0, t);
+        if (v.size() == 1) opts.set_padding(v[0], v[0]);
+        else if (v.size() == 2) opts.set_padding(v[0], v[1]);
+        else opts.set_padding(v[0], v[1], v[2], v[3]);
+    }
+    if (f.has("dilation")) opts.dilation = pair_flag(f, "dilation", "D or DH,DW", 1);
+    for (const auto &[flag, field] : {std::pair<const char *, int *>{"groups", &opts.groups},
+                                      {"offset-groups", &opts.offset_groups}}) {
+        if (!f.has(flag)) continue;
+        *field = parse_int(flag, f.get(flag));
+        require_at_least(flag, {*field}, 1, f.get(flag));
+    }
+    if (f.has("device")) opts.device = parse_device(f.get("device"));
+    const int repeat = f.repeat();
+
+    CallArrays a;
+    for (const char *name : {"input", "offset", "weight", "mask", "bias"})
+        if (f.has(name)) a.read(name, f.get(name));
+    const std::vector<int64_t> out_shape = dcn::deform_conv2d_output_shape(a.shape("input"), a.shape("weight"), opts);
+    const dcn::TensorView out = a.output("output", out_shape);
+    const dcn::TensorView in = a.view("input"), off = a.view("offset"), w = a.view("weight");
+    const auto mask = a.optional_view("mask"), bias = a.optional_view("bias");
+
+    const std::string timing = run_timed(
+        repeat, [&] { dcn::deform_conv2d(in, off, w, mask, bias, out, opts); },
+        [&](double ms) { return flops_timing_line(ms, dcn::deform_conv2d_flops(in.shape, w.shape, out_shape)); });
+    a.write("output", f.get("output"));
+    print_timing(timing);
+    return 0;
+}
+
+}  // namespace
+
+Verb add_deform_conv2d(CLI::App &app) {
+    Verb v;
+    v.app = app.add_subcommand("deform-conv2d",
+                               "deformable convolution (DCNv1; DCNv2 with --mask), torchvision.ops.deform_conv2d / "
+                               "ONNX DeformConv semantics");
+    v.flags = std::make_shared<VerbFlags>(v.app);
+    VerbFlags &f = *v.flags;
+    f.add("input", "input (N, C, H, W)", true);
+    f.add("offset", "offsets (N, 2*G*kH*kW, oH, oW), (dy, dx) pairs", true);
+    f.add("weight", "weight (K, C/groups, kH, kW)", true);
+    f.add("mask", "modulation mask (N, G*kH*kW, oH, oW) (DCNv2)");
+    f.add("bias", "bias (K)");
+    f.add("stride", "S, or SH,SW (default 1)");
+    f.add("padding", "P (all sides), PH,PW, or T,L,B,R (ONNX order) (default 0)");
+    f.add("dilation", "D, or DH,DW (default 1)");
+    f.add("groups", "weight groups (default: C / weight.shape[1])");
+    f.add("offset-groups", "offset groups G (default: offset.shape[1] / (2*kH*kW))");
+    f.add("output", "output (N, K, oH, oW), written as .npy in the inputs' dtype", true);
+    f.add("device", "cpu (default), cuda, opencl");
+    f.add("repeat", "after a warm-up run, time N runs and print 'median_ms=<float> gflops=<float>' as the last "
+                    "line on stderr");
+    v.app->footer("Arrays are .npy files, C order, all '<f4' (float32) or all '<f8' (float64).");
+    v.run = run;
+    return v;
+}
+
+}  // namespace dcn_cli

@@ -1,0 +1,150 @@
+// dcn deform-psroi-pool and dcn deform-roi-pool: deformable RoI pooling on
+// .npy files.
+#include <cstdio>
+
+#include "arrays.h"
+#include "flags.h"
+#include "timing.h"
+#include "verb.h"
+
+namespace dcn_cli {
+namespace {
+
+using namespace dcn_tools;
+
+int int_at_least(const VerbFlags &f, const char *flag, int min) {
+    const int v = parse_int(flag, f.get(flag));
+    require_at_least(flag, {v}, min, f.get(flag));
+    return v;
+}
+
+float spatial_scale(const VerbFlags &f) {
+    const float s = parse_float("spatial-scale", f.get("spatial-scale"));
+    if (!(s > 0.0f)) throw UsageError("--spatial-scale: '" + f.get("spatial-scale") + "' must be > 0");
+    return s;
+}
+
+int run_psroi(const VerbFlags &f) {
+    // All flag values are checked before any file is touched.
+    dcn::DeformPsroiPoolOptions opts;
+    opts.output_dim = int_at_least(f, "output-dim", 1);
+    opts.group_size = int_at_least(f, "group-size", 1);
+    opts.pooled_size = int_at_least(f, "pooled-size", 1);
+    if (f.has("part-size")) opts.part_size = int_at_least(f, "part-size", 0);
+    if (f.has("sample-per-part")) opts.sample_per_part = int_at_least(f, "sample-per-part", 1);
+    if (f.has("trans-std")) opts.trans_std = parse_float("trans-std", f.get("trans-std"));
+    if (f.has("spatial-scale")) opts.spatial_scale = spatial_scale(f);
+    if (f.has("device")) opts.device = parse_device(f.get("device"));
+    const int repeat = f.repeat();
+    if (f.has("trans") && opts.trans_std == 0.0f)
+        std::fprintf(stderr, "dcn: warning: --trans is given but --trans-std is 0: the offsets are multiplied by 0 "
+                             "and the pooling is not deformed\n");
+
+    CallArrays a;
+    for (const char *name : {"input", "rois", "trans"})
+        if (f.has(name)) a.read(name, f.get(name));
+    const std::vector<int64_t> out_shape =
+        dcn::deform_psroi_pool_output_shape(a.shape("input"), a.shape("rois"), opts);
+    const dcn::TensorView out = a.output("output", out_shape);
+    std::optional<dcn::TensorView> count;
+    if (f.has("count")) count = a.output("count", out_shape);
+    const dcn::TensorView in = a.view("input"), rois = a.view("rois");
+    const auto trans = a.optional_view("trans");
+
+    const std::string timing = run_timed(
+        repeat, [&] { dcn::deform_psroi_pool(in, rois, trans, out, count, opts); },
+        [&](double ms) { return samples_timing_line(ms, dcn::deform_psroi_pool_samples(out_shape, opts)); });
+    a.write("output", f.get("output"));
+    if (count) a.write("count", f.get("count"));
+    print_timing(timing);
+    return 0;
+}
+
+int run_roi(const VerbFlags &f) {
+    // All flag values are checked before any file is touched.
+    dcn::DeformRoiPoolOptions opts;
+    {
+        const std::string t = f.get("output-size");
+        const std::vector<int> v = parse_int_list("output-size", t, {1, 2}, "P or PH,PW");
+        require_at_least("output-size", v, 1, t);
+        opts.output_size = v.size() == 1 ? std::array<int, 2>{v[0], v[0]} : std::array<int, 2>{v[0], v[1]};
+    }
+    if (f.has("spatial-scale")) opts.spatial_scale = spatial_scale(f);
+    if (f.has("sampling-ratio")) opts.sampling_ratio = int_at_least(f, "sampling-ratio", 0);
+    if (f.has("gamma")) opts.gamma = parse_float("gamma", f.get("gamma"));
+    if (f.has("device")) opts.device = parse_device(f.get("device"));
+    const int repeat = f.repeat();
+
+    CallArrays a;
+    for (const char *name : {"input", "rois", "offset", "mask"})
+        if (f.has(name)) a.read(name, f.get(name));
+    const std::vector<int64_t> out_shape = dcn::deform_roi_pool_output_shape(a.shape("input"), a.shape("rois"), opts);
+    const dcn::TensorView out = a.output("output", out_shape);
+    const dcn::TensorView in = a.view("input"), rois = a.view("rois");
+    const auto offset = a.optional_view("offset"), mask = a.optional_view("mask");
+
+    const std::string timing = run_timed(
+        repeat, [&] { dcn::deform_roi_pool(in, rois, offset, mask, out, opts); },
+        // The library accepted the shapes: input is (N, C, H, W).
+        [&](double ms) { return samples_timing_line(ms, dcn::deform_roi_pool_samples(rois, in.shape[1], opts)); });
+    a.write("output", f.get("output"));
+    print_timing(timing);
+    return 0;
+}
+
+constexpr const char *kArrays = "Arrays are .npy files, C order, all '<f4' (float32) or all '<f8' (float64).";
+
+}  // namespace
+
+Verb add_deform_psroi_pool(CLI::App &app) {
+    Verb v;
+    v.app = app.add_subcommand("deform-psroi-pool",
+                               "deformable (position-sensitive) RoI pooling, MSRA / Deformable R-FCN semantics "
+                               "(group size 1 and output dim = C: the plain deformable RoI pooling)");
+    v.flags = std::make_shared<VerbFlags>(v.app);
+    VerbFlags &f = *v.flags;
+    f.add("input", "input (N, C, H, W), C = output_dim * group_size^2", true);
+    f.add("rois", "RoIs (R, 5): batch index, x1, y1, x2, y2 (image coordinates)", true);
+    f.add("trans", "normalised offsets (R, 2*num_classes, part, part), x first; absent: no deformation");
+    f.add("output-dim", "output channels per RoI", true);
+    f.add("group-size", "position-sensitive group size (1: plain)", true);
+    f.add("pooled-size", "bins per side", true);
+    f.add("part-size", "trans cells per side (default 0 = pooled size)");
+    f.add("sample-per-part", "samples per bin side (default 4)");
+    f.add("trans-std", "scale of trans (default 0: with --trans, a warning: 0 turns the deformation off)");
+    f.add("spatial-scale", "feature map / image size, e.g. 0.0625 (default 1)");
+    f.add("output", "output (R, output_dim, P, P), written as .npy", true);
+    f.add("count", "also write the number of samples inside the image per bin (R, output_dim, P, P) as .npy");
+    f.add("device", "cpu (default), cuda, opencl");
+    f.add("repeat", "after a warm-up run, time N runs and print 'median_ms=<float> gsamples=<float>' as the "
+                    "last line on stderr");
+    v.app->footer(kArrays);
+    v.run = run_psroi;
+    return v;
+}
+
+Verb add_deform_roi_pool(CLI::App &app) {
+    Verb v;
+    v.app = app.add_subcommand("deform-roi-pool",
+                               "deformable RoI pooling with RoIAlign sampling, mmcv DeformRoIPool semantics "
+                               "(ModulatedDeformRoIPoolPack with --mask)");
+    v.flags = std::make_shared<VerbFlags>(v.app);
+    VerbFlags &f = *v.flags;
+    f.add("input", "input (N, C, H, W)", true);
+    f.add("rois", "RoIs (R, 5): batch index, x1, y1, x2, y2 (image coordinates)", true);
+    f.add("offset", "normalised offsets (R, 2, PH, PW), channel 0 = x, 1 = y");
+    f.add("mask", "modulation mask (R, 1, PH, PW), multiplies the pooled output");
+    f.add("output-size", "P, or PH,PW: bins per RoI", true);
+    f.add("spatial-scale", "feature map / image size, e.g. 0.0625 (default 1)");
+    f.add("sampling-ratio", "samples per bin side (default 0: adaptive, ceil(roi / bins))");
+    f.add("gamma", "scale of the offset (default 0.1)");
+    f.add("output", "output (R, C, PH, PW), written as .npy", true);
+    f.add("device", "cpu (default), cuda, opencl");
+    f.add("repeat", "after a warm-up run, time N runs and print 'median_ms=<float> gsamples=<float>' as the "
+                    "last line on stderr");
+    v.app->footer(kArrays);
+    v.run = run_roi;
+    return v;
+}
+
+}  // namespace dcn_cli

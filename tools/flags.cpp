@@ -1,0 +1,86 @@
+#include "flags.h"
+
+#include <algorithm>
+#include <cerrno>
+#include <cfloat>
+#include <climits>
+#include <cmath>
+#include <cstdlib>
+
+namespace dcn_tools {
+
+int parse_int(const std::string &flag, const std::string &text) {
+    const char *s = text.c_str();
+    const bool starts_ok = (*s >= '0' && *s <= '9') || ((*s == '-' || *s == '+') && s[1] >= '0' && s[1] <= '9');
+    if (!starts_ok) throw UsageError("--" + flag + ": '" + text + "' is not an integer");
+    errno = 0;
+    char *end = nullptr;
+    const long long v = std::strtoll(s, &end, 10);
+    if (*end != '\0') throw UsageError("--" + flag + ": '" + text + "' is not an integer");
+    if (errno == ERANGE || v < INT_MIN || v > INT_MAX) {
+        throw UsageError("--" + flag + ": '" + text + "' is out of range");
+    }
+    return static_cast<int>(v);
+}
+
+// "a,b,c" -> integers; the count must be one of `counts`.
+std::vector<int> parse_int_list(const std::string &flag, const std::string &text,
+                                const std::vector<size_t> &counts, const char *forms) {
+    std::vector<int> out;
+    size_t start = 0;
+    while (true) {
+        const size_t comma = text.find(',', start);
+        const std::string piece =
+            text.substr(start, comma == std::string::npos ? std::string::npos : comma - start);
+        try {
+            out.push_back(parse_int(flag, piece));
+        } catch (const UsageError &) {
+            if (piece == text) throw;
+            throw UsageError("--" + flag + ": '" + text + "' must be " + forms + " (integers)");
+        }
+        if (comma == std::string::npos) break;
+        start = comma + 1;
+    }
+    if (std::find(counts.begin(), counts.end(), out.size()) == counts.end()) {
+        throw UsageError("--" + flag + ": '" + text + "' must be " + forms);
+    }
+    return out;
+}
+
+void require_at_least(const std::string &flag, const std::vector<int> &values, int min, const std::string &text) {
+    for (int v : values) {
+        if (v < min) {
+            throw UsageError("--" + flag + ": '" + text + "': each value must be >= " + std::to_string(min));
+        }
+    }
+}
+
+// A finite float32 value ("0.0625", "1e-3", "-2").
+float parse_float(const std::string &flag, const std::string &text) {
+    const char *s = text.c_str();
+    const bool starts_ok = (*s >= '0' && *s <= '9') || *s == '.' || *s == '-' || *s == '+';
+    errno = 0;
+    char *end = nullptr;
+    const double v = starts_ok ? std::strtod(s, &end) : 0.0;
+    if (!starts_ok || end == s || *end != '\0' || !std::isfinite(v)) {
+        throw UsageError("--" + flag + ": '" + text + "' is not a finite number");
+    }
+    if (errno == ERANGE && std::fabs(v) > 1.0) throw UsageError("--" + flag + ": '" + text + "' is out of range");
+    if (std::fabs(v) > FLT_MAX) throw UsageError("--" + flag + ": '" + text + "' is out of range for float32");
+    return static_cast<float>(v);
+}
+
+dcn::Device parse_device(const std::string &text) {
+    if (text == "cpu") return dcn::Device::cpu;
+    if (text == "cuda") return dcn::Device::cuda;
+    if (text == "opencl") return dcn::Device::opencl;
+    throw UsageError("--device: unknown device '" + text + "' (expected cpu, cuda or opencl)");
+}
+
+std::string shape_str(const std::vector<int64_t> &shape) {
+    std::string s = "[";
+    for (size_t i = 0; i < shape.size(); ++i) s += (i ? ", " : "") + std::to_string(shape[i]);
+    return s + "]";
+}
+
+}  // namespace dcn_tools
