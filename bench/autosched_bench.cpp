@@ -33,6 +33,7 @@
 #include <vector>
 
 #include "dcn/dcn.h"
+#include "flags.h"
 #include "dcn_baselines.h"
 #include "kernel_table.h"
 
@@ -232,15 +233,22 @@ std::string gpu_status(bool ok, const char *status, int seconds) {
 }  // namespace
 
 int main(int argc, char **argv) {
+    CLI::App app("Hand schedules vs Halide's autoschedulers (bench/RESULTS.md)", "dcn_bench_autosched");
+    dcn_tools::StringFlags flags(&app);
+    flags.add("threads", "worker threads (default: dcn's default)");
+    flags.add("rounds", "timed rounds (default 15)");
     int threads = 0, rounds = 15;
-    for (int i = 1; i < argc; i++) {
-        const std::string a = argv[i];
-        if (a == "--threads" && i + 1 < argc) threads = std::atoi(argv[++i]);
-        else if (a == "--rounds" && i + 1 < argc) rounds = std::atoi(argv[++i]);
-        else {
-            std::fprintf(stderr, "usage: dcn_bench_autosched [--threads N] [--rounds R]\n");
-            return 2;
-        }
+    try {
+        app.parse(argc, argv);
+        flags.check_parsed();
+        if (flags.has("threads")) threads = dcn_tools::parse_int("threads", flags.get("threads"));
+        if (flags.has("rounds")) rounds = dcn_tools::parse_int("rounds", flags.get("rounds"));
+        dcn_tools::require_at_least("rounds", {rounds}, 1, flags.get_or("rounds", "15"));
+    } catch (const CLI::CallForHelp &e) {
+        return app.exit(e);
+    } catch (const std::exception &e) {
+        std::fprintf(stderr, "dcn_bench_autosched: error: %s\n", e.what());
+        return 2;
     }
     if (!dcn::cpu_supports(static_cast<dcn::CpuIsa>(DCN_BASELINE_CPU_ISA_INDEX))) {
         std::fprintf(stderr, "dcn_bench_autosched: the baselines are built for %s, which this CPU cannot run\n",

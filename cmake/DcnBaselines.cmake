@@ -115,6 +115,6 @@ add_executable(dcn_bench_autosched bench/autosched_bench.cpp)
 add_dependencies(dcn_bench_autosched dcn_autosched_baselines)
 target_include_directories(dcn_bench_autosched PRIVATE
     "${_dcn_bl_dir}" "${CMAKE_BINARY_DIR}/generated" runtime/src)
-target_link_libraries(dcn_bench_autosched PRIVATE ${_dcn_bl_cpu_archives} dcn)
+target_link_libraries(dcn_bench_autosched PRIVATE ${_dcn_bl_cpu_archives} dcn dcn_tool_flags)
 target_compile_options(dcn_bench_autosched PRIVATE -Wall -Wextra)
 set_target_properties(dcn_bench_autosched PROPERTIES RUNTIME_OUTPUT_DIRECTORY ${CMAKE_BINARY_DIR}/bin)

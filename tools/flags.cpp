@@ -5,6 +5,7 @@
 #include <cfloat>
 #include <climits>
 #include <cmath>
+#include <cstdint>
 #include <cstdlib>
 
 namespace dcn_tools {
@@ -70,17 +71,50 @@ float parse_float(const std::string &flag, const std::string &text) {
     return static_cast<float>(v);
 }
 
-dcn::Device parse_device(const std::string &text) {
-    if (text == "cpu") return dcn::Device::cpu;
-    if (text == "cuda") return dcn::Device::cuda;
-    if (text == "opencl") return dcn::Device::opencl;
-    throw UsageError("--device: unknown device '" + text + "' (expected cpu, cuda or opencl)");
-}
 
 std::string shape_str(const std::vector<int64_t> &shape) {
     std::string s = "[";
     for (size_t i = 0; i < shape.size(); ++i) s += (i ? ", " : "") + std::to_string(shape[i]);
     return s + "]";
+}
+
+StringFlags::StringFlags(CLI::App *app) : app_(app) {
+    // Left-over arguments are reported by check_parsed(), naming the command.
+    app_->allow_extras();
+}
+
+void StringFlags::add(const std::string &name, const std::string &help, bool required) {
+    CLI::Option *o = app_->add_option("--" + name, values_[name], help);
+    o->type_name("VALUE");
+    o->required(required);
+    opts_[name] = o;
+}
+
+void StringFlags::add_switch(const std::string &name, const std::string &help) {
+    opts_[name] = app_->add_flag("--" + name, switches_[name], help);
+}
+
+bool StringFlags::has(const std::string &name) const { return opts_.at(name)->count() > 0; }
+
+void StringFlags::check_parsed() const {
+    for (const auto &[name, value] : values_)
+        if (has(name) && value.rfind("--", 0) == 0)
+            throw UsageError("flag --" + name + " needs a value, got '" + value + "' (see '" + app_->get_name() +
+                             " --help')");
+    const std::vector<std::string> rest = app_->remaining();
+    if (!rest.empty()) {
+        std::string list;
+        for (const std::string &r : rest) list += (list.empty() ? "" : " ") + r;
+        throw UsageError("unexpected argument(s) for " + app_->get_name() + ": " + list + " (see '" +
+                         app_->get_name() + " --help')");
+    }
+}
+
+int StringFlags::repeat() const {
+    if (!has("repeat")) return 0;
+    const int repeat = parse_int("repeat", get("repeat"));
+    require_at_least("repeat", {repeat}, 1, get("repeat"));
+    return repeat;
 }
 
 }  // namespace dcn_tools

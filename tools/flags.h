@@ -4,11 +4,12 @@
 // message naming the flag.
 #pragma once
 
+#include <CLI/CLI.hpp>
+
+#include <map>
 #include <stdexcept>
 #include <string>
 #include <vector>
-
-#include <dcn/dcn.h>
 
 namespace dcn_tools {
 
@@ -27,9 +28,37 @@ std::vector<int> parse_int_list(const std::string &flag, const std::string &text
 void require_at_least(const std::string &flag, const std::vector<int> &values, int min, const std::string &text);
 // A finite float32 value ("0.0625", "1e-3", "-2").
 float parse_float(const std::string &flag, const std::string &text);
-// cpu, cuda or opencl.
-dcn::Device parse_device(const std::string &text);
 // "[1, 2, 3]"
 std::string shape_str(const std::vector<int64_t> &shape);
+
+// The flags of one CLI11 (sub)command, kept as strings and checked by the
+// parsers above when the command runs (so every message names the flag the
+// same way in every tool).
+class StringFlags {
+public:
+    explicit StringFlags(CLI::App *app);
+    // "--name VALUE"; `required` flags must be given.
+    void add(const std::string &name, const std::string &help, bool required = false);
+    // "--name" without a value.
+    void add_switch(const std::string &name, const std::string &help);
+    bool has(const std::string &name) const;
+    const std::string &get(const std::string &name) const { return values_.at(name); }
+    std::string get_or(const std::string &name, const std::string &fallback) const {
+        return has(name) ? get(name) : fallback;
+    }
+    // --repeat N (>= 1), 0 when absent.
+    int repeat() const;
+    // After parsing: a flag whose value is another flag ("--stride
+    // --padding 1") lacks its value; anything CLI11 left over is unexpected.
+    // Throws UsageError naming the flag or the arguments.
+    void check_parsed() const;
+    CLI::App *app() const { return app_; }
+
+private:
+    CLI::App *app_;
+    std::map<std::string, std::string> values_;
+    std::map<std::string, bool> switches_;
+    std::map<std::string, CLI::Option *> opts_;
+};
 
 }  // namespace dcn_tools

@@ -13,83 +13,20 @@ namespace dcn::autotune {
 
 using Halide::Buffer;
 
-// ---- flags ----------------------------------------------------------------------
-
-Flags::Flags(const std::vector<std::string> &args, const std::vector<std::string> &boolean_flags) {
-    for (size_t i = 0; i < args.size(); i++) {
-        const std::string &a = args[i];
-        if (a.rfind("--", 0) != 0 || a.size() == 2) throw UsageError("unexpected argument '" + a + "'");
-        std::string name = a.substr(2), value;
-        const size_t eq = name.find('=');
-        const bool is_bool = std::find(boolean_flags.begin(), boolean_flags.end(), name) != boolean_flags.end();
-        if (eq != std::string::npos) {
-            value = name.substr(eq + 1);
-            name = name.substr(0, eq);
-        } else if (!is_bool) {
-            if (i + 1 >= args.size()) throw UsageError("--" + name + " needs a value");
-            value = args[++i];
-        }
-        if (values_.count(name)) throw UsageError("--" + name + " given twice");
-        values_[name] = value;
-    }
-}
-
-std::string Flags::take(const std::string &name) {
-    auto it = values_.find(name);
-    if (it == values_.end()) throw UsageError("--" + name + " is required");
-    std::string v = it->second;
-    values_.erase(it);
-    return v;
-}
-
-std::string Flags::take_or(const std::string &name, const std::string &fallback) {
-    return has(name) ? take(name) : fallback;
-}
-
-bool Flags::take_bool(const std::string &name) {
-    if (!has(name)) return false;
-    const std::string v = take(name);
-    if (!v.empty()) throw UsageError("--" + name + " takes no value");
-    return true;
-}
-
-void Flags::expect_empty() const {
-    if (!values_.empty()) throw UsageError("unknown flag --" + values_.begin()->first + " for this operator");
-}
-
 namespace {
 
-int64_t parse_int(const std::string &flag, const std::string &text) {
-    char *end = nullptr;
-    errno = 0;
-    const long long v = std::strtoll(text.c_str(), &end, 10);
-    if (text.empty() || *end != '\0' || errno != 0 || v < -(1ll << 40) || v > (1ll << 40))
-        throw UsageError("--" + flag + ": '" + text + "' is not an integer");
-    return v;
-}
+using dcn_tools::UsageError;
 
-float parse_float(const std::string &flag, const std::string &text) {
-    char *end = nullptr;
-    const float v = std::strtof(text.c_str(), &end);
-    if (text.empty() || *end != '\0' || !std::isfinite(v))
-        throw UsageError("--" + flag + ": '" + text + "' is not a finite number");
-    return v;
-}
+int64_t parse_int(const std::string &flag, const std::string &text) { return dcn_tools::parse_int(flag, text); }
+
+float parse_float(const std::string &flag, const std::string &text) { return dcn_tools::parse_float(flag, text); }
 
 // "a,b,c" with one of the allowed counts, each >= min_value.
 std::vector<int64_t> parse_list(const std::string &flag, const std::string &text, std::vector<size_t> counts,
-                                const std::string &form, int64_t min_value) {
-    std::vector<int64_t> out;
-    std::stringstream in(text);
-    std::string piece;
-    while (std::getline(in, piece, ',')) out.push_back(parse_int(flag, piece));
-    if (std::find(counts.begin(), counts.end(), out.size()) == counts.end())
-        throw UsageError("--" + flag + ": expected " + form + ", got '" + text + "'");
-    for (int64_t v : out)
-        if (v < min_value)
-            throw UsageError("--" + flag + ": every value must be >= " + std::to_string(min_value) + ", got '" +
-                             text + "'");
-    return out;
+                                const std::string &form, int min_value) {
+    const std::vector<int> v = dcn_tools::parse_int_list(flag, text, counts, form.c_str());
+    dcn_tools::require_at_least(flag, v, min_value, text);
+    return std::vector<int64_t>(v.begin(), v.end());
 }
 
 std::string join(const std::vector<int64_t> &v, const char *sep = ",") {
@@ -148,17 +85,17 @@ Buffer<float> random_rois(std::mt19937 &rng, int64_t R, int64_t N, int64_t H, in
 
 class DeformConv2dProblem : public Problem {
 public:
-    explicit DeformConv2dProblem(Flags &f) {
-        s_ = parse_list("shape", f.take("shape"), {7}, "N,C,H,W,K,kH,kW", 1);
+    explicit DeformConv2dProblem(const dcn_tools::StringFlags &f) {
+        s_ = parse_list("shape", f.get("shape"), {7}, "N,C,H,W,K,kH,kW", 1);
         N = s_[0], C = s_[1], H = s_[2], W = s_[3], K = s_[4], kH = s_[5], kW = s_[6];
-        if (f.has("stride")) stride_ = parse_list("stride", f.take("stride"), {1, 2}, "S or SH,SW", 1);
+        if (f.has("stride")) stride_ = parse_list("stride", f.get("stride"), {1, 2}, "S or SH,SW", 1);
         if (f.has("padding"))
-            padding_ = parse_list("padding", f.take("padding"), {1, 2, 4}, "P, PH,PW or T,L,B,R", 0);
-        if (f.has("dilation")) dilation_ = parse_list("dilation", f.take("dilation"), {1, 2}, "D or DH,DW", 1);
-        groups_ = parse_int("groups", f.take_or("groups", "1"));
-        offset_groups_ = parse_int("offset-groups", f.take_or("offset-groups", "1"));
-        mask_ = f.take_bool("mask");
-        bias_ = f.take_bool("bias");
+            padding_ = parse_list("padding", f.get("padding"), {1, 2, 4}, "P, PH,PW or T,L,B,R", 0);
+        if (f.has("dilation")) dilation_ = parse_list("dilation", f.get("dilation"), {1, 2}, "D or DH,DW", 1);
+        groups_ = parse_int("groups", f.get_or("groups", "1"));
+        offset_groups_ = parse_int("offset-groups", f.get_or("offset-groups", "1"));
+        mask_ = f.has("mask");
+        bias_ = f.has("bias");
         if (groups_ < 1 || C % groups_ || K % groups_)
             throw UsageError("--groups " + std::to_string(groups_) + " must be >= 1 and divide C = " +
                              std::to_string(C) + " and K = " + std::to_string(K));
@@ -256,21 +193,21 @@ private:
 
 class DeformPsroiPoolProblem : public Problem {
 public:
-    explicit DeformPsroiPoolProblem(Flags &f) {
-        s_ = parse_list("shape", f.take("shape"), {5}, "N,C,H,W,R", 1);
+    explicit DeformPsroiPoolProblem(const dcn_tools::StringFlags &f) {
+        s_ = parse_list("shape", f.get("shape"), {5}, "N,C,H,W,R", 1);
         N = s_[0], C = s_[1], H = s_[2], W = s_[3], R = s_[4];
-        group_ = parse_int("group-size", f.take_or("group-size", "7"));
+        group_ = parse_int("group-size", f.get_or("group-size", "7"));
         if (group_ < 1) throw UsageError("--group-size must be >= 1");
-        output_dim_ = f.has("output-dim") ? parse_int("output-dim", f.take("output-dim")) : C / (group_ * group_);
+        output_dim_ = f.has("output-dim") ? parse_int("output-dim", f.get("output-dim")) : C / (group_ * group_);
         if (output_dim_ < 1 || output_dim_ * group_ * group_ != C)
             throw UsageError("--shape / --output-dim / --group-size: C = " + std::to_string(C) +
                              " must be output_dim * group_size^2");
-        pooled_ = parse_int("pooled-size", f.take_or("pooled-size", "7"));
-        part_ = parse_int("part-size", f.take_or("part-size", "0"));
-        spp_ = parse_int("sample-per-part", f.take_or("sample-per-part", "4"));
-        trans_std_ = parse_float("trans-std", f.take_or("trans-std", "0.1"));
-        scale_ = parse_float("spatial-scale", f.take_or("spatial-scale", "0.0625"));
-        trans_ = f.take_bool("trans");
+        pooled_ = parse_int("pooled-size", f.get_or("pooled-size", "7"));
+        part_ = parse_int("part-size", f.get_or("part-size", "0"));
+        spp_ = parse_int("sample-per-part", f.get_or("sample-per-part", "4"));
+        trans_std_ = parse_float("trans-std", f.get_or("trans-std", "0.1"));
+        scale_ = parse_float("spatial-scale", f.get_or("spatial-scale", "0.0625"));
+        trans_ = f.has("trans");
         if (pooled_ < 1 || part_ < 0 || spp_ < 1 || scale_ <= 0.0f)
             throw UsageError("--pooled-size, --sample-per-part and --spatial-scale must be > 0, --part-size >= 0");
         if (part_ == 0) part_ = pooled_;
@@ -333,16 +270,16 @@ private:
 
 class DeformRoiPoolProblem : public Problem {
 public:
-    explicit DeformRoiPoolProblem(Flags &f) {
-        s_ = parse_list("shape", f.take("shape"), {5}, "N,C,H,W,R", 1);
+    explicit DeformRoiPoolProblem(const dcn_tools::StringFlags &f) {
+        s_ = parse_list("shape", f.get("shape"), {5}, "N,C,H,W,R", 1);
         N = s_[0], C = s_[1], H = s_[2], W = s_[3], R = s_[4];
-        out_ = parse_list("output-size", f.take_or("output-size", "7"), {1, 2}, "P or PH,PW", 1);
+        out_ = parse_list("output-size", f.get_or("output-size", "7"), {1, 2}, "P or PH,PW", 1);
         if (out_.size() == 1) out_ = {out_[0], out_[0]};
-        scale_ = parse_float("spatial-scale", f.take_or("spatial-scale", "0.0625"));
-        ratio_ = parse_int("sampling-ratio", f.take_or("sampling-ratio", "2"));
-        gamma_ = parse_float("gamma", f.take_or("gamma", "0.1"));
-        offset_ = f.take_bool("offset");
-        mask_ = f.take_bool("mask");
+        scale_ = parse_float("spatial-scale", f.get_or("spatial-scale", "0.0625"));
+        ratio_ = parse_int("sampling-ratio", f.get_or("sampling-ratio", "2"));
+        gamma_ = parse_float("gamma", f.get_or("gamma", "0.1"));
+        offset_ = f.has("offset");
+        mask_ = f.has("mask");
         if (scale_ <= 0.0f || ratio_ < 0 || ratio_ > 256)
             throw UsageError("--spatial-scale must be > 0 and --sampling-ratio in [0, 256]");
     }
@@ -422,26 +359,40 @@ private:
 
 }  // namespace
 
-std::unique_ptr<Problem> make_problem(const std::string &op, Flags &flags) {
-    std::unique_ptr<Problem> p;
-    if (op == "deform_conv2d") p = std::make_unique<DeformConv2dProblem>(flags);
-    else if (op == "deform_psroi_pool") p = std::make_unique<DeformPsroiPoolProblem>(flags);
-    else if (op == "deform_roi_pool") p = std::make_unique<DeformRoiPoolProblem>(flags);
-    else throw UsageError("unknown operator '" + op + "' (expected deform_conv2d, deform_psroi_pool or deform_roi_pool)");
-    return p;
+std::unique_ptr<Problem> make_problem(const std::string &op, const dcn_tools::StringFlags &flags) {
+    if (op == "deform_conv2d") return std::make_unique<DeformConv2dProblem>(flags);
+    if (op == "deform_psroi_pool") return std::make_unique<DeformPsroiPoolProblem>(flags);
+    if (op == "deform_roi_pool") return std::make_unique<DeformRoiPoolProblem>(flags);
+    throw UsageError("unknown operator '" + op + "' (expected deform_conv2d, deform_psroi_pool or deform_roi_pool)");
 }
 
-std::vector<std::string> boolean_flags() { return {"mask", "bias", "trans", "offset", "help", "check-tunables"}; }
-
-std::string problem_usage() {
-    return "operators, shapes and flags (as the dcn CLI):\n"
-           "  deform_conv2d      --shape N,C,H,W,K,kH,kW [--stride S|SH,SW] [--padding P|PH,PW|T,L,B,R]\n"
-           "                     [--dilation D|DH,DW] [--groups N] [--offset-groups N] [--mask] [--bias]\n"
-           "  deform_psroi_pool  --shape N,C,H,W,R [--group-size 7] [--output-dim C/group^2] [--pooled-size 7]\n"
-           "                     [--part-size P] [--sample-per-part 4] [--spatial-scale 0.0625] [--trans]\n"
-           "                     [--trans-std 0.1]\n"
-           "  deform_roi_pool    --shape N,C,H,W,R [--output-size 7|PH,PW] [--spatial-scale 0.0625]\n"
-           "                     [--sampling-ratio 2] [--gamma 0.1] [--offset] [--mask]\n";
+void add_problem_flags(const std::string &op, dcn_tools::StringFlags &f) {
+    f.add("shape", op == "deform_conv2d" ? "N,C,H,W,K,kH,kW" : "N,C,H,W,R", true);
+    if (op == "deform_conv2d") {
+        f.add("stride", "S or SH,SW (default 1)");
+        f.add("padding", "P, PH,PW or T,L,B,R (default 0)");
+        f.add("dilation", "D or DH,DW (default 1)");
+        f.add("groups", "weight groups (default 1)");
+        f.add("offset-groups", "offset groups (default 1)");
+        f.add_switch("mask", "DCNv2 (modulation mask)");
+        f.add_switch("bias", "with a bias");
+    } else if (op == "deform_psroi_pool") {
+        f.add("group-size", "position-sensitive group size (default 7)");
+        f.add("output-dim", "output channels (default C / group^2)");
+        f.add("pooled-size", "bins per side (default 7)");
+        f.add("part-size", "trans cells per side (default 0 = pooled)");
+        f.add("sample-per-part", "samples per bin side (default 4)");
+        f.add("spatial-scale", "default 0.0625");
+        f.add("trans-std", "default 0.1");
+        f.add_switch("trans", "with trans (deformed)");
+    } else {
+        f.add("output-size", "P or PH,PW (default 7)");
+        f.add("spatial-scale", "default 0.0625");
+        f.add("sampling-ratio", "default 2");
+        f.add("gamma", "default 0.1");
+        f.add_switch("offset", "with an offset (deformed)");
+        f.add_switch("mask", "modulated");
+    }
 }
 
 }  // namespace dcn::autotune

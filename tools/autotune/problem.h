@@ -5,6 +5,8 @@
 
 #include "Halide.h"
 
+#include "flags.h"
+
 #include <map>
 #include <memory>
 #include <random>
@@ -14,28 +16,7 @@
 
 namespace dcn::autotune {
 
-// A mistake on the command line (exit status 2).
-class UsageError : public std::runtime_error {
-public:
-    using std::runtime_error::runtime_error;
-};
-
-// The command line after the operator: "--flag value" pairs and boolean
-// flags. Each problem takes what it knows; anything left is an error.
-class Flags {
-public:
-    Flags(const std::vector<std::string> &args, const std::vector<std::string> &boolean_flags);
-    bool has(const std::string &name) const { return values_.count(name) != 0; }
-    // Removes and returns the flag's value ("" for a boolean flag).
-    std::string take(const std::string &name);
-    std::string take_or(const std::string &name, const std::string &fallback);
-    bool take_bool(const std::string &name);
-    // Throws UsageError naming the first flag nobody took.
-    void expect_empty() const;
-
-private:
-    std::map<std::string, std::string> values_;
-};
+using dcn_tools::UsageError;
 
 class Problem {
 public:
@@ -64,14 +45,11 @@ public:
     virtual Halide::Realization make_outputs() const = 0;
 };
 
-// Builds the problem for `op` from the flags (consumes them). Throws
-// UsageError for a bad shape or flag.
-std::unique_ptr<Problem> make_problem(const std::string &op, Flags &flags);
-
-// The operators and their flag help, for the usage text.
-std::string problem_usage();
-
-// Boolean (valueless) flags of every operator.
-std::vector<std::string> boolean_flags();
+// Declares the operator's flags (as the `dcn` CLI spells them) on its
+// subcommand.
+void add_problem_flags(const std::string &op, dcn_tools::StringFlags &flags);
+// Builds the problem for `op` from its parsed flags. Throws UsageError for a
+// bad shape or flag.
+std::unique_ptr<Problem> make_problem(const std::string &op, const dcn_tools::StringFlags &flags);
 
 }  // namespace dcn::autotune

@@ -29,6 +29,13 @@ int64_t checked_numel(const std::vector<int64_t> &shape) {
 
 }  // namespace
 
+dcn::Device parse_device(const std::string &text) {
+    if (text == "cpu") return dcn::Device::cpu;
+    if (text == "cuda") return dcn::Device::cuda;
+    if (text == "opencl") return dcn::Device::opencl;
+    throw dcn_tools::UsageError("--device: unknown device '" + text + "' (expected cpu, cuda or opencl)");
+}
+
 void CallArrays::read(const std::string &flag, const std::string &path) {
     Input in{path, dcn_npy::read_npy(path)};
     if (inputs_.empty()) {

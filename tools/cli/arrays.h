@@ -13,6 +13,9 @@
 
 namespace dcn_cli {
 
+// --device: cpu, cuda or opencl.
+dcn::Device parse_device(const std::string &text);
+
 class CallArrays {
 public:
     // Reads `path` for flag `--flag`. The first array read sets the call's

@@ -1,8 +1,10 @@
 // One verb of the `dcn` CLI: a CLI11 subcommand whose flags are strings
-// (checked by tools/flags.h's parsers when it runs), and what it runs.
+// (tools/flags.h: checked by the shared parsers when it runs), and what it runs.
 #pragma once
 
 #include <CLI/CLI.hpp>
+
+#include "flags.h"
 
 #include <functional>
 #include <map>
@@ -11,25 +13,7 @@
 
 namespace dcn_cli {
 
-class VerbFlags {
-public:
-    explicit VerbFlags(CLI::App *app);
-    // "--name VALUE"; `required` flags must be given.
-    void add(const std::string &name, const std::string &help, bool required = false);
-    bool has(const std::string &name) const { return opts_.at(name)->count() > 0; }
-    const std::string &get(const std::string &name) const { return values_.at(name); }
-    // --repeat N (>= 1), 0 when absent.
-    int repeat() const;
-    // After parsing: a flag whose value is another flag ("--stride
-    // --padding 1") lacks its value; anything CLI11 left over is unexpected.
-    // Throws UsageError naming the flag or the arguments.
-    void check_parsed() const;
-
-private:
-    CLI::App *app_;
-    std::map<std::string, std::string> values_;
-    std::map<std::string, CLI::Option *> opts_;
-};
+using VerbFlags = dcn_tools::StringFlags;
 
 struct Verb {
     CLI::App *app = nullptr;
