@@ -5,6 +5,7 @@
 
 #include "internal.h"
 
+#include "deform_conv2d_problem.h"
 #include "kernel_table.h"
 
 namespace dcn {
@@ -14,39 +15,6 @@ constexpr const char *kFn = "deform_conv2d";
 using detail::shape_str;
 
 std::string str(int64_t v) { return std::to_string(v); }
-
-void check_options(const DeformConv2dOptions &o) {
-    if (o.stride[0] < 1 || o.stride[1] < 1)
-        throw Error(kFn, "stride", "must be >= 1, got (" + str(o.stride[0]) + ", " + str(o.stride[1]) + ")");
-    if (o.dilation[0] < 1 || o.dilation[1] < 1)
-        throw Error(kFn, "dilation",
-                    "must be >= 1, got (" + str(o.dilation[0]) + ", " + str(o.dilation[1]) + ")");
-    for (int p : o.padding) {
-        if (p < 0)
-            throw Error(kFn, "padding",
-                        "must be >= 0, got (top, left, bottom, right) = (" + str(o.padding[0]) + ", " +
-                            str(o.padding[1]) + ", " + str(o.padding[2]) + ", " + str(o.padding[3]) + ")");
-    }
-    if (o.groups < 0) throw Error(kFn, "groups", "must be >= 1 (or 0 to infer), got " + str(o.groups));
-    if (o.offset_groups < 0)
-        throw Error(kFn, "offset_groups", "must be >= 1 (or 0 to infer), got " + str(o.offset_groups));
-}
-
-// One output extent; throws when it would be <= 0.
-int64_t output_extent(const char *what, int64_t in, int pad_begin, int pad_end, int64_t kernel,
-                      int dilation, int stride, const std::vector<int64_t> &in_shape,
-                      const std::vector<int64_t> &w_shape) {
-    const int64_t span = static_cast<int64_t>(dilation) * (kernel - 1) + 1;
-    const int64_t padded = in + pad_begin + pad_end;
-    if (padded < span) {
-        throw Error(kFn, "input",
-                    std::string("the output would be empty: padded input ") + what + " " + str(in) + " + " +
-                        str(pad_begin) + " + " + str(pad_end) + " = " + str(padded) +
-                        " is smaller than the dilated kernel " + what + " " + str(span) + " (input shape " +
-                        shape_str(in_shape) + ", weight shape " + shape_str(w_shape) + ")");
-    }
-    return (padded - span) / stride + 1;
-}
 
 // The kernels write the output as (N, K, oH*oW), its pixels flattened in
 // raster order, so that their tiles of pixels may cross rows. That needs
@@ -103,18 +71,7 @@ private:
 std::vector<int64_t> deform_conv2d_output_shape(const std::vector<int64_t> &in,
                                                 const std::vector<int64_t> &w,
                                                 const DeformConv2dOptions &o) {
-    if (in.size() != 4)
-        throw Error(kFn, "input", "expected a 4-D tensor (N, C, H, W), got shape " + shape_str(in));
-    if (w.size() != 4)
-        throw Error(kFn, "weight", "expected a 4-D tensor (K, C/groups, kH, kW), got shape " + shape_str(w));
-    check_options(o);
-    for (int64_t d : w)
-        if (d < 1) throw Error(kFn, "weight", "every dimension must be >= 1, got shape " + shape_str(w));
-    const int64_t oh =
-        output_extent("height", in[2], o.padding[0], o.padding[2], w[2], o.dilation[0], o.stride[0], in, w);
-    const int64_t ow =
-        output_extent("width", in[3], o.padding[1], o.padding[3], w[3], o.dilation[1], o.stride[1], in, w);
-    return {in[0], w[0], oh, ow};
+    return detail::resolve_deform_conv2d_extents(in, w, o).output_shape();
 }
 
 double deform_conv2d_flops(const std::vector<int64_t> &in, const std::vector<int64_t> &w,
@@ -127,74 +84,12 @@ double deform_conv2d_flops(const std::vector<int64_t> &in, const std::vector<int
 void deform_conv2d(const TensorView &input, const TensorView &offset, const TensorView &weight,
                    const std::optional<TensorView> &mask, const std::optional<TensorView> &bias,
                    const TensorView &output, const DeformConv2dOptions &opt) {
-    check_options(opt);
-    detail::check_tensor(kFn, "input", input, 4, "(N, C, H, W)", opt.device);
-    detail::check_tensor(kFn, "offset", offset, 4, "(N, 2*offset_groups*kH*kW, oH, oW)", opt.device);
-    detail::check_tensor(kFn, "weight", weight, 4, "(K, C/groups, kH, kW)", opt.device);
-
-    const int64_t N = input.shape[0], C = input.shape[1], H = input.shape[2], W = input.shape[3];
-    const int64_t K = weight.shape[0], Cw = weight.shape[1], kH = weight.shape[2], kW = weight.shape[3];
-    if (C < 1 || H < 1 || W < 1)
-        throw Error(kFn, "input", "C, H and W must be >= 1, got shape " + shape_str(input.shape));
-    if (K < 1 || Cw < 1 || kH < 1 || kW < 1)
-        throw Error(kFn, "weight", "every dimension must be >= 1, got shape " + shape_str(weight.shape));
-    const int64_t taps = kH * kW;
-
-    // groups: given, or implied by C / weight.shape[1] (as torchvision).
-    int64_t groups = opt.groups;
-    if (groups == 0) {
-        if (C % Cw != 0)
-            throw Error(kFn, "weight",
-                        "weight.shape[1] = " + str(Cw) + " must divide the input channels C = " + str(C) +
-                            " (C / groups); weight shape " + shape_str(weight.shape) + ", input shape " +
-                            shape_str(input.shape));
-        groups = C / Cw;
-    } else {
-        if (C % groups != 0)
-            throw Error(kFn, "groups",
-                        "groups = " + str(groups) + " does not divide the input channels C = " + str(C));
-        if (Cw != C / groups)
-            throw Error(kFn, "groups",
-                        "groups = " + str(groups) + " contradicts the shapes: weight.shape[1] = " + str(Cw) +
-                            " but C / groups = " + str(C) + " / " + str(groups) + " = " + str(C / groups) +
-                            " (weight: expected shape " + shape_str({K, C / groups, kH, kW}) + ", got " +
-                            shape_str(weight.shape) + ")");
-    }
-    if (K % groups != 0)
-        throw Error(kFn, "groups",
-                    "groups = " + str(groups) + " does not divide the output channels K = " + str(K) +
-                        " (weight shape " + shape_str(weight.shape) + ")");
-
-    const std::vector<int64_t> out_shape = deform_conv2d_output_shape(input.shape, weight.shape, opt);
-    const int64_t oH = out_shape[2], oW = out_shape[3];
-
-    // offset_groups: given, or implied by the offset's channels.
-    int64_t og = opt.offset_groups;
-    if (og == 0) {
-        const int64_t oc = offset.shape[1];
-        if (oc < 2 * taps || oc % (2 * taps) != 0)
-            throw Error(kFn, "offset",
-                        "expected shape [" + str(N) + ", 2*offset_groups*kH*kW = a multiple of " +
-                            str(2 * taps) + ", " + str(oH) + ", " + str(oW) + "], got " +
-                            shape_str(offset.shape));
-        og = oc / (2 * taps);
-    }
-    if (C % og != 0)
-        throw Error(kFn, "offset_groups",
-                    "offset_groups = " + str(og) + " does not divide the input channels C = " + str(C) +
-                        (opt.offset_groups == 0 ? " (inferred from offset shape " + shape_str(offset.shape) + ")"
-                                                : std::string()));
-    if (opt.offset_groups != 0 && offset.shape[1] != 2 * og * taps)
-        throw Error(kFn, "offset_groups",
-                    "offset_groups = " + str(og) + " contradicts the offset: it has " + str(offset.shape[1]) +
-                        " channels, expected 2*offset_groups*kH*kW = " + str(2 * og * taps) + " (offset shape " +
-                        shape_str(offset.shape) + ")");
-    detail::check_shape(kFn, "offset", offset, {N, 2 * og * taps, oH, oW},
-                        "2*offset_groups*kH*kW = 2*" + str(og) + "*" + str(kH) + "*" + str(kW) +
-                            " channels, output " + str(oH) + "x" + str(oW));
+    const detail::DeformConv2dProblem pr = detail::resolve_deform_conv2d(input, offset, weight, opt);
+    const int64_t N = pr.N, K = pr.K, oH = pr.oH, oW = pr.oW, og = pr.offset_groups;
+    const std::vector<int64_t> out_shape = pr.output_shape();
     if (mask)
-        detail::check_shape(kFn, "mask", *mask, {N, og * taps, oH, oW},
-                            "offset_groups*kH*kW = " + str(og) + "*" + str(kH) + "*" + str(kW) +
+        detail::check_shape(kFn, "mask", *mask, pr.mask_shape(),
+                            "offset_groups*kH*kW = " + str(og) + "*" + str(pr.kH) + "*" + str(pr.kW) +
                                 " channels, output " + str(oH) + "x" + str(oW));
     if (bias) detail::check_shape(kFn, "bias", *bias, {K}, "one value per output channel");
     detail::check_shape(kFn, "output", output, out_shape, "(N, K, oH, oW)");
@@ -215,7 +110,7 @@ void deform_conv2d(const TensorView &input, const TensorView &offset, const Tens
                   tunables::shape_feature_index("deform_conv2d", "reduction") == 1 &&
                   tunables::shape_feature_index("deform_conv2d", "pixels") == 2 &&
                   tunables::shape_feature_count("deform_conv2d") == 3);
-    call.set_shape_features({K, Cw * taps, oH * oW});
+    call.set_shape_features({K, pr.Cg * pr.taps(), oH * oW});
     call.input("input", input);
     call.input("offset", offset);
     call.input("weight", weight);
@@ -227,7 +122,7 @@ void deform_conv2d(const TensorView &input, const TensorView &offset, const Tens
     call.scalar("pad_left", opt.padding[1]);
     call.scalar("dilation_y", opt.dilation[0]);
     call.scalar("dilation_x", opt.dilation[1]);
-    call.scalar("groups", static_cast<int32_t>(groups));
+    call.scalar("groups", static_cast<int32_t>(pr.groups));
     call.scalar("offset_groups", static_cast<int32_t>(og));
     const FlatOutput flat_output(output);
     call.output("output", flat_output.view());

@@ -1,0 +1,81 @@
+// deform_roi_pool: the call (validation: roi_pool_problem.cpp) and its
+// dispatch to the kernels.
+#include <algorithm>
+#include <string>
+#include <vector>
+
+#include "internal.h"
+#include "kernel_table.h"
+#include "roi_pool_problem.h"
+
+namespace dcn {
+namespace {
+
+constexpr const char *kRp = detail::kRoiPool;
+using detail::shape_str;
+
+
+}  // namespace
+
+std::vector<int64_t> deform_roi_pool_output_shape(const std::vector<int64_t> &input_shape,
+                                                  const std::vector<int64_t> &rois_shape,
+                                                  const DeformRoiPoolOptions &o) {
+    return detail::resolve_deform_roi_pool_shapes(input_shape, rois_shape, o).output_shape();
+}
+
+double deform_roi_pool_samples(const TensorView &rois, int64_t channels, const DeformRoiPoolOptions &o) {
+    if (rois.rank() != 2 || rois.shape[1] != 5 || rois.data == nullptr) return 0.0;
+    double grid_points = 0.0;
+    for (int64_t r = 0; r < rois.shape[0]; r++) {
+        const auto g = detail::roi_grid(rois, r, o);
+        grid_points += double(g.first) * double(g.second);
+    }
+    return grid_points * double(channels) * double(o.output_size[0]) * double(o.output_size[1]);
+}
+
+void deform_roi_pool(const TensorView &input, const TensorView &rois, const std::optional<TensorView> &offset,
+                     const std::optional<TensorView> &mask, const TensorView &output, const DeformRoiPoolOptions &o) {
+    const detail::RoiPoolProblem pr = detail::resolve_deform_roi_pool(input, rois, o);
+    const int64_t R = pr.R, C = pr.C, PH = pr.PH, PW = pr.PW, max_grid = pr.max_grid;
+    if (offset) {
+        detail::check_shape(kRp, "offset", *offset, {R, 2, PH, PW}, "(R, 2, PH, PW): x then y per bin");
+        detail::check_tensor(kRp, "offset", *offset, 4, "(R, 2, PH, PW)", o.device);
+    }
+    if (mask) {
+        detail::check_shape(kRp, "mask", *mask, {R, 1, PH, PW}, "(R, 1, PH, PW)");
+        detail::check_tensor(kRp, "mask", *mask, 4, "(R, 1, PH, PW)", o.device);
+    }
+    detail::check_shape(kRp, "output", output, {R, C, PH, PW}, "(R, C, PH, PW)");
+    detail::check_tensor(kRp, "output", output, 4, "(R, C, PH, PW)", o.device);
+    for (const auto &[name, t] : {std::pair<const char *, const TensorView *>{"rois", &rois},
+                                  {"offset", offset ? &*offset : nullptr}, {"mask", mask ? &*mask : nullptr},
+                                  {"output", &output}})
+        if (t) detail::check_dtype(kRp, name, *t, input.dtype);
+    if (R == 0) return;
+    // One more than the host's figure: the kernel's float arithmetic may
+    // round a ceil() the other way, and its RDom only needs a bound.
+    const int bound = static_cast<int>(max_grid + (o.sampling_ratio > 0 ? 0 : 1));
+
+    detail::KernelCall call(kRp, o.device, o.cuda);
+    static_assert(tunables::shape_feature_index("deform_roi_pool", "channels") == 0 &&
+                  tunables::shape_feature_index("deform_roi_pool", "rois") == 1 &&
+                  tunables::shape_feature_count("deform_roi_pool") == 2);
+    call.set_shape_features({C, R});
+    call.input("input", input);
+    call.input("rois", rois);
+    if (offset) call.input("offset", *offset);
+    if (mask) call.input("mask", *mask);
+    call.scalar("spatial_scale", o.spatial_scale);
+    call.scalar("sampling_ratio", o.sampling_ratio);
+    call.scalar("gamma", o.gamma);
+    call.scalar("max_grid", bound);
+    call.output("output", output);
+    using namespace detail::flag;
+    const unsigned variant = (offset ? deform_roi_pool_with_offset : 0) | (mask ? deform_roi_pool_with_mask : 0);
+    const detail::KernelEntry *kernel =
+        detail::find_kernel(detail::Op::deform_roi_pool, detail::Direction::forward, input.dtype, variant);
+    if (!kernel) throw Error(kRp, "input", std::string("this build has no ") + dtype_name(input.dtype) + " kernel");
+    const int status = call.run(*kernel);
+    call.finish(status);
+}
+}  // namespace dcn
