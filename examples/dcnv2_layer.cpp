@@ -1,7 +1,7 @@
 // The main job: one DCNv2 layer of ResNet-50's c4 stage (Faster R-CNN
 // feature map 50x84), 1x256x50x84 -> 256, 3x3, pad 1, random weights and a
 // smooth offset field, timed, with its GFLOP/s, and checked against a
-// double-precision evaluation of DESIGN.md section 3.1 on a crop.
+// double-precision evaluation of docs/operators.md (deform_conv2d) on a crop.
 //
 //   build/bin/dcnv2_layer [--shape N,C,H,W,K] [--repeat R]
 

@@ -1,5 +1,5 @@
 // Small helpers shared by the algorithms. Each one states a semantic rule
-// of DESIGN.md section 3 once.
+// of docs/operators.md once.
 #pragma once
 
 #include "Halide.h"

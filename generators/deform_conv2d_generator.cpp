@@ -1,5 +1,5 @@
 // deform_conv2d: deformable convolution (DCNv1, DCNv2 with a mask), float32
-// NCHW, exactly ../shared/DESIGN.md section 3.1 (torchvision / ONNX
+// NCHW, exactly docs/operators.md (deform_conv2d) (torchvision / ONNX
 // DeformConv semantics). Only the algorithm lives here; schedules are in
 // schedules/<backend>/deform_conv2d.h.
 //

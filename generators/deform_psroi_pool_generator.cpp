@@ -1,5 +1,5 @@
 // deform_psroi_pool: deformable (position-sensitive) RoI pooling, exactly
-// ../shared/DESIGN.md section 3.2 (MSRA DeformablePSROIPooling forward).
+// docs/operators.md (deform_psroi_pool) (MSRA DeformablePSROIPooling forward).
 // Only the algorithm lives here; schedules in schedules/<backend>/.
 //
 // Halide dimensions are innermost first: input (W, H, C, N), rois (5, R),

@@ -1,5 +1,5 @@
 // deform_roi_pool: deformable RoI pooling with RoIAlign sampling, exactly
-// ../shared/DESIGN.md section 3.3 (mmcv DeformRoIPool forward; with a mask,
+// docs/operators.md (deform_roi_pool) (mmcv DeformRoIPool forward; with a mask,
 // the modulated variant). Only the algorithm lives here.
 //
 // Halide dimensions are innermost first: input (W, H, C, N), rois (5, R),

@@ -1,4 +1,4 @@
-// The `dcn` command-line tool end to end (DESIGN.md section 4), and the
+// The `dcn` command-line tool end to end (README, "The dcn command-line tool"), and the
 // .npy reader / writer it uses (tools/npy.h).
 //
 // Every CLI test writes its inputs with dcn_npy::write_npy into a scratch
@@ -223,7 +223,7 @@ std::vector<std::string> concat(std::vector<std::string> a, const std::vector<st
     return a;
 }
 
-// The CLI's output file against the double reference (DESIGN.md section 5
+// The CLI's output file against the double reference (test_support.h tolerance
 // tolerance: relative L2 <= 1e-5 and a max-abs bound scaled by the
 // reduction length; NaN never passes).
 void expect_output_matches(const Problem &pr, const std::string &output_path) {

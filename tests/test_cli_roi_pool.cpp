@@ -1,5 +1,5 @@
 // The `dcn deform-psroi-pool` and `dcn deform-roi-pool` verbs end to end
-// (DESIGN.md section 4): inputs written with dcn_npy::write_npy into a
+// (README, "The dcn command-line tool"): inputs written with dcn_npy::write_npy into a
 // scratch directory (DCN_TEST_TMPDIR), the binary (DCN_CLI_PATH) run through
 // the shell with stdout and stderr captured, the exit status, the stderr
 // lines and the .npy outputs checked against the double references.
@@ -157,7 +157,7 @@ std::string npy_bytes(const std::string &dict, const std::string &data) {
     return out + header + data;
 }
 
-// The CLI's .npy output against the double reference (DESIGN.md section 5
+// The CLI's .npy output against the double reference (test_support.h tolerance
 // tolerance; NaN never passes).
 void expect_matches(const std::string &path, const std::vector<double> &ref, const std::vector<int64_t> &shape,
                     int64_t reduction) {

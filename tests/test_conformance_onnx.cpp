@@ -5,7 +5,7 @@
 // Each case runs through the library (dcn::deform_conv2d) and through the
 // `dcn` CLI, and is compared with the expected Y (the manifest's tolerance,
 // numpy.testing.assert_allclose semantics) and with the independent double
-// reference (DESIGN.md section 5 tolerance). The tests skip, saying why,
+// reference (test_support.h tolerance). The tests skip, saying why,
 // when the data is absent.
 #include <gtest/gtest.h>
 

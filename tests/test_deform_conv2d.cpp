@@ -1,5 +1,5 @@
 // dcn::deform_conv2d against the independent double-precision reference
-// (tests/reference), DESIGN.md sections 3.1 and 5.
+// (tests/reference), docs/operators.md (deform_conv2d), tolerance in test_support.h.
 //
 //  * DeformConv2dCases/*: one parameterised test per (edge-case shape, CPU
 //    path). Every compiled CPU path is forced with dcn::set_max_cpu_isa and

@@ -1,6 +1,6 @@
 // dcn::deform_psroi_pool and dcn::deform_roi_pool against the independent
-// double-precision references (tests/reference), DESIGN.md sections 3.2,
-// 3.3 and 5.
+// double-precision references (tests/reference), written from
+// docs/operators.md.
 //
 //  * PsroiPoolReference.* / RoiPoolReference.*: the references themselves on
 //    hand-computed cases (C's round half away from zero, MSRA's float part
@@ -308,7 +308,7 @@ SampleScan scan_roi(const float *roi, const float *off_r, const dcn_ref::RoiPool
     return s;
 }
 
-// The per-element tolerance: DESIGN.md section 5's bound plus the effect of
+// The per-element tolerance: test_support.h's bound plus the effect of
 // float32 sample positions. Each position is a handful of float operations
 // on intermediates no larger than coord_max, so it is off by at most ~5
 // half-ulps (5 * 2^-24 * coord_max) per axis; a bilinear value moves by at

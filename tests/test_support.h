@@ -8,7 +8,7 @@
 //    can be compared tightly or exactly;
 //  * a NaN "poison" filler for outputs, so elements a kernel never wrote are
 //    caught (NaN never passes a comparison);
-//  * matches_reference(): the tolerance test of DESIGN.md section 5.
+//  * matches_reference(): the tolerance test (relative L2 and a max-abs bound).
 #pragma once
 
 #include <gtest/gtest.h>
@@ -137,7 +137,7 @@ inline dcn_ref::Tensor integer_tensor(const std::vector<int64_t> &shape, std::mt
 // accumulation orders and FMA) and abs_floor = 1e-6 (for outputs that are ~0
 // after cancellation or all samples outside). On top, the whole tensor must
 // satisfy the relative L2 error ||actual - ref|| / ||ref|| <= 1e-5
-// (DESIGN.md section 5). Setting all three to 0 demands exact equality.
+// Setting all three to 0 demands exact equality.
 struct Tolerance {
     double rel_l2 = 1e-5;
     double abs_per_sqrt_len = 1e-6;

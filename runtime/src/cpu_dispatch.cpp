@@ -53,7 +53,11 @@ CpuIsa isa_of(int count, const uint64_t *words) {
 // Enum order is best first, so a larger value is a lower path.
 constexpr int kNoCap = -1;
 std::atomic<int> g_cap{kNoCap};
-std::string g_bad_env_isa;  // an unknown DCN_MAX_CPU_ISA value, reported by every call
+// An unknown DCN_MAX_CPU_ISA value, reported by every call until an explicit
+// set_max_cpu_isa() replaces the environment's cap. Written once (inside
+// install_hooks' call_once), then only read; the flag is what changes.
+std::string g_bad_env_isa;
+std::atomic<bool> g_env_isa_replaced{false};
 thread_local CpuIsa t_last_isa = static_cast<CpuIsa>(detail::kNumCpuPaths - 1);
 thread_local const char *t_last_schedule = "default";
 std::atomic<bool> g_tuned_enabled{true};  // DCN_TUNED=0 turns tuned shape classes off
@@ -130,7 +134,7 @@ bool cpu_supports(CpuIsa isa) {
 void set_max_cpu_isa(std::optional<CpuIsa> cap) {
     install_hooks();  // so a later DCN_MAX_CPU_ISA read cannot override this
     g_cap = cap ? static_cast<int>(*cap) : kNoCap;
-    g_bad_env_isa.clear();  // an explicit cap replaces the environment's
+    g_env_isa_replaced = true;  // an explicit cap replaces the environment's
 }
 
 std::optional<CpuIsa> max_cpu_isa() {
@@ -178,7 +182,7 @@ namespace detail {
 
 void begin_kernel_call() {
     install_hooks();
-    if (!g_bad_env_isa.empty()) {
+    if (!g_env_isa_replaced.load() && !g_bad_env_isa.empty()) {
         std::string names;
         for (CpuIsa isa : compiled_cpu_isas()) names += std::string(names.empty() ? "" : ", ") + cpu_isa_name(isa);
         throw Error("dcn", "DCN_MAX_CPU_ISA", "unknown value '" + g_bad_env_isa + "', expected one of " + names);

@@ -1,5 +1,5 @@
 // Independent double-precision reference for deform_conv2d; see the header.
-// Written from ../shared/DESIGN.md section 3.1 only.
+// Written from docs/operators.md (deform_conv2d) only.
 #include "reference/deform_conv2d_ref.h"
 
 #include <cmath>

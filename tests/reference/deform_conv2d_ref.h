@@ -1,6 +1,6 @@
 // Independent double-precision reference for deform_conv2d.
 //
-// Plain C++ loops written directly from ../shared/DESIGN.md section 3.1
+// Plain C++ loops written directly from docs/operators.md (deform_conv2d)
 // (torchvision.ops.deform_conv2d / ONNX DeformConv semantics). No Halide, no
 // dcn headers: the library is validated against this, never against itself.
 #pragma once

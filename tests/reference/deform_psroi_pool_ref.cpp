@@ -1,5 +1,5 @@
 // Independent double-precision reference for deform_psroi_pool; see the
-// header. Written from ../shared/DESIGN.md section 3.2 only.
+// header. Written from docs/operators.md (deform_psroi_pool) only.
 #include "reference/deform_psroi_pool_ref.h"
 
 #include <algorithm>

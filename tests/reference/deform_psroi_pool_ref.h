@@ -1,6 +1,6 @@
 // Independent double-precision reference for deform_psroi_pool.
 //
-// Plain C++ loops written directly from ../shared/DESIGN.md section 3.2 (the
+// Plain C++ loops written directly from docs/operators.md (deform_psroi_pool) (the
 // original MSRA DeformablePSROIPooling of Deformable-ConvNets / R-FCN). No
 // Halide, no dcn headers: the library is validated against this, never
 // against itself.

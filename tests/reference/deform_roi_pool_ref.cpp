@@ -1,5 +1,5 @@
 // Independent double-precision reference for deform_roi_pool; see the
-// header. Written from ../shared/DESIGN.md section 3.3 only.
+// header. Written from docs/operators.md (deform_roi_pool) only.
 #include "reference/deform_roi_pool_ref.h"
 
 #include <algorithm>

@@ -1,6 +1,6 @@
 // Independent double-precision reference for deform_roi_pool.
 //
-// Plain C++ loops written directly from ../shared/DESIGN.md section 3.3
+// Plain C++ loops written directly from docs/operators.md (deform_roi_pool)
 // (mmcv.ops.DeformRoIPool / ModulatedDeformRoIPoolPack: RoIAlign-style
 // sampling). No Halide, no dcn headers.
 #pragma once

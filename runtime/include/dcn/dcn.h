@@ -1,7 +1,15 @@
 // dcn: Deformable Convolutional Network operators (Halide AOT kernels).
 //
 // Public API. Only standard C++ here: the generated Halide headers and
-// halide_buffer_t stay private to the library.
+// halide_buffer_t stay private to the library (dcn/lists.inc, generated
+// from the build's list, names the CPU paths and element types).
+//
+// Semantics of every operator: docs/operators.md. Threads, determinism,
+// limits, memory: docs/guarantees.md. In short: calls from several threads
+// at once are safe; the settings below (threads, CPU path cap, scratch
+// cache) are process-wide and may change while calls run; last_cpu_isa()
+// and last_cpu_schedule() are per thread. Arguments come inputs first, then
+// outputs; required before optional.
 #pragma once
 
 #include <array>
@@ -159,8 +167,9 @@ std::vector<int64_t> deform_conv2d_output_shape(const std::vector<int64_t> &inpu
                                                 const std::vector<int64_t> &weight_shape,
                                                 const DeformConv2dOptions &options = {});
 
-// Deformable convolution (DCNv1; DCNv2 when a mask is given), float32 NCHW,
-// same semantics as torchvision.ops.deform_conv2d and ONNX DeformConv:
+// Deformable convolution (DCNv1; DCNv2 when a mask is given), NCHW, float32
+// or float64, same semantics as torchvision.ops.deform_conv2d and ONNX
+// DeformConv (docs/operators.md):
 //   input  (N, C, H, W)
 //   offset (N, 2*G*kH*kW, oH, oW), (dy, dx) pairs per offset group and tap
 //   weight (K, C/groups, kH, kW)
@@ -181,7 +190,7 @@ double deform_conv2d_flops(const std::vector<int64_t> &input_shape,
 
 // ---- deformable RoI pooling ---------------------------------------------------
 
-// Options of deform_psroi_pool: the original MSRA DeformablePSROIPooling
+// Options of deform_psroi_pool (docs/operators.md): the original MSRA DeformablePSROIPooling
 // (Deformable-ConvNets, R-FCN). group_size = 1 and output_dim = C is the
 // paper's plain deformable RoI pooling; group_size > 1 the position-sensitive
 // variant.
@@ -192,7 +201,7 @@ struct DeformPsroiPoolOptions {
     int pooled_size = 7;         // >= 1 (square bins)
     int part_size = 0;           // 0 = pooled_size; else >= 1
     int sample_per_part = 4;     // >= 1 (samples per bin side)
-    float trans_std = 0.0f;      // scale of trans
+    float trans_std = 0.0f;      // scale of trans; 0 (the default) turns a given trans off, as MSRA
     Device device = Device::cpu;
     CudaContext cuda;            // for Device::cuda
 };
@@ -202,7 +211,7 @@ std::vector<int64_t> deform_psroi_pool_output_shape(const std::vector<int64_t> &
                                                     const std::vector<int64_t> &rois_shape,
                                                     const DeformPsroiPoolOptions &options);
 
-// Deformable (position-sensitive) RoI pooling, MSRA semantics (DESIGN.md 3.2):
+// Deformable (position-sensitive) RoI pooling, MSRA semantics (docs/operators.md):
 //   input  (N, C, H, W), C = output_dim * group_size^2
 //   rois   (R, 5) = [batch index, x1, y1, x2, y2] in input-image coordinates;
 //          the batch index must be an integer in [0, N); coordinates must be
@@ -237,7 +246,7 @@ std::vector<int64_t> deform_roi_pool_output_shape(const std::vector<int64_t> &in
                                                   const std::vector<int64_t> &rois_shape,
                                                   const DeformRoiPoolOptions &options);
 
-// Deformable RoI pooling with RoIAlign sampling, mmcv semantics (DESIGN.md 3.3):
+// Deformable RoI pooling with RoIAlign sampling, mmcv semantics (docs/operators.md):
 //   input  (N, C, H, W)
 //   rois   (R, 5) as for deform_psroi_pool (same checks)
 //   offset (R, 2, PH, PW) or absent; channel 0 = x, channel 1 = y
