@@ -15,6 +15,7 @@
 #include "npy.h"
 #include "reference/deform_psroi_pool_ref.h"
 #include "reference/deform_roi_pool_ref.h"
+#include "cli_harness.h"
 #include "test_support.h"
 
 #include <sys/wait.h>
@@ -33,129 +34,15 @@
 #include <string>
 #include <vector>
 
-#ifndef DCN_CLI_PATH
-#error "DCN_CLI_PATH must name the dcn binary"
-#endif
-#ifndef DCN_TEST_TMPDIR
-#error "DCN_TEST_TMPDIR must name a scratch directory"
-#endif
 
 namespace {
 
 namespace fs = std::filesystem;
+using namespace dcn_test;
 using dcn_ref::Tensor;
-
-// ---- scratch files and running the CLI (as in test_cli.cpp) -------------------
-
-std::string scratch_dir() {
-    const ::testing::TestInfo *info = ::testing::UnitTest::GetInstance()->current_test_info();
-    std::string name = std::string(info->test_suite_name()) + "." + info->name();
-    for (char &c : name) {
-        if (c == '/') c = '_';
-    }
-    const fs::path dir = fs::path(DCN_TEST_TMPDIR) / (name + "." + std::to_string(::getpid()));
-    fs::create_directories(dir);
-    return dir.string();
-}
-
-std::string path_in(const std::string &dir, const std::string &file) { return (fs::path(dir) / file).string(); }
-
-std::string read_file(const std::string &path) {
-    std::ifstream f(path, std::ios::binary);
-    std::stringstream s;
-    s << f.rdbuf();
-    return s.str();
-}
-
-void write_file(const std::string &path, const std::string &bytes) {
-    std::ofstream f(path, std::ios::binary | std::ios::trunc);
-    f.write(bytes.data(), static_cast<std::streamsize>(bytes.size()));
-    ASSERT_TRUE(f.good()) << "cannot write " << path;
-}
-
-std::vector<std::string> split_lines(const std::string &text) {
-    std::vector<std::string> lines;
-    std::string line;
-    std::istringstream s(text);
-    while (std::getline(s, line)) lines.push_back(line);
-    return lines;
-}
-
-std::string shell_quote(const std::string &s) {
-    std::string q = "'";
-    for (char c : s) {
-        if (c == '\'') q += "'\\''";
-        else q += c;
-    }
-    return q + "'";
-}
-
-struct CliResult {
-    int exit_code = -1;  // -1: did not exit normally (crashed)
-    std::string out, err;
-    std::vector<std::string> err_lines;
-    std::string command;
-};
-
-CliResult run_cli(const std::vector<std::string> &args, const std::string &dir) {
-    static int counter = 0;
-    const std::string tag = std::to_string(++counter);
-    const std::string out_path = path_in(dir, "stdout." + tag + ".txt");
-    const std::string err_path = path_in(dir, "stderr." + tag + ".txt");
-    std::string cmd = shell_quote(DCN_CLI_PATH);
-    for (const std::string &a : args) cmd += " " + shell_quote(a);
-    CliResult r;
-    r.command = cmd;
-    cmd += " </dev/null >" + shell_quote(out_path) + " 2>" + shell_quote(err_path);
-    const int status = std::system(cmd.c_str());
-    if (status != -1 && WIFEXITED(status)) r.exit_code = WEXITSTATUS(status);
-    r.out = read_file(out_path);
-    r.err = read_file(err_path);
-    r.err_lines = split_lines(r.err);
-    return r;
-}
-
-std::string describe(const CliResult &r) {
-    return "command: " + r.command + "\nexit code: " + std::to_string(r.exit_code) + "\nstdout:\n" + r.out +
-           "\nstderr:\n" + r.err;
-}
-
-// A failure: the given exit code (any non-zero one when exit_code < 0),
-// exactly one line on stderr starting with "dcn: error: ", containing every
-// string in `mentions`.
-::testing::AssertionResult fails_with(const CliResult &r, int exit_code, const std::vector<std::string> &mentions = {}) {
-    if (exit_code < 0 ? r.exit_code <= 0 : r.exit_code != exit_code)
-        return ::testing::AssertionFailure() << "expected exit code " << (exit_code < 0 ? std::string("!= 0") : std::to_string(exit_code))
-                                             << "\n" << describe(r);
-    if (r.err_lines.size() != 1 || r.err.empty() || r.err.back() != '\n')
-        return ::testing::AssertionFailure() << "expected exactly one line on stderr\n" << describe(r);
-    if (r.err_lines[0].rfind("dcn: error: ", 0) != 0)
-        return ::testing::AssertionFailure() << "stderr does not start with 'dcn: error: '\n" << describe(r);
-    for (const std::string &m : mentions)
-        if (r.err_lines[0].find(m) == std::string::npos)
-            return ::testing::AssertionFailure() << "error message does not mention '" << m << "'\n" << describe(r);
-    return ::testing::AssertionSuccess();
-}
-
-std::vector<std::string> concat(std::vector<std::string> a, const std::vector<std::string> &b) {
-    a.insert(a.end(), b.begin(), b.end());
-    return a;
-}
 
 void save(const std::string &path, const Tensor &t) { dcn_npy::write_npy(path, t.shape, t.data.data(), t.data.size()); }
 
-// A .npy file (version 1.0) with the given header dict and raw data.
-std::string npy_bytes(const std::string &dict, const std::string &data) {
-    std::string header = dict;
-    while ((10 + header.size() + 1) % 64 != 0) header += ' ';
-    header += '\n';
-    std::string out = std::string("\x93NUMPY", 6);
-    out += '\x01';
-    out += '\0';
-    out += static_cast<char>(header.size() & 0xff);
-    out += static_cast<char>((header.size() >> 8) & 0xff);
-    return out + header + data;
-}
 
 // The CLI's .npy output against the double reference (test_support.h tolerance
 // tolerance; NaN never passes).

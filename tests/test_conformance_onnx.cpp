@@ -13,7 +13,10 @@
 
 #include "npy.h"
 #include "reference/deform_conv2d_ref.h"
+#include "cli_harness.h"
 #include "test_support.h"
+
+#include <nlohmann/json.hpp>
 
 #include <sys/wait.h>
 #include <unistd.h>
@@ -35,204 +38,15 @@
 #ifndef DCN_CONFORMANCE_DIR
 #define DCN_CONFORMANCE_DIR ""
 #endif
-#ifndef DCN_CLI_PATH
-#error "DCN_CLI_PATH must name the dcn binary"
-#endif
-#ifndef DCN_TEST_TMPDIR
-#error "DCN_TEST_TMPDIR must name a scratch directory"
-#endif
 
 namespace {
 
 namespace fs = std::filesystem;
 
-// ---- a small JSON reader, just enough for manifest.json ------------------------
+using Json = nlohmann::json;
 
-struct Json {
-    enum class Kind { null, boolean, number, string, array, object };
-    Kind kind = Kind::null;
-    bool boolean = false;
-    double number = 0.0;
-    std::string string;
-    std::vector<Json> array;
-    std::vector<std::pair<std::string, Json>> object;
-
-    const Json *find(const std::string &key) const {
-        for (const auto &kv : object) {
-            if (kv.first == key) return &kv.second;
-        }
-        return nullptr;
-    }
-    const Json &at(const std::string &key) const {
-        const Json *j = kind == Kind::object ? find(key) : nullptr;
-        if (!j) throw std::runtime_error("manifest: missing key '" + key + "'");
-        return *j;
-    }
-    const std::string &str() const {
-        if (kind != Kind::string) throw std::runtime_error("manifest: expected a string");
-        return string;
-    }
-    int64_t integer() const {
-        if (kind != Kind::number || number != std::floor(number) || std::fabs(number) > 9.0e15)
-            throw std::runtime_error("manifest: expected an integer");
-        return static_cast<int64_t>(number);
-    }
-    double num() const {
-        if (kind != Kind::number) throw std::runtime_error("manifest: expected a number");
-        return number;
-    }
-    std::vector<int64_t> ints() const {
-        if (kind != Kind::array) throw std::runtime_error("manifest: expected an array");
-        std::vector<int64_t> v;
-        for (const Json &e : array) v.push_back(e.integer());
-        return v;
-    }
-};
-
-class JsonParser {
-public:
-    explicit JsonParser(const std::string &text) : s_(text) {}
-
-    Json parse() {
-        Json v = value(0);
-        ws();
-        if (i_ != s_.size()) fail("trailing text");
-        return v;
-    }
-
-private:
-    [[noreturn]] void fail(const std::string &what) const {
-        throw std::runtime_error("manifest.json: " + what + " at byte " + std::to_string(i_));
-    }
-    void ws() {
-        while (i_ < s_.size() && (s_[i_] == ' ' || s_[i_] == '\n' || s_[i_] == '\r' || s_[i_] == '\t')) ++i_;
-    }
-    bool eat(char c) {
-        ws();
-        if (i_ < s_.size() && s_[i_] == c) {
-            ++i_;
-            return true;
-        }
-        return false;
-    }
-    void expect(char c) {
-        if (!eat(c)) fail(std::string("expected '") + c + "'");
-    }
-    bool literal(const char *word) {
-        const size_t n = std::char_traits<char>::length(word);
-        if (s_.compare(i_, n, word) == 0) {
-            i_ += n;
-            return true;
-        }
-        return false;
-    }
-    void append_utf8(std::string &out, uint32_t cp) {
-        if (cp < 0x80) {
-            out += static_cast<char>(cp);
-        } else if (cp < 0x800) {
-            out += static_cast<char>(0xc0 | (cp >> 6));
-            out += static_cast<char>(0x80 | (cp & 0x3f));
-        } else {
-            out += static_cast<char>(0xe0 | (cp >> 12));
-            out += static_cast<char>(0x80 | ((cp >> 6) & 0x3f));
-            out += static_cast<char>(0x80 | (cp & 0x3f));
-        }
-    }
-    std::string string_value() {
-        expect('"');
-        std::string out;
-        while (true) {
-            if (i_ >= s_.size()) fail("unterminated string");
-            const char c = s_[i_++];
-            if (c == '"') break;
-            if (c != '\\') {
-                out += c;
-                continue;
-            }
-            if (i_ >= s_.size()) fail("unterminated escape");
-            const char e = s_[i_++];
-            switch (e) {
-                case '"': out += '"'; break;
-                case '\\': out += '\\'; break;
-                case '/': out += '/'; break;
-                case 'b': out += '\b'; break;
-                case 'f': out += '\f'; break;
-                case 'n': out += '\n'; break;
-                case 'r': out += '\r'; break;
-                case 't': out += '\t'; break;
-                case 'u': {
-                    if (i_ + 4 > s_.size()) fail("bad \\u escape");
-                    uint32_t cp = 0;
-                    for (int k = 0; k < 4; ++k) {
-                        const char h = s_[i_++];
-                        cp <<= 4;
-                        if (h >= '0' && h <= '9') cp |= h - '0';
-                        else if (h >= 'a' && h <= 'f') cp |= h - 'a' + 10;
-                        else if (h >= 'A' && h <= 'F') cp |= h - 'A' + 10;
-                        else fail("bad \\u escape");
-                    }
-                    append_utf8(out, cp);  // surrogate pairs are not needed here
-                    break;
-                }
-                default: fail("bad escape");
-            }
-        }
-        return out;
-    }
-    Json value(int depth) {
-        if (depth > 64) fail("nesting too deep");
-        ws();
-        if (i_ >= s_.size()) fail("unexpected end");
-        Json v;
-        const char c = s_[i_];
-        if (c == '{') {
-            ++i_;
-            v.kind = Json::Kind::object;
-            if (eat('}')) return v;
-            do {
-                ws();
-                std::string key = string_value();
-                expect(':');
-                v.object.emplace_back(std::move(key), value(depth + 1));
-            } while (eat(','));
-            expect('}');
-        } else if (c == '[') {
-            ++i_;
-            v.kind = Json::Kind::array;
-            if (eat(']')) return v;
-            do {
-                v.array.push_back(value(depth + 1));
-            } while (eat(','));
-            expect(']');
-        } else if (c == '"') {
-            v.kind = Json::Kind::string;
-            v.string = string_value();
-        } else if (literal("true")) {
-            v.kind = Json::Kind::boolean;
-            v.boolean = true;
-        } else if (literal("false")) {
-            v.kind = Json::Kind::boolean;
-        } else if (literal("null")) {
-            v.kind = Json::Kind::null;
-        } else if (c == '-' || (c >= '0' && c <= '9')) {
-            const size_t start = i_;
-            while (i_ < s_.size() && std::string("+-0123456789.eE").find(s_[i_]) != std::string::npos) ++i_;
-            const std::string tok = s_.substr(start, i_ - start);
-            char *end = nullptr;
-            v.kind = Json::Kind::number;
-            v.number = std::strtod(tok.c_str(), &end);
-            if (end != tok.c_str() + tok.size()) fail("bad number '" + tok + "'");
-        } else {
-            fail(std::string("unexpected character '") + c + "'");
-        }
-        return v;
-    }
-
-    const std::string &s_;
-    size_t i_ = 0;
-};
-
-// ---- locating the data -------------------------------------------------------------
+// An integer list of the manifest ("kernel_shape": [3, 3]).
+std::vector<int64_t> ints(const Json &j) { return j.get<std::vector<int64_t>>(); }
 
 // The folder holding manifest.json: DCN_CONFORMANCE_DIR itself or its
 // onnx_deform_conv/ subfolder. Empty, with `why` set, when absent.
@@ -299,15 +113,6 @@ const char *const kExpectedCases[] = {
                                          << ::testing::PrintToString(desired[worst]);
 }
 
-std::string shell_quote(const std::string &s) {
-    std::string q = "'";
-    for (char c : s) {
-        if (c == '\'') q += "'\\''";
-        else q += c;
-    }
-    return q + "'";
-}
-
 std::string csv(const std::vector<int64_t> &v) {
     std::string s;
     for (size_t i = 0; i < v.size(); ++i) s += (i ? "," : "") + std::to_string(v[i]);
@@ -320,29 +125,29 @@ protected:
         std::string why;
         dir_ = find_data_dir(&why);
         if (dir_.empty()) GTEST_SKIP() << "ONNX DeformConv conformance data not found: " << why;
-        manifest_ = JsonParser(read_text((fs::path(dir_) / "manifest.json").string())).parse();
+        manifest_ = Json::parse(read_text((fs::path(dir_) / "manifest.json").string()));
     }
 
     const Json &find_case(const std::string &id) const {
-        for (const Json &c : manifest_.at("cases").array) {
-            if (c.at("id").str() == id) return c;
+        for (const Json &c : manifest_.at("cases")) {
+            if (c.at("id").get<std::string>() == id) return c;
         }
         throw std::runtime_error("manifest.json has no case '" + id + "'");
     }
 
     dcn_npy::Array load(const Json &c, const char *section, const char *role) const {
         const Json &file = c.at(section).at(role);
-        dcn_npy::Array a = dcn_npy::read_npy((fs::path(dir_) / file.str()).string());
+        dcn_npy::Array a = dcn_npy::read_npy((fs::path(dir_) / file.get<std::string>()).string());
         // The file must have the shape the manifest states.
-        const std::vector<int64_t> want = c.at("shapes").at(role).ints();
-        EXPECT_EQ(a.shape, want) << role << " (" << file.str() << ") shape differs from manifest.json";
+        const std::vector<int64_t> want = ints(c.at("shapes").at(role));
+        EXPECT_EQ(a.shape, want) << role << " (" << file.get<std::string>() << ") shape differs from manifest.json";
         return a;
     }
 
     void run_case(const std::string &id) {
         SCOPED_TRACE(id);
         const Json &c = find_case(id);
-        ASSERT_EQ(c.at("op").str(), "deform_conv2d");
+        ASSERT_EQ(c.at("op").get<std::string>(), "deform_conv2d");
         const Json &params = c.at("params");
         const Json &inputs = c.at("inputs");
 
@@ -350,24 +155,24 @@ protected:
         const dcn_npy::Array W = load(c, "inputs", "W");
         const dcn_npy::Array offset = load(c, "inputs", "offset");
         std::optional<dcn_npy::Array> B, mask;
-        if (inputs.find("B")) B = load(c, "inputs", "B");
-        if (inputs.find("mask")) mask = load(c, "inputs", "mask");
+        if (inputs.contains("B")) B = load(c, "inputs", "B");
+        if (inputs.contains("mask")) mask = load(c, "inputs", "mask");
         const dcn_npy::Array Y = load(c, "outputs", "Y");
         ASSERT_EQ(X.shape.size(), 4u);
         ASSERT_EQ(W.shape.size(), 4u);
 
-        const std::vector<int64_t> kernel = params.at("kernel_shape").ints();
-        const std::vector<int64_t> pads = params.at("pads").ints();
-        const std::vector<int64_t> strides = params.at("strides").ints();
-        const std::vector<int64_t> dilations = params.at("dilations").ints();
-        const int group = static_cast<int>(params.at("group").integer());
-        const int offset_group = static_cast<int>(params.at("offset_group").integer());
+        const std::vector<int64_t> kernel = ints(params.at("kernel_shape"));
+        const std::vector<int64_t> pads = ints(params.at("pads"));
+        const std::vector<int64_t> strides = ints(params.at("strides"));
+        const std::vector<int64_t> dilations = ints(params.at("dilations"));
+        const int group = params.at("group").get<int>();
+        const int offset_group = params.at("offset_group").get<int>();
         ASSERT_EQ(kernel, (std::vector<int64_t>{W.shape[2], W.shape[3]})) << "kernel_shape vs W";
         ASSERT_EQ(pads.size(), 4u);
         ASSERT_EQ(strides.size(), 2u);
         ASSERT_EQ(dilations.size(), 2u);
-        const double rtol = c.at("tolerance").at("rtol").num();
-        const double atol = c.at("tolerance").at("atol").num();
+        const double rtol = c.at("tolerance").at("rtol").get<double>();
+        const double atol = c.at("tolerance").at("atol").get<double>();
 
         // --- the library -------------------------------------------------------
         dcn::DeformConv2dOptions opts;
@@ -417,26 +222,18 @@ protected:
         EXPECT_TRUE(allclose(std::vector<float>(ref.begin(), ref.end()), Y.data, rtol, atol)) << "reference vs expected Y";
 
         // --- the CLI -------------------------------------------------------------
-        std::string safe = id;
-        for (char &ch : safe) {
-            if (ch == '/') ch = '_';
-        }
-        const fs::path tmp = fs::path(DCN_TEST_TMPDIR) / ("OnnxConformance." + safe + "." + std::to_string(::getpid()));
-        fs::create_directories(tmp);
-        const std::string y_path = (tmp / "Y.npy").string();
-        const std::string err_path = (tmp / "stderr.txt").string();
-        fs::remove(y_path);
-        auto in = [&](const char *role) { return (fs::path(dir_) / inputs.at(role).str()).string(); };
-        std::string cmd = shell_quote(DCN_CLI_PATH) + " deform-conv2d --input " + shell_quote(in("X")) +
-                          " --offset " + shell_quote(in("offset")) + " --weight " + shell_quote(in("W"));
-        if (mask) cmd += " --mask " + shell_quote(in("mask"));
-        if (B) cmd += " --bias " + shell_quote(in("B"));
-        cmd += " --stride " + csv(strides) + " --padding " + csv(pads) + " --dilation " + csv(dilations) +
-               " --groups " + std::to_string(group) + " --offset-groups " + std::to_string(offset_group) +
-               " --output " + shell_quote(y_path);
-        const int status = std::system((cmd + " </dev/null >/dev/null 2>" + shell_quote(err_path)).c_str());
-        ASSERT_TRUE(status != -1 && WIFEXITED(status) && WEXITSTATUS(status) == 0)
-            << cmd << "\nstatus " << status << "\nstderr: " << read_text(err_path);
+        const std::string tmp = dcn_test::scratch_dir();
+        const std::string y_path = dcn_test::path_in(tmp, "Y.npy");
+        auto in = [&](const char *role) { return (fs::path(dir_) / inputs.at(role).get<std::string>()).string(); };
+        std::vector<std::string> args{"deform-conv2d", "--input", in("X"), "--offset", in("offset"), "--weight", in("W")};
+        if (mask) args = dcn_test::concat(args, {"--mask", in("mask")});
+        if (B) args = dcn_test::concat(args, {"--bias", in("B")});
+        args = dcn_test::concat(args, {"--stride", csv(strides), "--padding", csv(pads), "--dilation", csv(dilations),
+                                       "--groups", std::to_string(group), "--offset-groups",
+                                       std::to_string(offset_group), "--output", y_path});
+        const dcn_test::CliResult r = dcn_test::run_cli(args, tmp);
+        ASSERT_EQ(r.exit_code, 0) << dcn_test::describe(r);
+        const std::string cmd = r.command;
         dcn_npy::Array cli_out;
         ASSERT_NO_THROW(cli_out = dcn_npy::read_npy(y_path));
         ASSERT_EQ(cli_out.shape, Y.shape);
@@ -452,7 +249,7 @@ protected:
 
 TEST_F(OnnxConformance, ManifestListsTheFourCases) {
     std::vector<std::string> ids;
-    for (const Json &c : manifest_.at("cases").array) ids.push_back(c.at("id").str());
+    for (const Json &c : manifest_.at("cases")) ids.push_back(c.at("id").get<std::string>());
     EXPECT_EQ(ids, std::vector<std::string>(std::begin(kExpectedCases), std::end(kExpectedCases)))
         << "manifest.json changed: add a test for each new case";
 }

@@ -26,6 +26,7 @@
 #include <vector>
 
 #include "reference/deform_conv2d_ref.h"
+#include "cpu_paths.h"
 #include "test_support.h"
 
 namespace {
@@ -269,54 +270,12 @@ std::vector<float> run_library(const Problem &pr, bool explicit_groups = true,
     return out;
 }
 
-// ---- CPU paths --------------------------------------------------------------
+// ---- CPU paths (tests/cpu_paths.h) ------------------------------------------
 
-const CpuIsa kAllIsas[] = {CpuIsa::avx512_skylake, CpuIsa::avx2_fma, CpuIsa::sse41,
-                           CpuIsa::baseline};
-
-const char *isa_label(CpuIsa isa) {
-    switch (isa) {
-    case CpuIsa::avx512_skylake: return "avx512_skylake";
-    case CpuIsa::avx2_fma: return "avx2_fma";
-    case CpuIsa::sse41: return "sse41";
-    case CpuIsa::baseline: return "baseline";
-    }
-    return "unknown";
-}
-
-bool isa_compiled(CpuIsa isa) {
-    const std::vector<CpuIsa> v = dcn::compiled_cpu_isas();
-    return std::find(v.begin(), v.end(), isa) != v.end();
-}
-
-// Empty when the path can run here, else why not.
-std::string why_unusable(CpuIsa isa) {
-    if (!isa_compiled(isa))
-        return std::string("CPU path ") + isa_label(isa) + " is not compiled into this build";
-    if (!dcn::cpu_supports(isa))
-        return std::string("this CPU does not support the ") + isa_label(isa) + " path";
-    return {};
-}
-
-std::vector<CpuIsa> usable_isas() {
-    std::vector<CpuIsa> r;
-    for (CpuIsa isa : dcn::compiled_cpu_isas())
-        if (dcn::cpu_supports(isa)) r.push_back(isa);
-    return r;
-}
-
-// Resets the library's global knobs around every test.
-class DcnTest : public ::testing::Test {
-protected:
-    void SetUp() override {
-        dcn::set_max_cpu_isa(std::nullopt);
-        dcn::set_num_threads(0);
-    }
-    void TearDown() override {
-        dcn::set_max_cpu_isa(std::nullopt);
-        dcn::set_num_threads(0);
-    }
-};
+using dcn_test::isa_label;
+using dcn_test::usable_isas;
+using dcn_test::why_unusable;
+using dcn_test::DcnTest;
 
 // ---- the parameterised edge-case matrix ---------------------------------------
 
@@ -453,7 +412,7 @@ TEST_P(DeformConv2dCases, MatchesReference) {
 
 INSTANTIATE_TEST_SUITE_P(
     Edge, DeformConv2dCases, ::testing::Combine(::testing::ValuesIn(all_cases()),
-                                            ::testing::ValuesIn(kAllIsas)),
+                                            ::testing::ValuesIn(dcn_test::all_cpu_paths())),
     [](const ::testing::TestParamInfo<std::tuple<Case, CpuIsa>> &info) {
         return std::get<0>(info.param).name + "_" + isa_label(std::get<1>(info.param));
     });
@@ -498,7 +457,7 @@ TEST_P(DeformConv2dFloat64Cases, MatchesReferenceTo1e12) {
 
 INSTANTIATE_TEST_SUITE_P(
     Float64, DeformConv2dFloat64Cases,
-    ::testing::Combine(::testing::ValuesIn(all_cases()), ::testing::ValuesIn(kAllIsas)),
+    ::testing::Combine(::testing::ValuesIn(all_cases()), ::testing::ValuesIn(dcn_test::all_cpu_paths())),
     [](const ::testing::TestParamInfo<std::tuple<Case, CpuIsa>> &info) {
         return std::get<0>(info.param).name + "_" + isa_label(std::get<1>(info.param));
     });
@@ -906,8 +865,11 @@ TEST_F(DcnTest, CapSelectsBestSupportedAtOrBelow) {
         EXPECT_EQ(dcn::last_cpu_isa(), *expect);
     }
     // Names round-trip.
-    for (CpuIsa isa : kAllIsas)
+    for (CpuIsa isa : dcn::compiled_cpu_isas())
         EXPECT_EQ(dcn::cpu_isa_from_name(dcn::cpu_isa_name(isa)), std::optional<CpuIsa>(isa));
+    // The list ends with the baseline every x86-64 CPU runs.
+    EXPECT_STREQ(dcn::cpu_isa_name(dcn::compiled_cpu_isas().back()), "baseline");
+    EXPECT_TRUE(dcn::cpu_supports(dcn::compiled_cpu_isas().back()));
     EXPECT_EQ(dcn::cpu_isa_from_name("no_such_isa"), std::nullopt);
 }
 

@@ -45,6 +45,7 @@
 
 #include "reference/deform_psroi_pool_ref.h"
 #include "reference/deform_roi_pool_ref.h"
+#include "cpu_paths.h"
 #include "test_support.h"
 
 namespace {
@@ -56,50 +57,12 @@ using dcn_test::numel;
 constexpr float kNaN = std::numeric_limits<float>::quiet_NaN();
 constexpr float kInf = std::numeric_limits<float>::infinity();
 
-// ---- CPU paths --------------------------------------------------------------
+// ---- CPU paths (tests/cpu_paths.h) ------------------------------------------
 
-const CpuIsa kAllIsas[] = {CpuIsa::avx512_skylake, CpuIsa::avx2_fma, CpuIsa::sse41,
-                           CpuIsa::baseline};
-
-const char *isa_label(CpuIsa isa) {
-    switch (isa) {
-    case CpuIsa::avx512_skylake: return "avx512_skylake";
-    case CpuIsa::avx2_fma: return "avx2_fma";
-    case CpuIsa::sse41: return "sse41";
-    case CpuIsa::baseline: return "baseline";
-    }
-    return "unknown";
-}
-
-// Empty when the path can run here, else why not.
-std::string why_unusable(CpuIsa isa) {
-    const std::vector<CpuIsa> v = dcn::compiled_cpu_isas();
-    if (std::find(v.begin(), v.end(), isa) == v.end())
-        return std::string("CPU path ") + isa_label(isa) + " is not compiled into this build";
-    if (!dcn::cpu_supports(isa))
-        return std::string("this CPU does not support the ") + isa_label(isa) + " path";
-    return {};
-}
-
-std::vector<CpuIsa> usable_isas() {
-    std::vector<CpuIsa> r;
-    for (CpuIsa isa : dcn::compiled_cpu_isas())
-        if (dcn::cpu_supports(isa)) r.push_back(isa);
-    return r;
-}
-
-// Resets the library's global knobs around every test.
-class RoiFixture : public ::testing::Test {
-protected:
-    void SetUp() override {
-        dcn::set_max_cpu_isa(std::nullopt);
-        dcn::set_num_threads(0);
-    }
-    void TearDown() override {
-        dcn::set_max_cpu_isa(std::nullopt);
-        dcn::set_num_threads(0);
-    }
-};
+using dcn_test::isa_label;
+using dcn_test::usable_isas;
+using dcn_test::why_unusable;
+using RoiFixture = dcn_test::DcnTest;
 
 uint32_t seed_of(const std::string &s) {
     uint32_t h = 2166136261u;  // FNV-1a
@@ -812,7 +775,7 @@ TEST_P(PsroiPoolCases, MatchesReference) {
 }
 
 INSTANTIATE_TEST_SUITE_P(Edge, PsroiPoolCases,
-                         ::testing::Combine(::testing::ValuesIn(ps_cases()), ::testing::ValuesIn(kAllIsas)),
+                         ::testing::Combine(::testing::ValuesIn(ps_cases()), ::testing::ValuesIn(dcn_test::all_cpu_paths())),
                          [](const ::testing::TestParamInfo<std::tuple<PsCase, CpuIsa>> &info) {
                              return std::get<0>(info.param).name + "_" + isa_label(std::get<1>(info.param));
                          });
@@ -861,7 +824,7 @@ TEST_P(PsroiPoolFloat64Cases, MatchesReferenceTo1e12) {
 }
 
 INSTANTIATE_TEST_SUITE_P(Float64, PsroiPoolFloat64Cases,
-                         ::testing::Combine(::testing::ValuesIn(ps_cases()), ::testing::ValuesIn(kAllIsas)),
+                         ::testing::Combine(::testing::ValuesIn(ps_cases()), ::testing::ValuesIn(dcn_test::all_cpu_paths())),
                          [](const ::testing::TestParamInfo<std::tuple<PsCase, CpuIsa>> &info) {
                              return std::get<0>(info.param).name + "_" + isa_label(std::get<1>(info.param));
                          });
@@ -1289,7 +1252,7 @@ TEST_P(RoiPoolCases, MatchesReference) {
 }
 
 INSTANTIATE_TEST_SUITE_P(Edge, RoiPoolCases,
-                         ::testing::Combine(::testing::ValuesIn(roi_cases()), ::testing::ValuesIn(kAllIsas)),
+                         ::testing::Combine(::testing::ValuesIn(roi_cases()), ::testing::ValuesIn(dcn_test::all_cpu_paths())),
                          [](const ::testing::TestParamInfo<std::tuple<RoiCase, CpuIsa>> &info) {
                              return std::get<0>(info.param).name + "_" + isa_label(std::get<1>(info.param));
                          });
@@ -1324,7 +1287,7 @@ TEST_P(RoiPoolFloat64Cases, MatchesReferenceTo1e12) {
 }
 
 INSTANTIATE_TEST_SUITE_P(Float64, RoiPoolFloat64Cases,
-                         ::testing::Combine(::testing::ValuesIn(roi_cases()), ::testing::ValuesIn(kAllIsas)),
+                         ::testing::Combine(::testing::ValuesIn(roi_cases()), ::testing::ValuesIn(dcn_test::all_cpu_paths())),
                          [](const ::testing::TestParamInfo<std::tuple<RoiCase, CpuIsa>> &info) {
                              return std::get<0>(info.param).name + "_" + isa_label(std::get<1>(info.param));
                          });

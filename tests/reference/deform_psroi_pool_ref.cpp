@@ -8,33 +8,16 @@
 #include <stdexcept>
 #include <string>
 
+#include "reference/checks.h"
+
 namespace dcn_ref {
 namespace {
 
-std::string shape_str(const std::vector<int64_t> &s) {
-    std::string r = "[";
-    for (size_t i = 0; i < s.size(); ++i) {
-        if (i) r += ", ";
-        r += std::to_string(s[i]);
-    }
-    return r + "]";
-}
-
-[[noreturn]] void fail(const std::string &what) {
-    throw std::invalid_argument("dcn_ref::deform_psroi_pool: " + what);
-}
-
-int64_t numel(const std::vector<int64_t> &s) {
-    int64_t n = 1;
-    for (int64_t d : s) n *= d;
-    return n;
-}
-
-void check_data(const Tensor &t, const char *name) {
-    if (static_cast<int64_t>(t.data.size()) != numel(t.shape))
-        fail(std::string(name) + ": data size " + std::to_string(t.data.size()) +
-             " does not match shape " + shape_str(t.shape));
-}
+constexpr const char *kOp = "deform_psroi_pool";
+using checks::numel;
+using checks::shape_str;
+[[noreturn]] void fail(const std::string &what) { checks::fail(kOp, what); }
+void check_data(const Tensor &t, const char *name) { checks::check_data(kOp, t, name); }
 
 // MSRA's bilinear_interp on a plane, for a point already clamped to
 // [0, W-1] x [0, H-1]: corners floor / ceil of each coordinate (equal when

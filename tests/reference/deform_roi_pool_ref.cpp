@@ -8,35 +8,17 @@
 #include <stdexcept>
 #include <string>
 
+#include "reference/checks.h"
+
 namespace dcn_ref {
 namespace {
 
-std::string shape_str(const std::vector<int64_t> &s) {
-    std::string r = "[";
-    for (size_t i = 0; i < s.size(); ++i) {
-        if (i) r += ", ";
-        r += std::to_string(s[i]);
-    }
-    return r + "]";
-}
-
-[[noreturn]] void fail(const std::string &what) {
-    throw std::invalid_argument("dcn_ref::deform_roi_pool: " + what);
-}
-
-int64_t numel(const std::vector<int64_t> &s) {
-    int64_t n = 1;
-    for (int64_t d : s) n *= d;
-    return n;
-}
-
+constexpr const char *kOp = "deform_roi_pool";
+using checks::numel;
+using checks::shape_str;
+[[noreturn]] void fail(const std::string &what) { checks::fail(kOp, what); }
 void check_tensor(const Tensor &t, const std::vector<int64_t> &expected, const char *name) {
-    if (t.shape != expected)
-        fail(std::string(name) + ": expected shape " + shape_str(expected) + ", got " +
-             shape_str(t.shape));
-    if (static_cast<int64_t>(t.data.size()) != numel(t.shape))
-        fail(std::string(name) + ": data size " + std::to_string(t.data.size()) +
-             " does not match shape " + shape_str(t.shape));
+    checks::check_tensor(kOp, t, expected, name);
 }
 
 // The adaptive grid ceil(extent / bins); <= 0 for an empty or inverted RoI.
