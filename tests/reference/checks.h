@@ -2,6 +2,7 @@
 // a test bug does not go unnoticed). No Halide, no dcn headers.
 #pragma once
 
+#include <cmath>
 #include <cstdint>
 #include <stdexcept>
 #include <string>
@@ -40,6 +41,18 @@ inline void check_tensor(const char *op, const Tensor &t, const std::vector<int6
     if (t.shape != expected)
         fail(op, std::string(name) + ": expected shape " + shape_str(expected) + ", got " + shape_str(t.shape));
     check_data(op, t, name);
+}
+
+// Row r of an (R, 5) RoI table: the batch index must be an integer in
+// [0, N) and the coordinates finite. Returns the batch index.
+inline int64_t roi_batch(const char *op, const float *roi, int64_t r, int64_t N) {
+    const double b = roi[0];
+    if (!(b == std::floor(b)) || b < 0 || b >= static_cast<double>(N))
+        fail(op, "rois: RoI " + std::to_string(r) + ": batch index " + std::to_string(b) + " is not an integer in [0, " +
+                     std::to_string(N) + ")");
+    for (int k = 1; k < 5; ++k)
+        if (!std::isfinite(roi[k])) fail(op, "rois: RoI " + std::to_string(r) + ": non-finite coordinate");
+    return static_cast<int64_t>(b);
 }
 
 }  // namespace dcn_ref::checks

@@ -88,13 +88,7 @@ PsroiPoolResult deform_psroi_pool(const Tensor &input, const Tensor &rois, const
 
     for (int64_t r = 0; r < R; ++r) {
         const float *roi = rois.data.data() + r * 5;
-        const double b = roi[0];
-        if (!(b == std::floor(b)) || b < 0 || b >= static_cast<double>(N))
-            fail("rois: RoI " + std::to_string(r) + ": batch index " + std::to_string(b) +
-                 " is not an integer in [0, " + std::to_string(N) + ")");
-        for (int k = 1; k < 5; ++k)
-            if (!std::isfinite(roi[k])) fail("rois: RoI " + std::to_string(r) + ": non-finite coordinate");
-        const int64_t n = static_cast<int64_t>(b);
+        const int64_t n = checks::roi_batch(kOp, roi, r, N);
 
         // round() of the float coordinate, half away from zero (std::round).
         const double scale = p.spatial_scale;

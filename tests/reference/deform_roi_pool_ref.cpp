@@ -76,13 +76,7 @@ std::vector<double> deform_roi_pool(const Tensor &input, const Tensor &rois, con
     std::vector<double> out(static_cast<size_t>(R * C * PH * PW), 0.0);
     for (int64_t r = 0; r < R; ++r) {
         const float *roi = rois.data.data() + r * 5;
-        const double b = roi[0];
-        if (!(b == std::floor(b)) || b < 0 || b >= static_cast<double>(N))
-            fail("rois: RoI " + std::to_string(r) + ": batch index " + std::to_string(b) +
-                 " is not an integer in [0, " + std::to_string(N) + ")");
-        for (int k = 1; k < 5; ++k)
-            if (!std::isfinite(roi[k])) fail("rois: RoI " + std::to_string(r) + ": non-finite coordinate");
-        const int64_t n = static_cast<int64_t>(b);
+        const int64_t n = checks::roi_batch(kOp, roi, r, N);
 
         // No rounding and no +1 (mmcv's aligned RoIAlign box).
         const double scale = p.spatial_scale;
