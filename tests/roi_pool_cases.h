@@ -542,9 +542,6 @@ std::vector<PsCase> ps_cases() {
     };
 }
 
-
-
-
 // float64: every case on every CPU path, against the same reference to
 // 1e-12 (the cases' float32 values are exact in float64).
 template <typename T>
@@ -574,61 +571,11 @@ class PsroiPoolFloat64Cases : public RoiFixture,
 
 
 
-
-
-
-
-
-
 // ---- strided views -----------------------------------------------------------------
 
-// A copy of `data` (C-contiguous in `shape`) inside a larger buffer of shape
-// shape + extra filled with `fill`, so the view has non-trivial strides.
-struct Strided {
-    std::vector<float> buffer;
-    std::vector<int64_t> shape, strides;
-    dcn::TensorView view() { return dcn::TensorView(buffer.data(), shape, strides); }
-    int64_t offset_of(int64_t flat) const {
-        int64_t off = 0;
-        for (size_t d = shape.size(); d-- > 0;) {
-            off += (flat % shape[d]) * strides[d];
-            flat /= shape[d];
-        }
-        return off;
-    }
-    std::vector<float> gather() const {
-        std::vector<float> r(size_t(numel(shape)));
-        for (int64_t i = 0; i < numel(shape); ++i) r[size_t(i)] = buffer[size_t(offset_of(i))];
-        return r;
-    }
-};
-
-Strided embed(const std::vector<int64_t> &shape, const std::vector<int64_t> &extra, const std::vector<float> *data,
-              float fill) {
-    Strided s;
-    s.shape = shape;
-    std::vector<int64_t> big(shape.size());
-    for (size_t d = 0; d < shape.size(); ++d) big[d] = shape[d] + extra[d];
-    s.strides.assign(shape.size(), 1);
-    for (size_t d = shape.size() - 1; d-- > 0;) s.strides[d] = s.strides[d + 1] * big[d + 1];
-    s.buffer.assign(size_t(numel(big)), fill);
-    for (int64_t i = 0; i < numel(shape); ++i)
-        s.buffer[size_t(s.offset_of(i))] = data ? (*data)[size_t(i)] : kNaN;
-    return s;
-}
-
-// Elements of the big buffer outside the view still hold `fill`.
-::testing::AssertionResult untouched_outside(const Strided &s, float fill) {
-    std::vector<char> in_view(s.buffer.size(), 0);
-    for (int64_t i = 0; i < numel(s.shape); ++i) in_view[size_t(s.offset_of(i))] = 1;
-    for (size_t k = 0; k < s.buffer.size(); ++k)
-        if (!in_view[k] && s.buffer[k] != fill)
-            return ::testing::AssertionFailure() << "element " << k << " outside the view was written";
-    return ::testing::AssertionSuccess();
-}
-
-
-
+using dcn_test::embed;
+using dcn_test::Strided;
+using dcn_test::untouched_outside;
 
 struct RoiCase {
     std::string name;
@@ -818,9 +765,6 @@ std::vector<RoiCase> roi_cases() {
     };
 }
 
-
-
-
 std::vector<double> run_roi_f64(const RoiProblem &pr, dcn::Device device = dcn::Device::cpu) {
     std::vector<double> x = dcn_test::to_f64(pr.input.data), rois = dcn_test::to_f64(pr.rois.data),
                         off = dcn_test::to_f64(pr.offset.data), m = dcn_test::to_f64(pr.mask.data),
@@ -834,12 +778,6 @@ std::vector<double> run_roi_f64(const RoiProblem &pr, dcn::Device device = dcn::
                          offset, mask, dcn::TensorView(f64_ptr(out), pr.out_shape), opt);
     return out;
 }
-
-
-
-
-
-
 
 
 

@@ -744,47 +744,9 @@ TEST_F(DcnTest, CachedScratchMemoryIsReusedAndReleased) {
 
 // A copy of `t` inside a larger zero-filled buffer of shape t.shape + extra
 // (C-contiguous in the larger shape), so the view has non-trivial strides.
-struct Strided {
-    std::vector<float> buffer;
-    std::vector<int64_t> shape, strides;
-    dcn::TensorView view() { return dcn::TensorView(buffer.data(), shape, strides); }
-};
-
-Strided embed(const std::vector<int64_t> &shape, const std::vector<int64_t> &extra,
-              const std::vector<float> *data, float fill) {
-    Strided s;
-    s.shape = shape;
-    std::vector<int64_t> big(shape.size());
-    for (size_t d = 0; d < shape.size(); ++d) big[d] = shape[d] + extra[d];
-    s.strides.assign(shape.size(), 1);
-    for (size_t d = shape.size() - 1; d-- > 0;) s.strides[d] = s.strides[d + 1] * big[d + 1];
-    s.buffer.assign(static_cast<size_t>(numel(big)), fill);
-    if (data) {
-        const int64_t n = numel(shape);
-        for (int64_t flat = 0; flat < n; ++flat) {
-            int64_t rem = flat, off = 0;
-            for (size_t d = shape.size(); d-- > 0;) {
-                off += (rem % shape[d]) * s.strides[d];
-                rem /= shape[d];
-            }
-            s.buffer[static_cast<size_t>(off)] = (*data)[static_cast<size_t>(flat)];
-        }
-    }
-    return s;
-}
-
-std::vector<float> gather(const Strided &s) {
-    std::vector<float> r(static_cast<size_t>(numel(s.shape)));
-    for (int64_t flat = 0; flat < numel(s.shape); ++flat) {
-        int64_t rem = flat, off = 0;
-        for (size_t d = s.shape.size(); d-- > 0;) {
-            off += (rem % s.shape[d]) * s.strides[d];
-            rem /= s.shape[d];
-        }
-        r[static_cast<size_t>(flat)] = s.buffer[static_cast<size_t>(off)];
-    }
-    return r;
-}
+using dcn_test::embed;
+using dcn_test::gather;
+using dcn_test::Strided;
 
 TEST_F(DcnTest, StridedViewsAndNoWritesOutsideOutput) {
     const Problem pr = make_problem(

@@ -13,6 +13,8 @@
 
 #include <gtest/gtest.h>
 
+#include <dcn/dcn.h>
+
 #include <algorithm>
 #include <cmath>
 #include <cstdint>
@@ -118,6 +120,60 @@ inline dcn_ref::Tensor integer_tensor(const std::vector<int64_t> &shape, std::mt
     dcn_ref::Tensor t = zeros(shape);
     fill_integers(t.data, rng, lo, hi);
     return t;
+}
+
+
+// ---- strided views ------------------------------------------------------------
+
+// A copy of `data` (C-contiguous in `shape`) inside a larger buffer of shape
+// shape + extra filled with `fill`, so the view has non-trivial strides.
+struct Strided {
+    std::vector<float> buffer;
+    std::vector<int64_t> shape, strides;
+    dcn::TensorView view() { return dcn::TensorView(buffer.data(), shape, strides); }
+    // Where element `flat` (C order in `shape`) lives in the buffer.
+    int64_t offset_of(int64_t flat) const {
+        int64_t off = 0;
+        for (size_t d = shape.size(); d-- > 0;) {
+            off += (flat % shape[d]) * strides[d];
+            flat /= shape[d];
+        }
+        return off;
+    }
+    // The view's elements, C-contiguous.
+    std::vector<float> gather() const {
+        std::vector<float> r(static_cast<size_t>(numel(shape)));
+        for (int64_t i = 0; i < numel(shape); ++i) r[static_cast<size_t>(i)] = buffer[static_cast<size_t>(offset_of(i))];
+        return r;
+    }
+};
+
+// `data` == nullptr: the view's elements are NaN (a poisoned output).
+inline Strided embed(const std::vector<int64_t> &shape, const std::vector<int64_t> &extra,
+                     const std::vector<float> *data, float fill) {
+    Strided s;
+    s.shape = shape;
+    std::vector<int64_t> big(shape.size());
+    for (size_t d = 0; d < shape.size(); ++d) big[d] = shape[d] + extra[d];
+    s.strides.assign(shape.size(), 1);
+    for (size_t d = shape.size() - 1; d-- > 0;) s.strides[d] = s.strides[d + 1] * big[d + 1];
+    s.buffer.assign(static_cast<size_t>(numel(big)), fill);
+    for (int64_t i = 0; i < numel(shape); ++i)
+        s.buffer[static_cast<size_t>(s.offset_of(i))] =
+            data ? (*data)[static_cast<size_t>(i)] : std::numeric_limits<float>::quiet_NaN();
+    return s;
+}
+
+inline std::vector<float> gather(const Strided &s) { return s.gather(); }
+
+// Elements of the big buffer outside the view still hold `fill`.
+inline ::testing::AssertionResult untouched_outside(const Strided &s, float fill) {
+    std::vector<char> in_view(s.buffer.size(), 0);
+    for (int64_t i = 0; i < numel(s.shape); ++i) in_view[static_cast<size_t>(s.offset_of(i))] = 1;
+    for (size_t k = 0; k < s.buffer.size(); ++k)
+        if (!in_view[k] && s.buffer[k] != fill)
+            return ::testing::AssertionFailure() << "element " << k << " outside the view was written";
+    return ::testing::AssertionSuccess();
 }
 
 // ---- comparison against the double reference ------------------------------
