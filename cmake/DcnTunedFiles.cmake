@@ -10,7 +10,7 @@
 #   Validates one tuned file against that list and
 #   the CPU ISA names of the build; stops with FATAL_ERROR "<file>: <what is
 #   wrong>" otherwise. Sets <prefix>_OPERATOR, <prefix>_CLASS, <prefix>_ISA,
-#   <prefix>_PARAMS (k=v list, in tunables.h order, only those the file
+#   <prefix>_PARAMS (k=v list, in schedules/cpu/tunables.cmake order, only those the file
 #   sets), <prefix>_RANGES (lo;hi;lo;hi... in shape-feature order).
 
 # A JSON value that must be an integer (within [lo, hi]).

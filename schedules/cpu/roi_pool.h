@@ -12,7 +12,7 @@
 namespace dcn {
 
 // Tunables (GeneratorParams of both pooling generators; the defaults, 1 and
-// 1, are the untuned schedule; tools/autotune/tunables.h lists them).
+// 1, are the untuned schedule; schedules/cpu/tunables.cmake states them).
 struct RoiPoolCpuParams {
     int rois_per_task = 1;    // RoIs per parallel task
     int channel_vectors = 1;  // native vectors per step of the channel loop
