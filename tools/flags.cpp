@@ -1,5 +1,7 @@
 #include "flags.h"
 
+#include <CLI/CLI.hpp>
+
 #include <algorithm>
 #include <cerrno>
 #include <cfloat>
@@ -82,6 +84,13 @@ StringFlags::StringFlags(CLI::App *app) : app_(app) {
     // Left-over arguments are reported by check_parsed(), naming the command.
     app_->allow_extras();
 }
+
+StringFlags::StringFlags(CLI::App &parent, const std::string &name, const std::string &description)
+    : StringFlags(parent.add_subcommand(name, description)) {}
+
+bool StringFlags::parsed() const { return app_->parsed(); }
+
+void StringFlags::footer(const std::string &text) { app_->footer(text); }
 
 void StringFlags::add(const std::string &name, const std::string &help, bool required) {
     CLI::Option *o = app_->add_option("--" + name, values_[name], help);

@@ -4,12 +4,15 @@
 // message naming the flag.
 #pragma once
 
-#include <CLI/CLI.hpp>
-
 #include <map>
 #include <stdexcept>
 #include <string>
 #include <vector>
+
+namespace CLI {  // CLI11 (only flags.cpp and the tools' main files include it: it is slow to compile)
+class App;
+class Option;
+}  // namespace CLI
 
 namespace dcn_tools {
 
@@ -37,6 +40,8 @@ std::string shape_str(const std::vector<int64_t> &shape);
 class StringFlags {
 public:
     explicit StringFlags(CLI::App *app);
+    // A subcommand of `parent` and its flags.
+    StringFlags(CLI::App &parent, const std::string &name, const std::string &description);
     // "--name VALUE"; `required` flags must be given.
     void add(const std::string &name, const std::string &help, bool required = false);
     // "--name" without a value.
@@ -53,6 +58,10 @@ public:
     // Throws UsageError naming the flag or the arguments.
     void check_parsed() const;
     CLI::App *app() const { return app_; }
+    // Whether the command (a subcommand) was given on the command line.
+    bool parsed() const;
+    // A line printed after the flags in --help.
+    void footer(const std::string &text);
 
 private:
     CLI::App *app_;

@@ -192,7 +192,7 @@ int run(int argc, char **argv) {
     std::string command = "dcn-autotune";
     for (int i = 1; i < argc; i++) command += std::string(" ") + argv[i];
     for (const auto &[op, flags] : ops) {
-        if (!flags->app()->parsed()) continue;
+        if (!flags->parsed()) continue;
         flags->check_parsed();
         return tune(op, *flags, command);
     }

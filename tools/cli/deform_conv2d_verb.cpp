@@ -59,10 +59,9 @@ int run(const VerbFlags &f) {
 
 Verb add_deform_conv2d(CLI::App &app) {
     Verb v;
-    v.app = app.add_subcommand("deform-conv2d",
-                               "deformable convolution (DCNv1; DCNv2 with --mask), torchvision.ops.deform_conv2d / "
+    v.name = "deform-conv2d";
+    v.flags = std::make_shared<VerbFlags>(app, v.name, "deformable convolution (DCNv1; DCNv2 with --mask), torchvision.ops.deform_conv2d / "
                                "ONNX DeformConv semantics");
-    v.flags = std::make_shared<VerbFlags>(v.app);
     VerbFlags &f = *v.flags;
     f.add("input", "input (N, C, H, W)", true);
     f.add("offset", "offsets (N, 2*G*kH*kW, oH, oW), (dy, dx) pairs", true);
@@ -78,7 +77,7 @@ Verb add_deform_conv2d(CLI::App &app) {
     f.add("device", "cpu (default), cuda, opencl");
     f.add("repeat", "after a warm-up run, time N runs and print 'median_ms=<float> gflops=<float>' as the last "
                     "line on stderr");
-    v.app->footer("Arrays are .npy files, C order, all '<f4' (float32) or all '<f8' (float64).");
+    v.flags->footer("Arrays are .npy files, C order, all '<f4' (float32) or all '<f8' (float64).");
     v.run = run;
     return v;
 }

@@ -74,11 +74,10 @@ int run(const VerbFlags &) {
 
 Verb add_info(CLI::App &app) {
     Verb v;
-    v.app = app.add_subcommand("info",
-                               "version, Halide version, compiled kernels and CPU paths, the CPU features the "
+    v.name = "info";
+    v.flags = std::make_shared<VerbFlags>(app, v.name, "version, Halide version, compiled kernels and CPU paths, the CPU features the "
                                "kernels use, threads, usable devices");
-    v.app->footer("Prints 'key: value' lines. DCN_MAX_CPU_ISA caps the CPU path used.");
-    v.flags = std::make_shared<VerbFlags>(v.app);
+    v.flags->footer("Prints 'key: value' lines. DCN_MAX_CPU_ISA caps the CPU path used.");
     v.run = run;
     return v;
 }

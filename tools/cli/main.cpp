@@ -41,8 +41,8 @@ int run(int argc, char **argv) {
     bool known = first.rfind("-", 0) == 0;
     std::string names;
     for (const dcn_cli::Verb &v : verbs) {
-        known = known || first == v.app->get_name();
-        names += (names.empty() ? "" : ", ") + v.app->get_name();
+        known = known || first == v.name;
+        names += (names.empty() ? "" : ", ") + v.name;
     }
     if (!known) throw dcn_tools::UsageError("unknown verb '" + first + "' (expected " + names + "; see 'dcn --help')");
     try {
@@ -56,7 +56,7 @@ int run(int argc, char **argv) {
         return 2;
     }
     for (const dcn_cli::Verb &v : verbs) {
-        if (!v.app->parsed()) continue;
+        if (!v.flags->parsed()) continue;
         v.flags->check_parsed();
         return v.run(*v.flags);
     }

@@ -98,10 +98,9 @@ constexpr const char *kArrays = "Arrays are .npy files, C order, all '<f4' (floa
 
 Verb add_deform_psroi_pool(CLI::App &app) {
     Verb v;
-    v.app = app.add_subcommand("deform-psroi-pool",
-                               "deformable (position-sensitive) RoI pooling, MSRA / Deformable R-FCN semantics "
+    v.name = "deform-psroi-pool";
+    v.flags = std::make_shared<VerbFlags>(app, v.name, "deformable (position-sensitive) RoI pooling, MSRA / Deformable R-FCN semantics "
                                "(group size 1 and output dim = C: the plain deformable RoI pooling)");
-    v.flags = std::make_shared<VerbFlags>(v.app);
     VerbFlags &f = *v.flags;
     f.add("input", "input (N, C, H, W), C = output_dim * group_size^2", true);
     f.add("rois", "RoIs (R, 5): batch index, x1, y1, x2, y2 (image coordinates)", true);
@@ -118,17 +117,16 @@ Verb add_deform_psroi_pool(CLI::App &app) {
     f.add("device", "cpu (default), cuda, opencl");
     f.add("repeat", "after a warm-up run, time N runs and print 'median_ms=<float> gsamples=<float>' as the "
                     "last line on stderr");
-    v.app->footer(kArrays);
+    v.flags->footer(kArrays);
     v.run = run_psroi;
     return v;
 }
 
 Verb add_deform_roi_pool(CLI::App &app) {
     Verb v;
-    v.app = app.add_subcommand("deform-roi-pool",
-                               "deformable RoI pooling with RoIAlign sampling, mmcv DeformRoIPool semantics "
+    v.name = "deform-roi-pool";
+    v.flags = std::make_shared<VerbFlags>(app, v.name, "deformable RoI pooling with RoIAlign sampling, mmcv DeformRoIPool semantics "
                                "(ModulatedDeformRoIPoolPack with --mask)");
-    v.flags = std::make_shared<VerbFlags>(v.app);
     VerbFlags &f = *v.flags;
     f.add("input", "input (N, C, H, W)", true);
     f.add("rois", "RoIs (R, 5): batch index, x1, y1, x2, y2 (image coordinates)", true);
@@ -142,7 +140,7 @@ Verb add_deform_roi_pool(CLI::App &app) {
     f.add("device", "cpu (default), cuda, opencl");
     f.add("repeat", "after a warm-up run, time N runs and print 'median_ms=<float> gsamples=<float>' as the "
                     "last line on stderr");
-    v.app->footer(kArrays);
+    v.flags->footer(kArrays);
     v.run = run_roi;
     return v;
 }

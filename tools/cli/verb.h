@@ -2,8 +2,6 @@
 // (tools/flags.h: checked by the shared parsers when it runs), and what it runs.
 #pragma once
 
-#include <CLI/CLI.hpp>
-
 #include "flags.h"
 
 #include <functional>
@@ -16,8 +14,8 @@ namespace dcn_cli {
 using VerbFlags = dcn_tools::StringFlags;
 
 struct Verb {
-    CLI::App *app = nullptr;
-    std::shared_ptr<VerbFlags> flags;
+    std::string name;
+    std::shared_ptr<VerbFlags> flags;  // a subcommand of the dcn app
     std::function<int(const VerbFlags &)> run;
 };
 
