@@ -1,0 +1,1 @@
+"""The parts of bench/peers.py (dcn against its peers, side by side)."""
