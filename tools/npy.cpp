@@ -361,6 +361,9 @@ Array parse_npy(const std::string &bytes, const std::string &name) {
 Array read_npy(const std::string &path) {
     std::error_code ec;
     if (std::filesystem::is_directory(path, ec)) fail(path, "cannot read: is a directory");
+    // A FIFO, socket or device would block or never end: only regular files.
+    if (std::filesystem::exists(path, ec) && !std::filesystem::is_regular_file(path, ec))
+        fail(path, "cannot read: not a regular file");
     errno = 0;
     std::ifstream f(path, std::ios::binary);
     if (!f) {

@@ -60,19 +60,30 @@ void check_tensor(const char *function, const char *argument, const TensorView &
         throw Error(function, argument,
                     "the innermost dimension must have stride 1, got strides " + shape_str(strides));
     }
-    // Halide addresses elements with 32-bit offsets (no large_buffers).
-    int64_t span = 1;
+    // Halide addresses elements with 32-bit offsets and extents (no
+    // large_buffers): the elements, and the memory the view spans, must each
+    // stay under 2^31 bytes. All size arithmetic is overflow-checked.
+    constexpr int64_t kMaxBytes = std::numeric_limits<int32_t>::max();
+    const int64_t size = static_cast<int64_t>(dtype_size(t.dtype));
+    const std::string too_large = "tensor of shape " + shape_str(t.shape) + " with strides " + shape_str(strides) +
+                                  " is over the kernels' limit of 2^31 - 1 bytes";
+    int64_t span = 1, count = 1;
     for (int i = 0; i < rank; i++) {
         if (strides[i] < 0)
             throw Error(function, argument, "negative strides are not supported: " + shape_str(strides));
-        if (t.shape[i] > 0) span += (t.shape[i] - 1) * strides[i];
+        if (t.shape[i] == 0) count = 0;
+        int64_t reach = 0;
+        if (t.shape[i] > 0 && (__builtin_mul_overflow(t.shape[i] - 1, strides[i], &reach) ||
+                               __builtin_add_overflow(span, reach, &span)))
+            throw Error(function, argument, too_large + " (its span overflows)");
     }
-    constexpr int64_t kMaxBytes = std::numeric_limits<int32_t>::max();
-    if (span * static_cast<int64_t>(dtype_size(t.dtype)) > kMaxBytes) {
-        throw Error(function, argument,
-                    "tensor of shape " + shape_str(t.shape) + " spans more than 2^31 bytes, the "
-                    "kernels' limit");
-    }
+    for (int i = 0; i < rank && count > 0; i++)
+        if (__builtin_mul_overflow(count, t.shape[i], &count)) count = std::numeric_limits<int64_t>::max();
+    int64_t span_bytes = 0, count_bytes = 0;
+    if (__builtin_mul_overflow(span, size, &span_bytes) || span_bytes > kMaxBytes)
+        throw Error(function, argument, too_large + " (the memory it spans)");
+    if (__builtin_mul_overflow(count, size, &count_bytes) || count_bytes > kMaxBytes)
+        throw Error(function, argument, too_large + " (its elements)");
     if (t.data == nullptr && t.numel() > 0) throw Error(function, argument, "data pointer is null");
 }
 

@@ -2,6 +2,8 @@
 // the operator (docs/operators.md), stated once.
 #include "deform_conv2d_problem.h"
 
+#include <cstdint>
+#include <limits>
 #include <string>
 
 namespace dcn::detail {
@@ -26,6 +28,24 @@ void check_options(const DeformConv2dOptions &o) {
     if (o.groups < 0) throw Error(kFn, "groups", "must be >= 1 (or 0 to infer), got " + str(o.groups));
     if (o.offset_groups < 0)
         throw Error(kFn, "offset_groups", "must be >= 1 (or 0 to infer), got " + str(o.offset_groups));
+    // The kernels' own bounds, in the caller's terms.
+    const std::string most = " must be at most " + str(kMaxConvParameter) + " (dcn::kMaxConvParameter), got ";
+    for (int v : o.stride)
+        if (v > kMaxConvParameter) throw Error(kFn, "stride", "each value" + most + str(v));
+    for (int v : o.dilation)
+        if (v > kMaxConvParameter) throw Error(kFn, "dilation", "each value" + most + str(v));
+    for (int v : o.padding)
+        if (v > kMaxConvParameter) throw Error(kFn, "padding", "each value" + most + str(v));
+    if (o.groups > kMaxConvParameter) throw Error(kFn, "groups", "groups" + most + str(o.groups));
+    if (o.offset_groups > kMaxConvParameter)
+        throw Error(kFn, "offset_groups", "offset_groups" + most + str(o.offset_groups));
+}
+
+// Every dimension of a shape below 2^31 (the kernels' extents are 32-bit).
+void check_dims(const char *argument, const std::vector<int64_t> &shape) {
+    for (int64_t d : shape)
+        if (d > std::numeric_limits<int32_t>::max())
+            throw Error(kFn, argument, "every dimension must be below 2^31, got shape " + shape_str(shape));
 }
 
 // One output extent; throws when it would be <= 0.
@@ -55,6 +75,8 @@ DeformConv2dProblem resolve_deform_conv2d_extents(const std::vector<int64_t> &in
     check_options(o);
     for (int64_t d : w)
         if (d < 1) throw Error(kFn, "weight", "every dimension must be >= 1, got shape " + shape_str(w));
+    check_dims("input", in);
+    check_dims("weight", w);
     DeformConv2dProblem p;
     p.N = in[0], p.C = in[1], p.H = in[2], p.W = in[3];
     p.K = w[0], p.Cg = w[1], p.kH = w[2], p.kW = w[3];
@@ -130,6 +152,15 @@ DeformConv2dProblem resolve_deform_conv2d(const TensorView &input, const TensorV
     check_shape(kFn, "offset", offset, {N, 2 * og * taps, oH, oW},
                         "2*offset_groups*kH*kW = 2*" + str(og) + "*" + str(kH) + "*" + str(kW) +
                             " channels, output " + str(oH) + "x" + str(oW));
+    // The CPU kernels copy the input channels-innermost with a one-pixel zero
+    // border: that copy must also stay under the 2^31-byte limit.
+    {
+        const double bytes = double(N) * double(C) * double(H + 2) * double(W + 2) * double(dtype_size(input.dtype));
+        if (bytes > double(std::numeric_limits<int32_t>::max()))
+            throw Error(kFn, "input",
+                        "shape " + shape_str(input.shape) + " is too large: the kernels' bordered copy, N*C*(H+2)*(W+2) "
+                        "elements, would be over 2^31 - 1 bytes");
+    }
     DeformConv2dProblem p = extents;
     p.groups = groups;
     p.offset_groups = og;

@@ -37,6 +37,16 @@ void trim_locked(size_t keep) {
     g_free.erase(g_free.begin(), g_free.begin() + static_cast<std::ptrdiff_t>(drop));
 }
 
+// At exit, the cached blocks are freed (otherwise they are still allocated
+// when the globals above are destroyed, and leak checkers report them as
+// lost). Declared after them, so destroyed before them.
+struct FreeCacheAtExit {
+    ~FreeCacheAtExit() {
+        std::lock_guard<std::mutex> lock(g_mutex);
+        trim_locked(0);
+    }
+} g_free_cache_at_exit;
+
 extern "C" void *dcn_halide_malloc(void *user_context, size_t size) {
     if (size < kMinCached) return halide_default_malloc(user_context, size);
     {

@@ -74,6 +74,17 @@ void check_psroi_options(const DeformPsroiPoolOptions &o) {
     check_positive(kPs, "sample_per_part", o.sample_per_part);
     if (o.part_size < 0) throw Error(kPs, "part_size", "must be >= 1 (or 0 = pooled_size), got " + str(o.part_size));
     if (!std::isfinite(o.trans_std)) throw Error(kPs, "trans_std", "must be finite, got " + fstr(o.trans_std));
+    // The kernels' own bounds, in the caller's terms.
+    for (const auto &[name, v] : {std::pair<const char *, int>{"group_size", o.group_size},
+                                  {"pooled_size", o.pooled_size},
+                                  {"part_size", o.part_size},
+                                  {"sample_per_part", o.sample_per_part}})
+        if (v > kMaxPsroiParameter)
+            throw Error(kPs, name,
+                        "must be at most " + str(kMaxPsroiParameter) + " (dcn::kMaxPsroiParameter), got " + str(v));
+    if (o.output_dim > kMaxPsroiOutputDim)
+        throw Error(kPs, "output_dim",
+                    "must be at most " + str(kMaxPsroiOutputDim) + " (dcn::kMaxPsroiOutputDim), got " + str(o.output_dim));
 }
 void check_roi_pool_options(const DeformRoiPoolOptions &o) {
     check_scale(kRp, o.spatial_scale);

@@ -1,5 +1,7 @@
 #include "dcn/dcn.h"
 
+#include <algorithm>
+#include <limits>
 #include <utility>
 
 namespace dcn {
@@ -33,9 +35,20 @@ size_t dtype_size(DType t) {
     return 0;
 }
 
+namespace {
+// a * b for sizes (>= 0), saturating at INT64_MAX instead of overflowing.
+int64_t mul_saturating(int64_t a, int64_t b) {
+    int64_t r = 0;
+    return __builtin_mul_overflow(a, b, &r) ? std::numeric_limits<int64_t>::max() : r;
+}
+}  // namespace
+
 int64_t TensorView::numel() const {
     int64_t n = 1;
-    for (int64_t s : shape) n *= s;
+    for (int64_t s : shape) {
+        if (s == 0) return 0;
+        n = mul_saturating(n, s);
+    }
     return n;
 }
 
@@ -45,7 +58,7 @@ std::vector<int64_t> TensorView::effective_strides() const {
     int64_t step = 1;
     for (size_t i = shape.size(); i-- > 0;) {
         s[i] = step;
-        step *= shape[i];
+        step = mul_saturating(step, shape[i]);
     }
     return s;
 }

@@ -1,6 +1,7 @@
 #include "arrays.h"
 
 #include <cmath>
+#include <filesystem>
 #include <limits>
 #include <stdexcept>
 
@@ -70,6 +71,19 @@ dcn::TensorView CallArrays::output(const std::string &flag, const std::vector<in
         a.data.assign(n, std::nanf(""));
     }
     return view_of(a);
+}
+
+void CallArrays::check_distinct_outputs(const std::vector<std::pair<std::string, std::string>> &outputs) {
+    for (size_t i = 0; i < outputs.size(); i++)
+        for (size_t j = i + 1; j < outputs.size(); j++) {
+            std::error_code ec;
+            const bool same = outputs[i].second == outputs[j].second ||
+                              std::filesystem::equivalent(outputs[i].second, outputs[j].second, ec);
+            if (same)
+                throw dcn_tools::UsageError("--" + outputs[i].first + " and --" + outputs[j].first +
+                                            " name the same file '" + outputs[j].second +
+                                            "': one would overwrite the other");
+        }
 }
 
 void CallArrays::write(const std::string &flag, const std::string &path) const {

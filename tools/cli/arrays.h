@@ -5,6 +5,7 @@
 #include <map>
 #include <optional>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include <dcn/dcn.h>
@@ -32,6 +33,8 @@ public:
     // kernel fails to write cannot look valid), written by write().
     dcn::TensorView output(const std::string &flag, const std::vector<int64_t> &shape);
     void write(const std::string &flag, const std::string &path) const;
+    // Output files (flag, path) must be different files (a usage error).
+    static void check_distinct_outputs(const std::vector<std::pair<std::string, std::string>> &outputs);
 
 private:
     struct Input {

@@ -36,6 +36,7 @@ int run_psroi(const VerbFlags &f) {
     if (f.has("spatial-scale")) opts.spatial_scale = spatial_scale(f);
     if (f.has("device")) opts.device = parse_device(f.get("device"));
     const int repeat = f.repeat();
+    if (f.has("count")) CallArrays::check_distinct_outputs({{"output", f.get("output")}, {"count", f.get("count")}});
     if (f.has("trans") && opts.trans_std == 0.0f)
         std::fprintf(stderr, "dcn: warning: --trans is given but --trans-std is 0: the offsets are multiplied by 0 "
                              "and the pooling is not deformed\n");

@@ -138,6 +138,10 @@ struct Padding {
     bool operator==(const Padding &o) const { return sides == o.sides; }
 };
 
+// The largest stride, dilation, padding, groups and offset_groups the
+// kernels take (larger values are refused before any kernel runs).
+constexpr int kMaxConvParameter = 1 << 20;
+
 // Options of deform_conv2d; torchvision's and ONNX DeformConv's attributes.
 struct DeformConv2dOptions {
     std::array<int, 2> stride{1, 1};       // (sH, sW), each >= 1
@@ -205,6 +209,11 @@ struct DeformPsroiPoolOptions {
     Device device = Device::cpu;
     CudaContext cuda;            // for Device::cuda
 };
+
+// The largest group_size, pooled_size, part_size and sample_per_part, and
+// output_dim, of deform_psroi_pool (larger ones are refused).
+constexpr int kMaxPsroiParameter = 1 << 12;
+constexpr int kMaxPsroiOutputDim = 1 << 24;
 
 // (R, output_dim, pooled_size, pooled_size).
 std::vector<int64_t> deform_psroi_pool_output_shape(const std::vector<int64_t> &input_shape,

@@ -1,0 +1,151 @@
+// Limits and hostile sizes (issue 10, D2 D5 D8): every limit is checked
+// before any allocation or kernel, with a dcn::Error in the caller's terms;
+// size arithmetic never overflows; the CLI refuses two outputs in one file
+// and anything but a regular file as an input.
+#include <gtest/gtest.h>
+#include <sys/stat.h>
+
+#include <dcn/dcn.h>
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "cli_harness.h"
+#include "npy.h"
+#include "test_support.h"
+
+namespace {
+
+using dcn_test::fails_with;
+using dcn_test::path_in;
+using dcn_test::run_cli;
+using dcn_test::scratch_dir;
+
+// A pointer the library must never read: every call below fails validation.
+float g_dummy[64] = {};
+
+// The error's argument, or "" when the call did not throw dcn::Error.
+template <typename F>
+std::string error_argument(F call, std::string *what = nullptr) {
+    try {
+        call();
+    } catch (const dcn::Error &e) {
+        if (what) *what = e.what();
+        return e.argument();
+    } catch (const std::exception &e) {
+        if (what) *what = std::string("not a dcn::Error: ") + e.what();
+        return "(other exception)";
+    }
+    return "";
+}
+
+// D2: shapes whose byte sizes overflow int64 are refused, not wrapped.
+TEST(Limits, SizesThatOverflowAreRefused) {
+    const int64_t big = int64_t(1) << 21, bigger = int64_t(1) << 22;
+    std::string what;
+    const std::string arg = error_argument(
+        [&] {
+            dcn::deform_conv2d(dcn::TensorView(g_dummy, {1, big, big, bigger}), dcn::TensorView(g_dummy, {1, 2, big, bigger}),
+                               dcn::TensorView(g_dummy, {big, 1, 1, 1}), std::nullopt, std::nullopt,
+                               dcn::TensorView(g_dummy, {1, big, big, bigger}));
+        },
+        &what);
+    EXPECT_EQ(arg, "input") << what;
+    EXPECT_NE(what.find("2^31"), std::string::npos) << what;
+    // numel() and effective_strides() saturate instead of overflowing.
+    const dcn::TensorView huge(g_dummy, {int64_t(1) << 62, int64_t(1) << 62, 4});
+    EXPECT_EQ(huge.numel(), INT64_MAX);
+    EXPECT_EQ(huge.effective_strides()[0], INT64_MAX);
+}
+
+// D2 through the CLI: a .npy header of shape (0, 2^62, 2^62, 4) with no data.
+TEST(Limits, CliRefusesAHostileHeader) {
+    const std::string dir = scratch_dir();
+    const std::string x = path_in(dir, "x.npy"), rois = path_in(dir, "rois.npy"), y = path_in(dir, "y.npy");
+    dcn_test::write_file(x, dcn_test::npy_bytes("{'descr': '<f4', 'fortran_order': False, "
+                                                "'shape': (0, 4611686018427387904, 4611686018427387904, 4), }",
+                                                ""));
+    dcn_npy::write_npy(rois, {0, 5}, static_cast<const float *>(nullptr), 0);
+    const dcn_test::CliResult r =
+        run_cli({"deform-roi-pool", "--input", x, "--rois", rois, "--output-size", "2", "--output", y}, dir);
+    EXPECT_TRUE(fails_with(r, 1, {"input", "2^31"}));
+}
+
+// D5: the kernels' parameter bounds are checked up front, named in the API's terms.
+TEST(Limits, KernelBoundsAreCheckedUpFront) {
+    std::string what;
+    dcn::DeformConv2dOptions o;
+    o.stride = {dcn::kMaxConvParameter + 1, 1};
+    EXPECT_EQ(error_argument([&] { dcn::deform_conv2d_output_shape({1, 1, 4, 4}, {1, 1, 1, 1}, o); }, &what), "stride");
+    EXPECT_NE(what.find(std::to_string(dcn::kMaxConvParameter)), std::string::npos) << what;
+    o = {};
+    o.padding = dcn::kMaxConvParameter + 1;
+    EXPECT_EQ(error_argument([&] { dcn::deform_conv2d_output_shape({1, 1, 4, 4}, {1, 1, 1, 1}, o); }), "padding");
+    dcn::DeformPsroiPoolOptions ps;
+    ps.output_dim = 1;
+    ps.sample_per_part = dcn::kMaxPsroiParameter + 1;
+    EXPECT_EQ(error_argument([&] { dcn::deform_psroi_pool_output_shape({1, 1, 4, 4}, {1, 5}, ps); }, &what),
+              "sample_per_part");
+    EXPECT_NE(what.find(std::to_string(dcn::kMaxPsroiParameter)), std::string::npos) << what;
+}
+
+// D5: an input under 2^31 bytes whose bordered copy is over it is refused
+// naming the input, not by the kernel's allocation with its internal name.
+TEST(Limits, TheBorderedCopyOfTheInputIsChecked) {
+    std::string what;
+    dcn::DeformConv2dOptions o;
+    o.set_padding(1, 1);
+    const std::string arg = error_argument(
+        [&] {
+            dcn::deform_conv2d(dcn::TensorView(g_dummy, {1, 512, 1023, 1024}),
+                               dcn::TensorView(g_dummy, {1, 18, 1023, 1024}), dcn::TensorView(g_dummy, {1, 512, 3, 3}),
+                               std::nullopt, std::nullopt, dcn::TensorView(g_dummy, {1, 1, 1023, 1024}), o);
+        },
+        &what);
+    EXPECT_EQ(arg, "input") << what;
+    EXPECT_NE(what.find("bordered copy"), std::string::npos) << what;
+}
+
+// D8: a stride-0 view of a huge logical extent is a dcn::Error, not std::bad_alloc.
+TEST(Limits, StrideZeroViewsOfHugeExtentAreRefused) {
+    const int64_t n = int64_t(1) << 15;
+    std::string what;
+    const std::string arg = error_argument(
+        [&] {
+            dcn::deform_conv2d(dcn::TensorView(g_dummy, {1, 1, n, n}, {0, 0, 0, 1}),
+                               dcn::TensorView(g_dummy, {1, 2, n, n}, {0, 0, 0, 1}), dcn::TensorView(g_dummy, {1, 1, 1, 1}),
+                               std::nullopt, std::nullopt, dcn::TensorView(g_dummy, {1, 1, n, n}, {0, 0, 0, 1}));
+        },
+        &what);
+    EXPECT_FALSE(arg.empty()) << "no error";
+    EXPECT_NE(arg, "(other exception)") << what;
+}
+
+// D8: --output and --count in one file would lose the output.
+TEST(Limits, CliRefusesOneFileForTwoOutputs) {
+    const std::string dir = scratch_dir();
+    const std::string x = path_in(dir, "x.npy"), rois = path_in(dir, "rois.npy"), y = path_in(dir, "y.npy");
+    const std::vector<float> xv(1 * 4 * 5 * 5, 0.5f), rv{0, 0, 0, 3, 3};
+    dcn_npy::write_npy(x, {1, 4, 5, 5}, xv.data(), xv.size());
+    dcn_npy::write_npy(rois, {1, 5}, rv.data(), rv.size());
+    const dcn_test::CliResult r = run_cli({"deform-psroi-pool", "--input", x, "--rois", rois, "--output-dim", "1",
+                                           "--group-size", "2", "--pooled-size", "2", "--output", y, "--count", y},
+                                          dir);
+    EXPECT_TRUE(fails_with(r, 2, {"--output", "--count"}));
+}
+
+// D8: a FIFO (or any non-regular file) as an input is refused, not read forever.
+TEST(Limits, CliRefusesANonRegularInputFile) {
+    const std::string dir = scratch_dir();
+    const std::string fifo = path_in(dir, "fifo.npy"), rois = path_in(dir, "rois.npy"), y = path_in(dir, "y.npy");
+    ASSERT_EQ(::mkfifo(fifo.c_str(), 0600), 0);
+    const std::vector<float> rv{0, 0, 0, 3, 3};
+    dcn_npy::write_npy(rois, {1, 5}, rv.data(), rv.size());
+    const dcn_test::CliResult r =
+        run_cli({"deform-roi-pool", "--input", fifo, "--rois", rois, "--output-size", "2", "--output", y}, dir);
+    EXPECT_TRUE(fails_with(r, 1, {"fifo.npy", "not a regular file"}));
+}
+
+}  // namespace
