@@ -38,7 +38,14 @@ foreach (_d IN LISTS DCN_GPU_DEVICES)
     string(REGEX REPLACE "-user_context" "" _t "${DCN_GPU_${_d}_TARGET}")
     list(APPEND _dcn_rt_targets ${_t})
 endforeach ()
-add_halide_runtime(dcn_halide_runtime TARGETS ${_dcn_rt_targets})
+if (DCN_PREBUILT_KERNELS)
+    add_library(dcn_halide_runtime STATIC IMPORTED GLOBAL)
+    set_target_properties(dcn_halide_runtime PROPERTIES
+        IMPORTED_LOCATION "${DCN_PREBUILT_KERNELS}/libdcn_halide_runtime.a")
+    target_link_libraries(dcn_halide_runtime INTERFACE Halide::Runtime Threads::Threads ${CMAKE_DL_LIBS})
+else ()
+    add_halide_runtime(dcn_halide_runtime TARGETS ${_dcn_rt_targets})
+endif ()
 
 # ---- public lists ----------------------------------------------------------------
 set(_inc "${_dcn_banner}// The CPU paths (best first) and the element types this build has.\n")
@@ -201,6 +208,16 @@ set(_dcn_tuned_tables "")
 # One Halide library: <name> from <generator> for one target.
 function(_dcn_halide_library name generator target)
     cmake_parse_arguments(PARSE_ARGV 3 ARG "" "DEVICE_CODE" "PARAMS")
+    if (DCN_PREBUILT_KERNELS)  # the library another build generated
+        if (NOT EXISTS "${DCN_PREBUILT_KERNELS}/lib${name}.a")
+            message(FATAL_ERROR "DCN_PREBUILT_KERNELS: ${DCN_PREBUILT_KERNELS}/lib${name}.a is missing (build that "
+                                "folder first, from the same sources)")
+        endif ()
+        add_library(${name} STATIC IMPORTED GLOBAL)
+        set_target_properties(${name} PROPERTIES IMPORTED_LOCATION "${DCN_PREBUILT_KERNELS}/lib${name}.a")
+        target_link_libraries(${name} INTERFACE dcn_halide_runtime)
+        return()
+    endif ()
     set(extra "")
     if (DCN_EMIT_STMT)  # for looking at codegen quality
         list(APPEND extra STMT_HTML _stmt_html)
