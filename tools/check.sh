@@ -6,6 +6,8 @@
 #   build-address: ASan + UBSan + LSan over the whole test suite; leak
 #                  reports only from dcn (PoCL's and LLVM's own leaks are
 #                  suppressed by name in tools/sanitizers/lsan.supp);
+#                  then the libFuzzer harnesses (tests/fuzz) for
+#                  DCN_FUZZ_SECONDS (default 20) each;
 #   build-thread:  ThreadSanitizer over the concurrency test (many threads,
 #                  every operator, settings changing under them).
 # Any sanitizer report fails the run.
@@ -29,6 +31,17 @@ echo "check: ASan + UBSan + LSan (clang), the whole suite"
 configure address
 .venv/bin/cmake --build build-address -j2
 .venv/bin/ctest --test-dir build-address -j2 --output-on-failure "$@"
+
+seconds=${DCN_FUZZ_SECONDS:-20}
+echo "check: libFuzzer, ${seconds} s per harness (tests/fuzz/README.md)"
+for name in npy api cli_args; do
+    work=build-address/fuzz/corpus_$name
+    rm -rf "$work" && mkdir -p "$work"
+    build-address/fuzz/fuzz_$name -max_total_time="$seconds" -max_len=4096 -print_final_stats=1 \
+        "$work" "tests/fuzz/corpus/$name" > "build-address/fuzz/$name.log" 2>&1 ||
+        { tail -40 "build-address/fuzz/$name.log"; echo "check: fuzz_$name failed"; exit 1; }
+    echo "fuzz_$name: $(grep -o 'stat::number_of_executed_units: [0-9]*' "build-address/fuzz/$name.log" | tail -1)"
+done
 
 echo "check: ThreadSanitizer (clang), the concurrency test"
 configure thread
