@@ -4,10 +4,13 @@
 // and anything but a regular file as an input.
 #include <gtest/gtest.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 
 #include <dcn/dcn.h>
 
 #include <cstdint>
+#include <cstdlib>
+#include <filesystem>
 #include <optional>
 #include <string>
 #include <vector>
@@ -146,6 +149,70 @@ TEST(Limits, CliRefusesANonRegularInputFile) {
     const dcn_test::CliResult r =
         run_cli({"deform-roi-pool", "--input", fifo, "--rois", rois, "--output-size", "2", "--output", y}, dir);
     EXPECT_TRUE(fails_with(r, 1, {"fifo.npy", "not a regular file"}));
+}
+
+// D4: the CLI checks a call from the files' headers before it reads their
+// data or allocates an output. Under a 1 GiB address-space limit, a call
+// whose output would be 1.6 GB, or whose input is a 2.25 GB (sparse) file,
+// fails with the real problem, not "out of memory". (Not in the sanitizer
+// builds: ASan reserves more address space than the limit.)
+#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
+#define DCN_SANITIZED 1
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer) || __has_feature(thread_sanitizer)
+#define DCN_SANITIZED 1
+#endif
+#endif
+
+dcn_test::CliResult run_cli_in_1gib(const std::vector<std::string> &args, const std::string &dir) {
+    // run_cli's command line, after a shell limit on the address space.
+    std::string cmd = "ulimit -v 1048576; " + dcn_test::shell_quote(DCN_CLI_PATH);
+    for (const std::string &a : args) cmd += " " + dcn_test::shell_quote(a);
+    const std::string out = path_in(dir, "limited.out"), err = path_in(dir, "limited.err");
+    dcn_test::CliResult r;
+    r.command = cmd;
+    const int status = std::system((cmd + " </dev/null >" + dcn_test::shell_quote(out) + " 2>" +
+                                    dcn_test::shell_quote(err)).c_str());
+    if (status != -1 && WIFEXITED(status)) r.exit_code = WEXITSTATUS(status);
+    r.out = dcn_test::read_file(out);
+    r.err = dcn_test::read_file(err);
+    r.err_lines = dcn_test::split_lines(r.err);
+    return r;
+}
+
+TEST(Limits, CliChecksTheCallBeforeAllocatingTheOutput) {
+#ifdef DCN_SANITIZED
+    GTEST_SKIP() << "sanitizer build: the address-space limit does not apply";
+#endif
+    const std::string dir = scratch_dir();
+    const std::string x = path_in(dir, "x.npy"), off = path_in(dir, "off.npy"), w = path_in(dir, "w.npy"),
+                      y = path_in(dir, "y.npy");
+    const std::vector<float> xv(64, 0.5f), offv(18 * 64, 0.0f), wv(9, 0.1f);
+    dcn_npy::write_npy(x, {1, 1, 8, 8}, xv.data(), xv.size());
+    dcn_npy::write_npy(off, {1, 18, 8, 8}, offv.data(), offv.size());  // wrong for padding 10000
+    dcn_npy::write_npy(w, {1, 1, 3, 3}, wv.data(), wv.size());
+    const dcn_test::CliResult r = run_cli_in_1gib(
+        {"deform-conv2d", "--input", x, "--offset", off, "--weight", w, "--padding", "10000", "--output", y}, dir);
+    EXPECT_TRUE(fails_with(r, 1, {"offset", "expected shape"}));
+}
+
+TEST(Limits, CliRefusesAnOversizedInputBeforeReadingIt) {
+#ifdef DCN_SANITIZED
+    GTEST_SKIP() << "sanitizer build: the address-space limit does not apply";
+#endif
+    const std::string dir = scratch_dir();
+    const std::string x = path_in(dir, "big.npy"), rois = path_in(dir, "rois.npy"), y = path_in(dir, "y.npy");
+    // Header of (1, 512, 1100, 1000) float32 = 2.25 GB, the data a sparse hole.
+    const std::string header =
+        dcn_test::npy_bytes("{'descr': '<f4', 'fortran_order': False, 'shape': (1, 512, 1100, 1000), }", "");
+    dcn_test::write_file(x, header);
+    std::filesystem::resize_file(x, header.size() + uint64_t(512) * 1100 * 1000 * 4);
+    const std::vector<float> rv{0, 0, 0, 3, 3};
+    dcn_npy::write_npy(rois, {1, 5}, rv.data(), rv.size());
+    const dcn_test::CliResult r =
+        run_cli_in_1gib({"deform-roi-pool", "--input", x, "--rois", rois, "--output-size", "2", "--output", y}, dir);
+    EXPECT_TRUE(fails_with(r, 1, {"input", "2^31"}));
+    std::filesystem::remove(x);
 }
 
 }  // namespace

@@ -358,7 +358,9 @@ Array parse_npy(const std::string &bytes, const std::string &name) {
     return a;
 }
 
-Array read_npy(const std::string &path) {
+namespace {
+
+Array read_file(const std::string &path, bool with_data) {
     std::error_code ec;
     if (std::filesystem::is_directory(path, ec)) fail(path, "cannot read: is a directory");
     // A FIFO, socket or device would block or never end: only regular files.
@@ -391,6 +393,11 @@ Array read_npy(const std::string &path) {
     int64_t n = 0;
     Array a;
     const Header h = check_header_and_size(header, file_size - data_start, &n, path);
+    if (!with_data) {
+        a.shape = h.shape;
+        a.f64 = h.f64;
+        return a;
+    }
     char *dst = allocate(a, h, n);
     if (n > 0) {
         const auto bytes = static_cast<std::streamsize>(n * static_cast<int64_t>(a.element_size()));
@@ -400,6 +407,12 @@ Array read_npy(const std::string &path) {
     finish_data(a);
     return a;
 }
+
+}  // namespace
+
+Array read_npy(const std::string &path) { return read_file(path, true); }
+
+Array read_npy_header(const std::string &path) { return read_file(path, false); }
 
 namespace {
 

@@ -34,6 +34,10 @@ std::string shape_string(const std::vector<int64_t> &shape);
 // Reads a .npy file. Throws std::runtime_error("<path>: <problem>").
 Array read_npy(const std::string &path);
 
+// Reads and checks a .npy file's header only (shape, dtype, and that the
+// file holds exactly that much data): data and data64 stay empty.
+Array read_npy_header(const std::string &path);
+
 // Parses the bytes of a .npy file already in memory; `name` is used in error
 // messages only.
 Array parse_npy(const std::string &bytes, const std::string &name);

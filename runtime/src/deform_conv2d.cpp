@@ -81,11 +81,14 @@ double deform_conv2d_flops(const std::vector<int64_t> &in, const std::vector<int
            double(out[2]) * double(out[3]);
 }
 
-void deform_conv2d(const TensorView &input, const TensorView &offset, const TensorView &weight,
-                   const std::optional<TensorView> &mask, const std::optional<TensorView> &bias,
-                   const TensorView &output, const DeformConv2dOptions &opt) {
+namespace {
+
+// Every check of a call, before anything is allocated or run.
+detail::DeformConv2dProblem validate(const TensorView &input, const TensorView &offset, const TensorView &weight,
+                                     const std::optional<TensorView> &mask, const std::optional<TensorView> &bias,
+                                     const TensorView &output, const DeformConv2dOptions &opt) {
     const detail::DeformConv2dProblem pr = detail::resolve_deform_conv2d(input, offset, weight, opt);
-    const int64_t N = pr.N, K = pr.K, oH = pr.oH, oW = pr.oW, og = pr.offset_groups;
+    const int64_t K = pr.K, oH = pr.oH, oW = pr.oW, og = pr.offset_groups;
     const std::vector<int64_t> out_shape = pr.output_shape();
     if (mask)
         detail::check_shape(kFn, "mask", *mask, pr.mask_shape(),
@@ -102,6 +105,22 @@ void deform_conv2d(const TensorView &input, const TensorView &offset, const Tens
                                   {"bias", bias ? &*bias : nullptr}, {"output", &output}})
         if (t) detail::check_dtype(kFn, name, *t, input.dtype);
 
+    return pr;
+}
+
+}  // namespace
+
+void deform_conv2d_validate(const TensorView &input, const TensorView &offset, const TensorView &weight,
+                            const std::optional<TensorView> &mask, const std::optional<TensorView> &bias,
+                            const TensorView &output, const DeformConv2dOptions &opt) {
+    validate(input, offset, weight, mask, bias, output, opt);
+}
+
+void deform_conv2d(const TensorView &input, const TensorView &offset, const TensorView &weight,
+                   const std::optional<TensorView> &mask, const std::optional<TensorView> &bias,
+                   const TensorView &output, const DeformConv2dOptions &opt) {
+    const detail::DeformConv2dProblem pr = validate(input, offset, weight, mask, bias, output, opt);
+    const int64_t N = pr.N, K = pr.K, oH = pr.oH, oW = pr.oW, og = pr.offset_groups;
     if (N == 0) return;  // nothing to compute
 
     detail::KernelCall call(kFn, opt.device, opt.cuda);

@@ -28,11 +28,14 @@ double deform_psroi_pool_samples(const std::vector<int64_t> &out, const DeformPs
            double(o.sample_per_part);
 }
 
-void deform_psroi_pool(const TensorView &input, const TensorView &rois, const std::optional<TensorView> &trans,
-                       const TensorView &output, const std::optional<TensorView> &count,
-                       const DeformPsroiPoolOptions &o) {
+namespace {
+
+// Every check of a call (the RoI table read), before anything is allocated or run.
+detail::PsroiPoolProblem validate(const TensorView &input, const TensorView &rois, const std::optional<TensorView> &trans,
+                            const TensorView &output, const std::optional<TensorView> &count,
+                            const DeformPsroiPoolOptions &o) {
     const detail::PsroiPoolProblem pr = detail::resolve_deform_psroi_pool(input, rois, trans, o);
-    const int64_t R = pr.R, D = pr.D, G = pr.G, P = pr.P, C = pr.C, part = pr.part;
+    const int64_t R = pr.R, D = pr.D, P = pr.P;
     const std::vector<int64_t> out_shape = {R, D, P, P};
     detail::check_shape(kPs, "output", output, out_shape, "(R, output_dim, pooled, pooled)");
     detail::check_tensor(kPs, "output", output, 4, "(R, output_dim, pooled, pooled)", o.device);
@@ -44,6 +47,23 @@ void deform_psroi_pool(const TensorView &input, const TensorView &rois, const st
                                   {"trans", trans ? &*trans : nullptr}, {"output", &output},
                                   {"count", count ? &*count : nullptr}})
         if (t) detail::check_dtype(kPs, name, *t, input.dtype);
+    return pr;
+}
+
+}  // namespace
+
+void deform_psroi_pool_validate(const TensorView &input, const TensorView &rois, const std::optional<TensorView> &trans,
+                            const TensorView &output, const std::optional<TensorView> &count,
+                            const DeformPsroiPoolOptions &o) {
+    validate(input, rois, trans, output, count, o);
+}
+
+void deform_psroi_pool(const TensorView &input, const TensorView &rois, const std::optional<TensorView> &trans,
+                       const TensorView &output, const std::optional<TensorView> &count,
+                       const DeformPsroiPoolOptions &o) {
+    const detail::PsroiPoolProblem pr = validate(input, rois, trans, output, count, o);
+    const int64_t R = pr.R, D = pr.D, G = pr.G, P = pr.P, C = pr.C, part = pr.part;
+    const std::vector<int64_t> out_shape = {R, D, P, P};
     if (R == 0) return;
 
     // The kernel always produces the count; without a caller's buffer it

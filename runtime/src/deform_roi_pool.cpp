@@ -33,10 +33,14 @@ double deform_roi_pool_samples(const TensorView &rois, int64_t channels, const D
     return grid_points * double(channels) * double(o.output_size[0]) * double(o.output_size[1]);
 }
 
-void deform_roi_pool(const TensorView &input, const TensorView &rois, const std::optional<TensorView> &offset,
-                     const std::optional<TensorView> &mask, const TensorView &output, const DeformRoiPoolOptions &o) {
+namespace {
+
+// Every check of a call (the RoI table read), before anything is allocated or run.
+detail::RoiPoolProblem validate(const TensorView &input, const TensorView &rois, const std::optional<TensorView> &offset,
+                          const std::optional<TensorView> &mask, const TensorView &output,
+                          const DeformRoiPoolOptions &o) {
     const detail::RoiPoolProblem pr = detail::resolve_deform_roi_pool(input, rois, o);
-    const int64_t R = pr.R, C = pr.C, PH = pr.PH, PW = pr.PW, max_grid = pr.max_grid;
+    const int64_t R = pr.R, C = pr.C, PH = pr.PH, PW = pr.PW;
     if (offset) {
         detail::check_shape(kRp, "offset", *offset, {R, 2, PH, PW}, "(R, 2, PH, PW): x then y per bin");
         detail::check_tensor(kRp, "offset", *offset, 4, "(R, 2, PH, PW)", o.device);
@@ -51,6 +55,21 @@ void deform_roi_pool(const TensorView &input, const TensorView &rois, const std:
                                   {"offset", offset ? &*offset : nullptr}, {"mask", mask ? &*mask : nullptr},
                                   {"output", &output}})
         if (t) detail::check_dtype(kRp, name, *t, input.dtype);
+    return pr;
+}
+
+}  // namespace
+
+void deform_roi_pool_validate(const TensorView &input, const TensorView &rois, const std::optional<TensorView> &offset,
+                          const std::optional<TensorView> &mask, const TensorView &output,
+                          const DeformRoiPoolOptions &o) {
+    validate(input, rois, offset, mask, output, o);
+}
+
+void deform_roi_pool(const TensorView &input, const TensorView &rois, const std::optional<TensorView> &offset,
+                     const std::optional<TensorView> &mask, const TensorView &output, const DeformRoiPoolOptions &o) {
+    const detail::RoiPoolProblem pr = validate(input, rois, offset, mask, output, o);
+    const int64_t R = pr.R, C = pr.C, max_grid = pr.max_grid;
     if (R == 0) return;
     // One more than the host's figure: the kernel's float arithmetic may
     // round a ceil() the other way, and its RDom only needs a bound.

@@ -1,5 +1,6 @@
 #include "arrays.h"
 
+#include <climits>
 #include <cmath>
 #include <filesystem>
 #include <limits>
@@ -37,8 +38,42 @@ dcn::Device parse_device(const std::string &text) {
     throw dcn_tools::UsageError("--device: unknown device '" + text + "' (expected cpu, cuda or opencl)");
 }
 
-void CallArrays::read(const std::string &flag, const std::string &path) {
-    Input in{path, dcn_npy::read_npy(path)};
+// A stand-in for data that must not be read (validation from shapes alone).
+float g_unread32[1];
+double g_unread64[1];
+
+dcn::TensorView unread_view(const std::vector<int64_t> &shape, bool f64) {
+    if (f64) return dcn::TensorView(g_unread64, shape);
+    return dcn::TensorView(g_unread32, shape);
+}
+
+void CallArrays::probe(const std::string &flag, const std::string &path) {
+    read(flag, path, false);
+}
+
+void CallArrays::load(const std::string &flag, int64_t max_bytes) {
+    Input &in = inputs_.at(flag);
+    if (in.loaded) return;
+    if (max_bytes > 0) {
+        int64_t bytes = static_cast<int64_t>(in.array.element_size());
+        for (int64_t d : in.array.shape)
+            if (__builtin_mul_overflow(bytes, d, &bytes)) bytes = INT64_MAX;
+        if (bytes > max_bytes)
+            throw std::runtime_error("--" + flag + " " + in.path + ": shape " + dcn_tools::shape_str(in.array.shape) +
+                                     " is over the limit of " + std::to_string(max_bytes) + " bytes");
+    }
+    in.array = dcn_npy::read_npy(in.path);
+    in.loaded = true;
+}
+
+dcn::TensorView CallArrays::unallocated(const std::vector<int64_t> &shape) const {
+    return unread_view(shape, float64_);
+}
+
+void CallArrays::read(const std::string &flag, const std::string &path) { read(flag, path, true); }
+
+void CallArrays::read(const std::string &flag, const std::string &path, bool with_data) {
+    Input in{path, with_data ? dcn_npy::read_npy(path) : dcn_npy::read_npy_header(path), with_data};
     if (inputs_.empty()) {
         first_flag_ = flag;
         float64_ = in.array.f64;
@@ -52,7 +87,9 @@ void CallArrays::read(const std::string &flag, const std::string &path) {
 }
 
 dcn::TensorView CallArrays::view(const std::string &flag) const {
-    return view_of(const_cast<dcn_npy::Array &>(inputs_.at(flag).array));
+    const Input &in = inputs_.at(flag);
+    if (!in.loaded) return unread_view(in.array.shape, in.array.f64);
+    return view_of(const_cast<dcn_npy::Array &>(in.array));
 }
 
 std::optional<dcn::TensorView> CallArrays::optional_view(const std::string &flag) const {

@@ -22,6 +22,12 @@ public:
     // Reads `path` for flag `--flag`. The first array read sets the call's
     // dtype; a later one of another dtype is an error naming both files.
     void read(const std::string &flag, const std::string &path);
+    // The same from the file's header alone (shape, dtype, size checked):
+    // view() is then a view whose data must not be read (for the library's
+    // *_validate), until load() reads the data. `max_bytes` > 0 refuses
+    // larger arrays before any data is read.
+    void probe(const std::string &flag, const std::string &path);
+    void load(const std::string &flag, int64_t max_bytes = 0);
     bool has(const std::string &flag) const { return inputs_.count(flag) != 0; }
     const std::vector<int64_t> &shape(const std::string &flag) const { return inputs_.at(flag).array.shape; }
     // A read-only view (an empty array still gets a valid pointer).
@@ -32,14 +38,18 @@ public:
     // A NaN-poisoned output of `shape` in the call's dtype (so an element a
     // kernel fails to write cannot look valid), written by write().
     dcn::TensorView output(const std::string &flag, const std::vector<int64_t> &shape);
+    // An output view for *_validate: the shape, no storage (not to be written).
+    dcn::TensorView unallocated(const std::vector<int64_t> &shape) const;
     void write(const std::string &flag, const std::string &path) const;
     // Output files (flag, path) must be different files (a usage error).
     static void check_distinct_outputs(const std::vector<std::pair<std::string, std::string>> &outputs);
 
 private:
+    void read(const std::string &flag, const std::string &path, bool with_data);
     struct Input {
         std::string path;
         dcn_npy::Array array;
+        bool loaded = true;
     };
     std::map<std::string, Input> inputs_;
     std::map<std::string, dcn_npy::Array> outputs_;

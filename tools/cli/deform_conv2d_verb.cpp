@@ -39,10 +39,17 @@ int run(const VerbFlags &f) {
     if (f.has("device")) opts.device = parse_device(f.get("device"));
     const int repeat = f.repeat();
 
+    // The whole call is checked from the files' headers before any data is
+    // read or any output allocated.
+    const char *const inputs[] = {"input", "offset", "weight", "mask", "bias"};
     CallArrays a;
-    for (const char *name : {"input", "offset", "weight", "mask", "bias"})
-        if (f.has(name)) a.read(name, f.get(name));
+    for (const char *name : inputs)
+        if (f.has(name)) a.probe(name, f.get(name));
     const std::vector<int64_t> out_shape = dcn::deform_conv2d_output_shape(a.shape("input"), a.shape("weight"), opts);
+    dcn::deform_conv2d_validate(a.view("input"), a.view("offset"), a.view("weight"), a.optional_view("mask"),
+                                a.optional_view("bias"), a.unallocated(out_shape), opts);
+    for (const char *name : inputs)
+        if (f.has(name)) a.load(name);
     const dcn::TensorView out = a.output("output", out_shape);
     const dcn::TensorView in = a.view("input"), off = a.view("offset"), w = a.view("weight");
     const auto mask = a.optional_view("mask"), bias = a.optional_view("bias");

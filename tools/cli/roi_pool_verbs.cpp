@@ -12,6 +12,10 @@ namespace {
 
 using namespace dcn_tools;
 
+// The RoI table is read before the call is validated (validation reads it):
+// the library's own limit on a tensor, checked from its header first.
+constexpr int64_t kMaxRoiTableBytes = 2147483647;
+
 int int_at_least(const VerbFlags &f, const char *flag, int min) {
     const int v = parse_int(flag, f.get(flag));
     require_at_least(flag, {v}, min, f.get(flag));
@@ -41,11 +45,18 @@ int run_psroi(const VerbFlags &f) {
         std::fprintf(stderr, "dcn: warning: --trans is given but --trans-std is 0: the offsets are multiplied by 0 "
                              "and the pooling is not deformed\n");
 
+    // Checked from the headers (and the RoI table, which validation reads)
+    // before the other data is read or any output allocated.
     CallArrays a;
     for (const char *name : {"input", "rois", "trans"})
-        if (f.has(name)) a.read(name, f.get(name));
+        if (f.has(name)) a.probe(name, f.get(name));
+    a.load("rois", kMaxRoiTableBytes);
     const std::vector<int64_t> out_shape =
         dcn::deform_psroi_pool_output_shape(a.shape("input"), a.shape("rois"), opts);
+    dcn::deform_psroi_pool_validate(a.view("input"), a.view("rois"), a.optional_view("trans"), a.unallocated(out_shape),
+                                    f.has("count") ? std::optional(a.unallocated(out_shape)) : std::nullopt, opts);
+    for (const char *name : {"input", "trans"})
+        if (f.has(name)) a.load(name);
     const dcn::TensorView out = a.output("output", out_shape);
     std::optional<dcn::TensorView> count;
     if (f.has("count")) count = a.output("count", out_shape);
@@ -76,10 +87,17 @@ int run_roi(const VerbFlags &f) {
     if (f.has("device")) opts.device = parse_device(f.get("device"));
     const int repeat = f.repeat();
 
+    // Checked from the headers (and the RoI table) before the other data is
+    // read or the output allocated.
     CallArrays a;
     for (const char *name : {"input", "rois", "offset", "mask"})
-        if (f.has(name)) a.read(name, f.get(name));
+        if (f.has(name)) a.probe(name, f.get(name));
+    a.load("rois", kMaxRoiTableBytes);
     const std::vector<int64_t> out_shape = dcn::deform_roi_pool_output_shape(a.shape("input"), a.shape("rois"), opts);
+    dcn::deform_roi_pool_validate(a.view("input"), a.view("rois"), a.optional_view("offset"),
+                                  a.optional_view("mask"), a.unallocated(out_shape), opts);
+    for (const char *name : {"input", "offset", "mask"})
+        if (f.has(name)) a.load(name);
     const dcn::TensorView out = a.output("output", out_shape);
     const dcn::TensorView in = a.view("input"), rois = a.view("rois");
     const auto offset = a.optional_view("offset"), mask = a.optional_view("mask");

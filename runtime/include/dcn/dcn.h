@@ -186,6 +186,14 @@ void deform_conv2d(const TensorView &input, const TensorView &offset, const Tens
                    const std::optional<TensorView> &mask, const std::optional<TensorView> &bias,
                    const TensorView &output, const DeformConv2dOptions &options = {});
 
+// Every check deform_conv2d makes before it allocates or runs anything
+// (shapes, groups, options, dtypes, devices, limits), without running it:
+// throws the same dcn::Error. Tensor data is not read, so a tool can check
+// a call from shapes alone before it reads or allocates large arrays.
+void deform_conv2d_validate(const TensorView &input, const TensorView &offset, const TensorView &weight,
+                            const std::optional<TensorView> &mask, const std::optional<TensorView> &bias,
+                            const TensorView &output, const DeformConv2dOptions &options = {});
+
 // Number of FLOPs deform_conv2d counts for a problem: 2*N*K*(C/groups)*kH*kW*oH*oW
 // (weight.shape[1] is C/groups).
 double deform_conv2d_flops(const std::vector<int64_t> &input_shape,
@@ -236,6 +244,12 @@ void deform_psroi_pool(const TensorView &input, const TensorView &rois, const st
                        const TensorView &output, const std::optional<TensorView> &count,
                        const DeformPsroiPoolOptions &options);
 
+// deform_psroi_pool's checks without running it (as deform_conv2d_validate;
+// the RoI table's data is read, the other tensors' is not).
+void deform_psroi_pool_validate(const TensorView &input, const TensorView &rois, const std::optional<TensorView> &trans,
+                                const TensorView &output, const std::optional<TensorView> &count,
+                                const DeformPsroiPoolOptions &options);
+
 // Options of deform_roi_pool: mmcv's DeformRoIPool (RoIAlign-style sampling).
 struct DeformRoiPoolOptions {
     std::array<int, 2> output_size{7, 7};  // (PH, PW), each >= 1
@@ -267,6 +281,11 @@ std::vector<int64_t> deform_roi_pool_output_shape(const std::vector<int64_t> &in
 void deform_roi_pool(const TensorView &input, const TensorView &rois, const std::optional<TensorView> &offset,
                      const std::optional<TensorView> &mask, const TensorView &output,
                      const DeformRoiPoolOptions &options);
+
+// deform_roi_pool's checks without running it (the RoI table's data is read).
+void deform_roi_pool_validate(const TensorView &input, const TensorView &rois, const std::optional<TensorView> &offset,
+                              const std::optional<TensorView> &mask, const TensorView &output,
+                              const DeformRoiPoolOptions &options);
 
 // Bilinear samples a pooling call takes (for the CLI's gsamples figure):
 // deform_psroi_pool: R * output_dim * P^2 * sample_per_part^2;
