@@ -107,6 +107,7 @@ public:
         Expr x1 = clamp(cast<int>(floor(wc)), 0, W - 1), y1 = clamp(cast<int>(floor(hc)), 0, H - 1);
         Expr dx = wc - cast(t, x1), dy = hc - cast(t, y1);
         Expr v = select(valid, k(1), k(0));
+        s.valid(iw, ih, pw, ph, cls, r) = v;
         s.sample(iw, ih, pw, ph, cls, r) = Tuple(y1, x1, (1.0f - dx) * (1.0f - dy) * v, (1.0f - dx) * dy * v,
                                                  dx * (1.0f - dy) * v, dx * dy * v, v);
 
@@ -123,7 +124,7 @@ public:
                                         smp[4] * s.input_ps(c_out, sx2, sy1, g_idx, batch) +
                                         smp[5] * s.input_ps(c_out, sx2, sy2, g_idx, batch);
         s.count(pw, ph, cls, r) = k(0);
-        s.count(pw, ph, cls, r) += smp[6];
+        s.count(pw, ph, cls, r) += s.valid(s.s.x, s.s.y, pw, ph, cls, r);
 
         Expr out_cls = clamp(ct / per_class, 0, num_classes - 1);
         Expr out_cc = clamp(ct - out_cls * per_class, 0, per_class - 1);

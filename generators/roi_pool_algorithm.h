@@ -19,6 +19,10 @@ struct DeformPsroiPoolStages {
     // sample(iw, ih, pw, ph, cls, r): (row, column, 4 bilinear weights, valid)
     // once per sample, shared by every channel of the class.
     Halide::Func sample{"sample"};
+    // valid(iw, ih, pw, ph, cls, r): 1 when the sample is inside the image,
+    // else 0: what count sums (its own Func, so that a schedule need not
+    // keep a whole bin's samples for the count).
+    Halide::Func valid{"valid"};
     // pooled(cc, cls, pw, ph, r): sum of samples; count(pw, ph, cls, r).
     Halide::Func pooled{"pooled"}, count{"count"};
     Halide::RDom s;  // s.x = iw, s.y = ih

@@ -215,4 +215,38 @@ TEST(Limits, CliRefusesAnOversizedInputBeforeReadingIt) {
     std::filesystem::remove(x);
 }
 
+// D3: deform_psroi_pool's scratch does not grow with sample_per_part^2:
+// 4 RoIs, 3x3 bins, 2048 x 2048 samples per bin on a 480-byte input ran in
+// 1 GB per thread before (all of a RoI's samples at once); now one row of a
+// bin's samples per thread, under a 1 GiB address-space limit.
+TEST(Limits, PsroiScratchDoesNotGrowWithSamplesSquared) {
+#ifdef DCN_SANITIZED
+    GTEST_SKIP() << "sanitizer build: the address-space limit does not apply";
+#endif
+    const std::string dir = scratch_dir();
+    const std::string x = path_in(dir, "x.npy"), rois = path_in(dir, "rois.npy"), y = path_in(dir, "y.npy"),
+                      c = path_in(dir, "count.npy");
+    const std::vector<float> xv(120, 0.25f), rv{0, 0, 0, 5, 3, 0, 1, 1, 4, 2, 0, 2, 0, 5, 3, 0, 0, 1, 3, 2};
+    dcn_npy::write_npy(x, {1, 2, 6, 10}, xv.data(), xv.size());
+    dcn_npy::write_npy(rois, {4, 5}, rv.data(), rv.size());
+    const dcn_test::CliResult r = run_cli_in_1gib({"deform-psroi-pool", "--input", x, "--rois", rois, "--output-dim", "2",
+                                                   "--group-size", "1", "--pooled-size", "3", "--sample-per-part", "2048",
+                                                   "--output", y, "--count", c},
+                                                  dir);
+    ASSERT_EQ(r.exit_code, 0) << dcn_test::describe(r);
+    const dcn_npy::Array out = dcn_npy::read_npy(y), count = dcn_npy::read_npy(c);
+    ASSERT_EQ(out.shape, (std::vector<int64_t>{4, 2, 3, 3}));
+    int64_t bins_with_samples = 0;
+    for (size_t i = 0; i < out.data.size(); i++) {
+        // A constant input: every bin with samples inside averages to it (up
+        // to float32 sums of up to 4 M terms: a few percent at worst).
+        if (count.data[i] > 0) {
+            EXPECT_NEAR(out.data[i], 0.25f, 0.25f * 0.05f) << i;
+            bins_with_samples++;
+        }
+        EXPECT_LE(count.data[i], 2048.0f * 2048.0f);
+    }
+    EXPECT_GT(bins_with_samples, 0);
+}
+
 }  // namespace

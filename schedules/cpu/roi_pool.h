@@ -40,9 +40,14 @@ inline void schedule_deform_psroi_pool_cpu(DeformPsroiPoolStages &s, const Halid
 
     // Output (value, count): one RoI per task.
     const LoopLevel roi = roi_pool_parallel_rois(s.output, s.r, p.rois_per_task);
-    // Per RoI: P*P*spp^2 samples per class (784 for 7x7 bins, spp 4), the
-    // counts and the sums (output_dim * P*P floats) stay in L1/L2.
-    s.sample.compute_at(roi);
+    // Per RoI the counts and the sums (output_dim * P*P values) stay in
+    // L1/L2. The samples (position and weights, shared by the class's
+    // channels) are made one row of a bin at a time: sample_per_part
+    // entries, so that the scratch memory per thread does not grow with
+    // sample_per_part^2 (all of a RoI's samples at once took 8 GB for
+    // sample_per_part 4096); each sample is still computed once per RoI.
+    // The count recomputes only the inside test (valid), inline.
+    s.sample.compute_at(s.pooled, s.s.y).store_in(MemoryType::Stack);
     s.count.compute_at(roi);
     s.count.update().reorder(s.s.x, s.s.y, s.pw, s.ph, s.cls);
     // Channels of a class innermost: with output_dim 21 that is a full
