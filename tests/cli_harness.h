@@ -79,14 +79,17 @@ struct CliResult {
     std::string command;
 };
 
-// Runs `dcn args...` with stdin from /dev/null; stdout and stderr go to files in `dir`.
-inline CliResult run_cli(const std::vector<std::string> &args, const std::string &dir) {
+// Runs `dcn args...` with stdin from /dev/null; stdout and stderr go to files
+// in `dir`. `shell_prefix` runs first in the same shell (e.g. "ulimit -v N; ").
+inline CliResult run_cli(const std::vector<std::string> &args, const std::string &dir,
+                         const std::string &shell_prefix = "") {
     static int counter = 0;
     const std::string tag = std::to_string(++counter);
     const std::string out_path = path_in(dir, "stdout." + tag + ".txt");
     const std::string err_path = path_in(dir, "stderr." + tag + ".txt");
     std::string cmd = shell_quote(DCN_CLI_PATH);
     for (const std::string &a : args) cmd += " " + shell_quote(a);
+    cmd = shell_prefix + cmd;
     CliResult r;
     r.command = cmd;
     cmd += " </dev/null >" + shell_quote(out_path) + " 2>" + shell_quote(err_path);

@@ -76,8 +76,15 @@ std::vector<float> poisoned(const std::vector<int64_t> &shape) {
     return v;
 }
 
-const float *ptr_or_dummy(const std::vector<float> &v) {
-    static const float dummy[4] = {0, 0, 0, 0};
+// A vector's data, or a valid pointer when it is empty (R = 0 cases).
+template <typename T>
+const T *ptr_or_dummy(const std::vector<T> &v) {
+    static const T dummy[4] = {};
+    return v.empty() ? dummy : v.data();
+}
+template <typename T>
+T *ptr_or_dummy(std::vector<T> &v) {
+    static T dummy[4] = {};
     return v.empty() ? dummy : v.data();
 }
 
@@ -544,22 +551,17 @@ std::vector<PsCase> ps_cases() {
 
 // float64: every case on every CPU path, against the same reference to
 // 1e-12 (the cases' float32 values are exact in float64).
-template <typename T>
-T *f64_ptr(std::vector<T> &v) {
-    static T dummy = 0;
-    return v.empty() ? &dummy : v.data();
-}
 
 PsOutput run_psroi_f64(const PsProblem &pr, std::vector<double> &out, dcn::Device device = dcn::Device::cpu) {
     std::vector<double> x = dcn_test::to_f64(pr.input.data), rois = dcn_test::to_f64(pr.rois.data),
                         tr = dcn_test::to_f64(pr.trans.data), cnt(static_cast<size_t>(numel(pr.out_shape)), std::nan(""));
     out.assign(static_cast<size_t>(numel(pr.out_shape)), std::nan(""));
     std::optional<dcn::TensorView> trans;
-    if (pr.has_trans) trans = dcn::TensorView(f64_ptr(tr), pr.trans.shape);
+    if (pr.has_trans) trans = dcn::TensorView(ptr_or_dummy(tr), pr.trans.shape);
     dcn::DeformPsroiPoolOptions opt = pr.opt;
     opt.device = device;
-    dcn::deform_psroi_pool(dcn::TensorView(f64_ptr(x), pr.input.shape), dcn::TensorView(f64_ptr(rois), pr.rois.shape),
-                           trans, dcn::TensorView(f64_ptr(out), pr.out_shape), dcn::TensorView(f64_ptr(cnt), pr.out_shape),
+    dcn::deform_psroi_pool(dcn::TensorView(ptr_or_dummy(x), pr.input.shape), dcn::TensorView(ptr_or_dummy(rois), pr.rois.shape),
+                           trans, dcn::TensorView(ptr_or_dummy(out), pr.out_shape), dcn::TensorView(ptr_or_dummy(cnt), pr.out_shape),
                            opt);
     PsOutput o;
     o.count.assign(cnt.begin(), cnt.end());  // small integers: exact in float
@@ -770,12 +772,12 @@ std::vector<double> run_roi_f64(const RoiProblem &pr, dcn::Device device = dcn::
                         off = dcn_test::to_f64(pr.offset.data), m = dcn_test::to_f64(pr.mask.data),
                         out(static_cast<size_t>(numel(pr.out_shape)), std::nan(""));
     std::optional<dcn::TensorView> offset, mask;
-    if (pr.has_offset) offset = dcn::TensorView(f64_ptr(off), pr.offset.shape);
-    if (pr.has_mask) mask = dcn::TensorView(f64_ptr(m), pr.mask.shape);
+    if (pr.has_offset) offset = dcn::TensorView(ptr_or_dummy(off), pr.offset.shape);
+    if (pr.has_mask) mask = dcn::TensorView(ptr_or_dummy(m), pr.mask.shape);
     dcn::DeformRoiPoolOptions opt = pr.opt;
     opt.device = device;
-    dcn::deform_roi_pool(dcn::TensorView(f64_ptr(x), pr.input.shape), dcn::TensorView(f64_ptr(rois), pr.rois.shape),
-                         offset, mask, dcn::TensorView(f64_ptr(out), pr.out_shape), opt);
+    dcn::deform_roi_pool(dcn::TensorView(ptr_or_dummy(x), pr.input.shape), dcn::TensorView(ptr_or_dummy(rois), pr.rois.shape),
+                         offset, mask, dcn::TensorView(ptr_or_dummy(out), pr.out_shape), opt);
     return out;
 }
 

@@ -164,20 +164,9 @@ TEST(Limits, CliRefusesANonRegularInputFile) {
 #endif
 #endif
 
+// run_cli under a 1 GiB limit on the address space.
 dcn_test::CliResult run_cli_in_1gib(const std::vector<std::string> &args, const std::string &dir) {
-    // run_cli's command line, after a shell limit on the address space.
-    std::string cmd = "ulimit -v 1048576; " + dcn_test::shell_quote(DCN_CLI_PATH);
-    for (const std::string &a : args) cmd += " " + dcn_test::shell_quote(a);
-    const std::string out = path_in(dir, "limited.out"), err = path_in(dir, "limited.err");
-    dcn_test::CliResult r;
-    r.command = cmd;
-    const int status = std::system((cmd + " </dev/null >" + dcn_test::shell_quote(out) + " 2>" +
-                                    dcn_test::shell_quote(err)).c_str());
-    if (status != -1 && WIFEXITED(status)) r.exit_code = WEXITSTATUS(status);
-    r.out = dcn_test::read_file(out);
-    r.err = dcn_test::read_file(err);
-    r.err_lines = dcn_test::split_lines(r.err);
-    return r;
+    return run_cli(args, dir, "ulimit -v 1048576; ");
 }
 
 TEST(Limits, CliChecksTheCallBeforeAllocatingTheOutput) {

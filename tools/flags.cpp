@@ -74,6 +74,18 @@ float parse_float(const std::string &flag, const std::string &text) {
 }
 
 
+int parse_int_at_least(const std::string &flag, const std::string &text, int min) {
+    const int v = parse_int(flag, text);
+    require_at_least(flag, {v}, min, text);
+    return v;
+}
+
+std::array<int, 2> parse_pair(const std::string &flag, const std::string &text, const char *forms, int min) {
+    const std::vector<int> v = parse_int_list(flag, text, {1, 2}, forms);
+    require_at_least(flag, v, min, text);
+    return v.size() == 1 ? std::array<int, 2>{v[0], v[0]} : std::array<int, 2>{v[0], v[1]};
+}
+
 std::string shape_str(const std::vector<int64_t> &shape) {
     std::string s = "[";
     for (size_t i = 0; i < shape.size(); ++i) s += (i ? ", " : "") + std::to_string(shape[i]);

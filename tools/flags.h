@@ -4,6 +4,7 @@
 // message naming the flag.
 #pragma once
 
+#include <array>
 #include <map>
 #include <stdexcept>
 #include <string>
@@ -29,6 +30,10 @@ std::vector<int> parse_int_list(const std::string &flag, const std::string &text
                                 const char *forms);
 // Every value >= min.
 void require_at_least(const std::string &flag, const std::vector<int> &values, int min, const std::string &text);
+// An int >= min.
+int parse_int_at_least(const std::string &flag, const std::string &text, int min);
+// "V" or "VH,VW" (each >= min) as (h, w); `forms` as for parse_int_list, e.g. "S or SH,SW".
+std::array<int, 2> parse_pair(const std::string &flag, const std::string &text, const char *forms, int min);
 // A finite float32 value ("0.0625", "1e-3", "-2").
 float parse_float(const std::string &flag, const std::string &text);
 // "[1, 2, 3]"

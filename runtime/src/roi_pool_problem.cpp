@@ -109,20 +109,19 @@ int64_t adaptive_grid(T a, T b, float scale_f, int bins) {
     return g > T(0) ? static_cast<int64_t>(std::min(g, T(1e9))) : 0;
 }
 
+// RoI r's adaptive grid sides (rows, columns), computed in the call's type T.
+template <typename T>
+std::pair<int64_t, int64_t> adaptive_grids(const TensorView &rois, int64_t r, const DeformRoiPoolOptions &o) {
+    auto at = [&](int k) { return static_cast<T>(roi_value(rois, r, k)); };
+    return {adaptive_grid(at(2), at(4), o.spatial_scale, o.output_size[0]),
+            adaptive_grid(at(1), at(3), o.spatial_scale, o.output_size[1])};
+}
+
 }  // namespace
 
 std::pair<int64_t, int64_t> roi_grid(const TensorView &rois, int64_t r, const DeformRoiPoolOptions &o) {
     if (o.sampling_ratio > 0) return {o.sampling_ratio, o.sampling_ratio};
-    int64_t gh, gw;
-    if (rois.dtype == DType::float64) {
-        auto at = [&](int k) { return roi_value(rois, r, k); };
-        gh = adaptive_grid(at(2), at(4), o.spatial_scale, o.output_size[0]);
-        gw = adaptive_grid(at(1), at(3), o.spatial_scale, o.output_size[1]);
-    } else {
-        auto at = [&](int k) { return static_cast<float>(roi_value(rois, r, k)); };
-        gh = adaptive_grid(at(2), at(4), o.spatial_scale, o.output_size[0]);
-        gw = adaptive_grid(at(1), at(3), o.spatial_scale, o.output_size[1]);
-    }
+    const auto [gh, gw] = rois.dtype == DType::float64 ? adaptive_grids<double>(rois, r, o) : adaptive_grids<float>(rois, r, o);
     if (gh > kMaxAdaptiveSamplingGrid || gw > kMaxAdaptiveSamplingGrid)
         throw Error(kRp, "rois",
                     "RoI " + str(r) + " asks for an adaptive sampling grid of " + str(gh) + " x " + str(gw) +

@@ -9,18 +9,10 @@ namespace {
 
 using namespace dcn_tools;
 
-// "S" or "SH,SW" -> (h, w), each >= min.
-std::array<int, 2> pair_flag(const VerbFlags &f, const char *name, const char *forms, int min) {
-    const std::string t = f.get(name);
-    const std::vector<int> v = parse_int_list(name, t, {1, 2}, forms);
-    require_at_least(name, v, min, t);
-    return v.size() == 1 ? std::array<int, 2>{v[0], v[0]} : std::array<int, 2>{v[0], v[1]};
-}
-
 int run(const VerbFlags &f) {
     // All flag values are checked before any file is touched.
     dcn::DeformConv2dOptions opts;
-    if (f.has("stride")) opts.stride = pair_flag(f, "stride", "S or SH,SW", 1);
+    if (f.has("stride")) opts.stride = parse_pair("stride", f.get("stride"), "S or SH,SW", 1);
     if (f.has("padding")) {
         const std::string t = f.get("padding");
         const std::vector<int> v = parse_int_list("padding", t, {1, 2, 4}, "P, PH,PW or T,L,B,R");
@@ -29,13 +21,9 @@ int run(const VerbFlags &f) {
         else if (v.size() == 2) opts.set_padding(v[0], v[1]);
         else opts.set_padding(v[0], v[1], v[2], v[3]);
     }
-    if (f.has("dilation")) opts.dilation = pair_flag(f, "dilation", "D or DH,DW", 1);
-    for (const auto &[flag, field] : {std::pair<const char *, int *>{"groups", &opts.groups},
-                                      {"offset-groups", &opts.offset_groups}}) {
-        if (!f.has(flag)) continue;
-        *field = parse_int(flag, f.get(flag));
-        require_at_least(flag, {*field}, 1, f.get(flag));
-    }
+    if (f.has("dilation")) opts.dilation = parse_pair("dilation", f.get("dilation"), "D or DH,DW", 1);
+    if (f.has("groups")) opts.groups = parse_int_at_least("groups", f.get("groups"), 1);
+    if (f.has("offset-groups")) opts.offset_groups = parse_int_at_least("offset-groups", f.get("offset-groups"), 1);
     if (f.has("device")) opts.device = parse_device(f.get("device"));
     const int repeat = f.repeat();
 

@@ -16,11 +16,7 @@ using namespace dcn_tools;
 // the library's own limit on a tensor, checked from its header first.
 constexpr int64_t kMaxRoiTableBytes = 2147483647;
 
-int int_at_least(const VerbFlags &f, const char *flag, int min) {
-    const int v = parse_int(flag, f.get(flag));
-    require_at_least(flag, {v}, min, f.get(flag));
-    return v;
-}
+int int_at_least(const VerbFlags &f, const char *flag, int min) { return parse_int_at_least(flag, f.get(flag), min); }
 
 float spatial_scale(const VerbFlags &f) {
     const float s = parse_float("spatial-scale", f.get("spatial-scale"));
@@ -75,12 +71,7 @@ int run_psroi(const VerbFlags &f) {
 int run_roi(const VerbFlags &f) {
     // All flag values are checked before any file is touched.
     dcn::DeformRoiPoolOptions opts;
-    {
-        const std::string t = f.get("output-size");
-        const std::vector<int> v = parse_int_list("output-size", t, {1, 2}, "P or PH,PW");
-        require_at_least("output-size", v, 1, t);
-        opts.output_size = v.size() == 1 ? std::array<int, 2>{v[0], v[0]} : std::array<int, 2>{v[0], v[1]};
-    }
+    opts.output_size = parse_pair("output-size", f.get("output-size"), "P or PH,PW", 1);
     if (f.has("spatial-scale")) opts.spatial_scale = spatial_scale(f);
     if (f.has("sampling-ratio")) opts.sampling_ratio = int_at_least(f, "sampling-ratio", 0);
     if (f.has("gamma")) opts.gamma = parse_float("gamma", f.get("gamma"));
