@@ -18,6 +18,8 @@
 #   DCN_OPERATOR_<op>_FLAGS       variant flags (GeneratorParams<bool>)
 #   DCN_KERNEL_SETS               <op>|<dir>|<dtype> entries
 #   DCN_KERNEL_SET_<op>_<dir>_<dtype>_CPU / _GPU   where they are compiled
+#   DCN_KERNEL_SET_<op>_<dir>_<dtype>_FLAGS        the flags its variants vary
+#   DCN_GENERATOR_<op>_<dir>      the generator of an (operator, direction)
 #   DCN_TUNABLE_OPERATORS, DCN_TUNABLES_<op>, DCN_TUNABLE_<op>_<name>_{DEFAULT,MIN,MAX,CANDIDATES,DOC},
 #   DCN_SHAPE_FEATURES_<op>, DCN_SHAPE_FEATURE_<op>_<name>_DOC
 
@@ -45,7 +47,9 @@ macro(dcn_dtype short name ctype)
     set(DCN_DTYPE_${short}_GPU_FEATURES ${_dcn_dt_GPU_FEATURES})
 endmacro()
 
-# dcn_direction(<short name> <enumerator>)
+# dcn_direction(<short name> <enumerator>): the generator of (operator,
+# direction) is named <op> for the forward direction `fwd`, <op>_<enumerator>
+# for the others (deform_conv2d_backward_data).
 macro(dcn_direction short name)
     list(APPEND DCN_DIRECTIONS ${short})
     set(DCN_DIRECTION_${short}_NAME ${name})
@@ -59,11 +63,15 @@ macro(dcn_operator op)
     set(DCN_OPERATOR_${op}_FLAGS ${_dcn_op_FLAGS})
 endmacro()
 
-# dcn_kernels(<op> <direction> <dtype> CPU <path>...|all GPU <device>...):
-# the kernels of one (operator, direction, dtype), every variant, compiled
-# for these CPU paths and GPU devices.
+# dcn_kernels(<op> <direction> <dtype> [FLAGS <flag>...] CPU <path>...|all
+#             GPU <device>...):
+# the kernels of one (operator, direction, dtype), one per combination of
+# the FLAGS (default: all the operator's flags; a flag that does not change
+# a direction's computation is left out, e.g. with_bias for the data
+# gradients, and its bit of the variant is 0), compiled for these CPU paths
+# and GPU devices.
 macro(dcn_kernels op dir dtype)
-    cmake_parse_arguments(_dcn_k "" "" "CPU;GPU" ${ARGN})
+    cmake_parse_arguments(_dcn_k "" "" "CPU;GPU;FLAGS" ${ARGN})
     if (NOT "${op}" IN_LIST DCN_OPERATORS)
         message(FATAL_ERROR "dcn_kernels: unknown operator '${op}'")
     endif ()
@@ -91,7 +99,21 @@ macro(dcn_kernels op dir dtype)
             message(FATAL_ERROR "dcn_kernels(${op} ${dir} ${dtype}): unknown GPU device '${_d}'")
         endif ()
     endforeach ()
+    if (NOT DEFINED _dcn_k_FLAGS)
+        set(_dcn_k_FLAGS ${DCN_OPERATOR_${op}_FLAGS})
+    endif ()
+    foreach (_f IN LISTS _dcn_k_FLAGS)
+        if (NOT _f IN_LIST DCN_OPERATOR_${op}_FLAGS)
+            message(FATAL_ERROR "dcn_kernels(${op} ${dir} ${dtype}): '${_f}' is not a flag of ${op}")
+        endif ()
+    endforeach ()
     list(APPEND DCN_KERNEL_SETS "${op}|${dir}|${dtype}")
+    set(DCN_KERNEL_SET_${op}_${dir}_${dtype}_FLAGS ${_dcn_k_FLAGS})
+    if ("${dir}" STREQUAL "fwd")
+        set(DCN_GENERATOR_${op}_${dir} ${op})
+    else ()
+        set(DCN_GENERATOR_${op}_${dir} ${op}_${DCN_DIRECTION_${dir}_NAME})
+    endif ()
     set(DCN_KERNEL_SET_${op}_${dir}_${dtype}_CPU ${_dcn_k_CPU})
     set(DCN_KERNEL_SET_${op}_${dir}_${dtype}_GPU ${_dcn_k_GPU})
 endmacro()

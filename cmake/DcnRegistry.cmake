@@ -31,8 +31,14 @@ dcn_gpu_device(opencl x86-64-linux-sse41-opencl-user_context)
 dcn_dtype(f32 float32 float)
 dcn_dtype(f64 float64 double GPU_FEATURES opencl:cl_doubles)
 
-# Directions: short name (in kernel names), enumerator.
+# Directions: short name (in kernel names), enumerator. The backward pass is
+# two directions (as oneDNN's): the data gradients (input, offset / trans,
+# mask) and the weight gradients (weight, bias), so that a call computes
+# only the gradients asked for, and the data gradients share their one
+# GEMM (grad_columns).
 dcn_direction(fwd forward)
+dcn_direction(bwd_data backward_data)
+dcn_direction(bwd_weight backward_weight)
 
 # Operators (= generator names) and their variant flags: one kernel per
 # combination of flags, bit i of the variant = flag i.
@@ -53,3 +59,9 @@ dcn_kernels(deform_roi_pool fwd f32 CPU all GPU cuda opencl)
 dcn_kernels(deform_conv2d fwd f64 CPU all GPU opencl)
 dcn_kernels(deform_psroi_pool fwd f64 CPU all GPU opencl)
 dcn_kernels(deform_roi_pool fwd f64 CPU all GPU opencl)
+# Backward (deform_conv2d: generators/deform_conv2d_backward_*_generator.cpp).
+# The data gradients do not depend on the bias.
+dcn_kernels(deform_conv2d bwd_data f32 FLAGS with_mask CPU all)
+dcn_kernels(deform_conv2d bwd_weight f32 CPU all)
+dcn_kernels(deform_conv2d bwd_data f64 FLAGS with_mask CPU all)
+dcn_kernels(deform_conv2d bwd_weight f64 CPU all)

@@ -10,6 +10,7 @@
 #include "common.h"
 #include "dcn_tunables.h"
 #include "deform_conv2d_algorithm.h"
+#include "deform_conv2d_sampling.h"
 #include "cpu/deform_conv2d.h"
 #include "cuda/deform_conv2d.h"
 
@@ -88,30 +89,19 @@ public:
         s.pixel(p) = Tuple(pc / oW, pc % oW);
         Expr py = s.pixel(p)[0], px = s.pixel(p)[1];
         Func offset_c = BoundaryConditions::repeat_edge(offset, {{0, oW}, {0, oH}});
-        Expr tap_i = k / kW, tap_j = k % kW;
-        Expr dy = offset_c(px, py, g * 2 * taps + 2 * k, n);
-        Expr dx = offset_c(px, py, g * 2 * taps + 2 * k + 1, n);
-        Expr fy = cast(t, py * stride_y - pad_top + tap_i * dilation_y) + dy;
-        Expr fx = cast(t, px * stride_x - pad_left + tap_j * dilation_x) + dx;
-        // Non-finite -> outside; finite -> clamped just outside the image,
-        // which keeps every index below bounded.
-        Expr Hf = cast(t, H), Wf = cast(t, W);
-        fy = dcn::sanitize_coordinate(fy, -2.0f, Hf + 1.0f, -2.0f);
-        fx = dcn::sanitize_coordinate(fx, -2.0f, Wf + 1.0f, -2.0f);
-        // torchvision's zero exterior: no contribution unless -1 < y < H and -1 < x < W.
-        Expr inside = fy > -1.0f && fy < Hf && fx > -1.0f && fx < Wf;
-        Expr y0 = floor(fy), x0 = floor(fx);
-        Expr ly = fy - y0, lx = fx - x0;
-        Expr hy = 1.0f - ly, hx = 1.0f - lx;
+        const dcn::DeformConv2dGeometry geo{stride_y, stride_x, pad_top, pad_left, dilation_y, dilation_x,
+                                            H, W, kW, taps};
+        const dcn::DeformSamplePoint sp = dcn::deform_conv2d_sample_point(geo, offset_c, py, px, k, g, n, t);
+        const Expr &ly = sp.ly, &lx = sp.lx, &hy = sp.hy, &hx = sp.hx;
         Expr scale = Internal::make_one(t);
         if (with_mask) {
             Func mask_c = BoundaryConditions::repeat_edge(*mask, {{0, oW}, {0, oH}});
             scale = mask_c(px, py, g * taps + k, n);
         }
-        scale = select(inside, scale, Internal::make_zero(t));
+        // torchvision's zero exterior: no contribution unless -1 < y < H and -1 < x < W.
+        scale = select(sp.inside, scale, Internal::make_zero(t));
         // Corners with row -1 or H (column -1 or W) land in the zero border.
-        s.sample(p, k, g, n) = Tuple(clamp(cast<int>(y0), -1, H - 1),
-                                     clamp(cast<int>(x0), -1, W - 1),
+        s.sample(p, k, g, n) = Tuple(sp.y0, sp.x0,
                                      hy * hx * scale, hy * lx * scale,
                                      ly * hx * scale, ly * lx * scale);
 

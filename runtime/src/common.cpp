@@ -16,6 +16,7 @@ std::string shape_str(const std::vector<int64_t> &shape) {
 HalideView::HalideView(const TensorView &t) {
     const std::vector<int64_t> strides = t.effective_strides();
     const int r = t.rank();
+    if (r > kMaxRank) throw Error("dcn", "tensor", "internal error: rank " + std::to_string(r) + " view");
     for (int i = 0; i < r; i++) {
         dims[i].min = 0;
         dims[i].extent = static_cast<int32_t>(t.shape[r - 1 - i]);
@@ -29,7 +30,7 @@ HalideView::HalideView(const TensorView &t) {
 }
 
 HalideView::HalideView(const HalideView &other) : buf(other.buf) {
-    for (int i = 0; i < 4; i++) dims[i] = other.dims[i];
+    for (int i = 0; i < kMaxRank; i++) dims[i] = other.dims[i];
     buf.dim = dims;
 }
 

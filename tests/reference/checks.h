@@ -30,14 +30,16 @@ inline int64_t numel(const std::vector<int64_t> &s) {
 }
 
 // The tensor's data has as many elements as its shape.
-inline void check_data(const char *op, const Tensor &t, const char *name) {
+template <typename T>
+void check_data(const char *op, const BasicTensor<T> &t, const char *name) {
     if (static_cast<int64_t>(t.data.size()) != numel(t.shape))
         fail(op, std::string(name) + ": data size " + std::to_string(t.data.size()) + " does not match shape " +
                      shape_str(t.shape));
 }
 
 // The tensor has exactly the expected shape (and its data matches it).
-inline void check_tensor(const char *op, const Tensor &t, const std::vector<int64_t> &expected, const char *name) {
+template <typename T>
+void check_tensor(const char *op, const BasicTensor<T> &t, const std::vector<int64_t> &expected, const char *name) {
     if (t.shape != expected)
         fail(op, std::string(name) + ": expected shape " + shape_str(expected) + ", got " + shape_str(t.shape));
     check_data(op, t, name);

@@ -16,7 +16,8 @@ constexpr const char *kOp = "deform_conv2d";
 using checks::numel;
 using checks::shape_str;
 [[noreturn]] void fail(const std::string &what) { checks::fail(kOp, what); }
-void check_tensor(const Tensor &t, const std::vector<int64_t> &expected, const char *name) {
+template <typename T>
+void check_tensor(const BasicTensor<T> &t, const std::vector<int64_t> &expected, const char *name) {
     checks::check_tensor(kOp, t, expected, name);
 }
 
@@ -48,7 +49,10 @@ std::vector<int64_t> deform_conv2d_output_shape(const std::vector<int64_t> &inpu
     return {input_shape[0], weight_shape[0], oH, oW};
 }
 
-double bilinear_zero_exterior(const float *plane, int64_t H, int64_t W, double y, double x) {
+namespace {
+
+template <typename T>
+double bilinear(const T *plane, int64_t H, int64_t W, double y, double x) {
     // NaN compares false with everything, so test finiteness explicitly; the
     // range test below also keeps floor() within int64_t range.
     if (!std::isfinite(y) || !std::isfinite(x)) return 0.0;
@@ -67,9 +71,20 @@ double bilinear_zero_exterior(const float *plane, int64_t H, int64_t W, double y
            ly * lx * at(y1, x1);
 }
 
-std::vector<double> deform_conv2d(const Tensor &input, const Tensor &offset, const Tensor &weight,
-                                  const Tensor *mask, const Tensor *bias,
-                                  const DeformConv2dParams &p) {
+}  // namespace
+
+double bilinear_zero_exterior(const float *plane, int64_t H, int64_t W, double y, double x) {
+    return bilinear(plane, H, W, y, x);
+}
+double bilinear_zero_exterior(const double *plane, int64_t H, int64_t W, double y, double x) {
+    return bilinear(plane, H, W, y, x);
+}
+
+namespace {
+
+template <typename T>
+std::vector<double> forward(const BasicTensor<T> &input, const BasicTensor<T> &offset, const BasicTensor<T> &weight,
+                            const BasicTensor<T> *mask, const BasicTensor<T> *bias, const DeformConv2dParams &p) {
     const std::vector<int64_t> out_shape =
         deform_conv2d_output_shape(input.shape, weight.shape, p);
     const int64_t N = input.shape[0], C = input.shape[1], H = input.shape[2], W = input.shape[3];
@@ -106,14 +121,14 @@ std::vector<double> deform_conv2d(const Tensor &input, const Tensor &offset, con
     for (int64_t n = 0; n < N; ++n) {
         for (int64_t c = 0; c < C; ++c) {
             const int64_t g = c / c_per_og;
-            const float *plane = input.data.data() + ((n * C + c) * H) * W;
+            const T *plane = input.data.data() + ((n * C + c) * H) * W;
             for (int64_t i = 0; i < kH; ++i) {
                 for (int64_t j = 0; j < kW; ++j) {
                     const int64_t k = i * kW + j;
-                    const float *dy_plane =
+                    const T *dy_plane =
                         offset.data.data() + (n * 2 * G * taps + g * 2 * taps + 2 * k) * plane_out;
-                    const float *dx_plane = dy_plane + plane_out;
-                    const float *m_plane =
+                    const T *dx_plane = dy_plane + plane_out;
+                    const T *m_plane =
                         mask ? mask->data.data() + (n * G * taps + g * taps + k) * plane_out
                              : nullptr;
                     double *col_plane = col.data() + (c * taps + k) * plane_out;
@@ -151,6 +166,18 @@ std::vector<double> deform_conv2d(const Tensor &input, const Tensor &offset, con
         }
     }
     return out;
+}
+
+}  // namespace
+
+std::vector<double> deform_conv2d(const Tensor &input, const Tensor &offset, const Tensor &weight,
+                                  const Tensor *mask, const Tensor *bias, const DeformConv2dParams &p) {
+    return forward(input, offset, weight, mask, bias, p);
+}
+
+std::vector<double> deform_conv2d(const TensorD &input, const TensorD &offset, const TensorD &weight,
+                                  const TensorD *mask, const TensorD *bias, const DeformConv2dParams &p) {
+    return forward(input, offset, weight, mask, bias, p);
 }
 
 }  // namespace dcn_ref

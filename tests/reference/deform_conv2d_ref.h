@@ -10,11 +10,15 @@
 
 namespace dcn_ref {
 
-// C-contiguous float32 tensor.
-struct Tensor {
+// C-contiguous tensor: float32 data (the kernels' inputs), or float64 data
+// (TensorD: finite-difference checks of the gradient reference).
+template <typename T>
+struct BasicTensor {
     std::vector<int64_t> shape;
-    std::vector<float> data;
+    std::vector<T> data;
 };
+using Tensor = BasicTensor<float>;
+using TensorD = BasicTensor<double>;
 
 struct DeformConv2dParams {
     int stride_h = 1, stride_w = 1;
@@ -39,6 +43,9 @@ std::vector<int64_t> deform_conv2d_output_shape(const std::vector<int64_t> &inpu
 std::vector<double> deform_conv2d(const Tensor &input, const Tensor &offset, const Tensor &weight,
                                   const Tensor *mask, const Tensor *bias,
                                   const DeformConv2dParams &p);
+// The same from float64 data.
+std::vector<double> deform_conv2d(const TensorD &input, const TensorD &offset, const TensorD &weight,
+                                  const TensorD *mask, const TensorD *bias, const DeformConv2dParams &p);
 
 // Bilinear sample of one H x W plane (row-major) with a zero exterior,
 // exactly as DESIGN 3.1 (torchvision's rule): 0 when y <= -1, y >= H,
@@ -46,5 +53,6 @@ std::vector<double> deform_conv2d(const Tensor &input, const Tensor &offset, con
 // (floor(y)+1, floor(x)+1) are weighted bilinearly and a corner outside
 // [0,H-1] x [0,W-1] contributes 0. A NaN or infinite coordinate gives 0.
 double bilinear_zero_exterior(const float *plane, int64_t H, int64_t W, double y, double x);
+double bilinear_zero_exterior(const double *plane, int64_t H, int64_t W, double y, double x);
 
 }  // namespace dcn_ref

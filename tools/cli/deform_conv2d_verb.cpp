@@ -27,26 +27,78 @@ int run(const VerbFlags &f) {
     if (f.has("device")) opts.device = parse_device(f.get("device"));
     const int repeat = f.repeat();
 
+    // --grad-output runs the backward pass: the gradients asked for by the
+    // --grad-* output flags (at least one); --output then also runs the
+    // forward pass (optional). Without it, --output is required.
+    const bool backward = f.has("grad-output");
+    const char *const grad_flags[] = {"grad-input", "grad-offset", "grad-mask", "grad-weight", "grad-bias"};
+    std::vector<std::pair<std::string, std::string>> outputs;
+    if (f.has("output")) outputs.push_back({"output", f.get("output")});
+    for (const char *g : grad_flags) {
+        if (!f.has(g)) continue;
+        if (!backward) throw UsageError(std::string("--") + g + " needs --grad-output (the backward pass's input)");
+        outputs.push_back({g, f.get(g)});
+    }
+    if (!backward && !f.has("output")) throw UsageError("--output is required (or --grad-output for the backward pass)");
+    if (backward && outputs.size() == (f.has("output") ? 1u : 0u))
+        throw UsageError("--grad-output: no gradient asked for (give --grad-input, --grad-offset, --grad-mask, "
+                         "--grad-weight or --grad-bias)");
+    if (f.has("grad-mask") && !f.has("mask")) throw UsageError("--grad-mask needs --mask (DCNv2)");
+    CallArrays::check_distinct_outputs(outputs);
+
     // The whole call is checked from the files' headers before any data is
     // read or any output allocated.
-    const char *const inputs[] = {"input", "offset", "weight", "mask", "bias"};
+    const char *const inputs[] = {"input", "offset", "weight", "mask", "bias", "grad-output"};
     CallArrays a;
     for (const char *name : inputs)
         if (f.has(name)) a.probe(name, f.get(name));
     const std::vector<int64_t> out_shape = dcn::deform_conv2d_output_shape(a.shape("input"), a.shape("weight"), opts);
-    dcn::deform_conv2d_validate(a.view("input"), a.view("offset"), a.view("weight"), a.optional_view("mask"),
-                                a.optional_view("bias"), a.unallocated(out_shape), opts);
+    if (f.has("output"))
+        dcn::deform_conv2d_validate(a.view("input"), a.view("offset"), a.view("weight"), a.optional_view("mask"),
+                                    a.optional_view("bias"), a.unallocated(out_shape), opts);
+    const std::vector<int64_t> bias_shape{a.shape("weight")[0]};
+    const std::vector<int64_t> mask_shape = f.has("mask") ? a.shape("mask") : std::vector<int64_t>{};
+    auto grads_of = [&](auto &&view_of) {
+        dcn::DeformConv2dGradients g;
+        if (f.has("grad-input")) g.input = view_of("grad-input", a.shape("input"));
+        if (f.has("grad-offset")) g.offset = view_of("grad-offset", a.shape("offset"));
+        if (f.has("grad-mask")) g.mask = view_of("grad-mask", mask_shape);
+        if (f.has("grad-weight")) g.weight = view_of("grad-weight", a.shape("weight"));
+        if (f.has("grad-bias")) g.bias = view_of("grad-bias", bias_shape);
+        return g;
+    };
+    if (backward)
+        dcn::deform_conv2d_backward_validate(
+            a.view("grad-output"), a.view("input"), a.view("offset"), a.view("weight"), a.optional_view("mask"),
+            grads_of([&](const std::string &, const std::vector<int64_t> &shape) { return a.unallocated(shape); }),
+            opts);
     for (const char *name : inputs)
         if (f.has(name)) a.load(name);
-    const dcn::TensorView out = a.output("output", out_shape);
     const dcn::TensorView in = a.view("input"), off = a.view("offset"), w = a.view("weight");
     const auto mask = a.optional_view("mask"), bias = a.optional_view("bias");
 
-    const std::string timing = run_timed(
-        repeat, [&] { dcn::deform_conv2d(in, off, w, mask, bias, out, opts); },
-        [&](double ms) { return flops_timing_line(ms, dcn::deform_conv2d_flops(in.shape, w.shape, out_shape)); });
-    a.write("output", f.get("output"));
-    print_timing(timing);
+    if (f.has("output")) {
+        const dcn::TensorView out = a.output("output", out_shape);
+        const std::string timing = run_timed(
+            backward ? 0 : repeat, [&] { dcn::deform_conv2d(in, off, w, mask, bias, out, opts); },
+            [&](double ms) { return flops_timing_line(ms, dcn::deform_conv2d_flops(in.shape, w.shape, out_shape)); });
+        a.write("output", f.get("output"));
+        if (!backward) print_timing(timing);
+    }
+    if (backward) {
+        const dcn::DeformConv2dGradients grads = grads_of(
+            [&](const std::string &flag, const std::vector<int64_t> &shape) { return a.output(flag, shape); });
+        // FLOPs: one forward-sized GEMM for the data gradients (grad_columns),
+        // one for the weight gradient.
+        const double gemm = dcn::deform_conv2d_flops(in.shape, w.shape, out_shape);
+        const double flops = ((grads.input || grads.offset || grads.mask) ? gemm : 0.0) + (grads.weight ? gemm : 0.0);
+        const std::string timing = run_timed(
+            repeat, [&] { dcn::deform_conv2d_backward(a.view("grad-output"), in, off, w, mask, grads, opts); },
+            [&](double ms) { return flops_timing_line(ms, flops); });
+        for (const char *g : grad_flags)
+            if (f.has(g)) a.write(g, f.get(g));
+        print_timing(timing);
+    }
     return 0;
 }
 
@@ -68,10 +120,17 @@ Verb add_deform_conv2d(CLI::App &app) {
     f.add("dilation", "D, or DH,DW (default 1)");
     f.add("groups", "weight groups (default: C / weight.shape[1])");
     f.add("offset-groups", "offset groups G (default: offset.shape[1] / (2*kH*kW))");
-    f.add("output", "output (N, K, oH, oW), written as .npy in the inputs' dtype", true);
+    f.add("output", "output (N, K, oH, oW), written as .npy in the inputs' dtype (required without --grad-output)");
+    f.add("grad-output", "gradient of the output (N, K, oH, oW): runs the backward pass, writing the --grad-* "
+                         "files asked for");
+    f.add("grad-input", "gradient of the input (N, C, H, W), written");
+    f.add("grad-offset", "gradient of the offsets, written");
+    f.add("grad-mask", "gradient of the mask, written (needs --mask)");
+    f.add("grad-weight", "gradient of the weight, written");
+    f.add("grad-bias", "gradient of the bias (K), written");
     f.add("device", "cpu (default), cuda, opencl");
-    f.add("repeat", "after a warm-up run, time N runs and print 'median_ms=<float> gflops=<float>' as the last "
-                    "line on stderr");
+    f.add("repeat", "after a warm-up run, time N runs (of the backward pass with --grad-output) and print "
+                    "'median_ms=<float> gflops=<float>' as the last line on stderr");
     v.flags->footer("Arrays are .npy files, C order, all '<f4' (float32) or all '<f8' (float64).");
     v.run = run;
     return v;

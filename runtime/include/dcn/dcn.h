@@ -194,6 +194,41 @@ void deform_conv2d_validate(const TensorView &input, const TensorView &offset, c
                             const std::optional<TensorView> &mask, const std::optional<TensorView> &bias,
                             const TensorView &output, const DeformConv2dOptions &options = {});
 
+// Gradients of deform_conv2d to compute: each one a tensor to write, of
+// the shape (and dtype, device) of its input, or absent: a gradient not
+// asked for is not computed (the weight gradients and the data gradients
+// are separate kernels; grad_offset and grad_mask share one).
+struct DeformConv2dGradients {
+    std::optional<TensorView> input;   // (N, C, H, W)
+    std::optional<TensorView> offset;  // (N, 2*G*kH*kW, oH, oW)
+    std::optional<TensorView> mask;    // (N, G*kH*kW, oH, oW); only with a mask
+    std::optional<TensorView> weight;  // (K, C/groups, kH, kW)
+    std::optional<TensorView> bias;    // (K)
+};
+
+// Backward pass of deform_conv2d (docs/operators.md, Gradients): from
+// grad_output (N, K, oH, oW) and the forward's inputs, the gradients asked
+// for in `grads` (each overwritten). torchvision's semantics: at a sample on
+// an integer coordinate the cell is floor()'s, so the offset gradient is
+// the one-sided derivative from above; a sample with y < -1, y >= H,
+// x < -1 or x >= W (or a NaN / infinite offset) has zero gradients.
+// Deterministic: the same inputs give bitwise the same gradients on every
+// run and for any thread count. The bias needs no input (its gradient is
+// the sum of grad_output). Throws dcn::Error (as deform_conv2d) before
+// anything runs; the gradients must not overlap each other or the inputs.
+void deform_conv2d_backward(const TensorView &grad_output, const TensorView &input, const TensorView &offset,
+                            const TensorView &weight, const std::optional<TensorView> &mask,
+                            const DeformConv2dGradients &grads, const DeformConv2dOptions &options = {});
+
+// Every check deform_conv2d_backward makes, without running it, from the
+// shapes alone (tensor data is not read; the views may be placeholders, so
+// the check that gradients do not overlap each other or the inputs in
+// memory is left to deform_conv2d_backward).
+void deform_conv2d_backward_validate(const TensorView &grad_output, const TensorView &input,
+                                     const TensorView &offset, const TensorView &weight,
+                                     const std::optional<TensorView> &mask, const DeformConv2dGradients &grads,
+                                     const DeformConv2dOptions &options = {});
+
 // Number of FLOPs deform_conv2d counts for a problem: 2*N*K*(C/groups)*kH*kW*oH*oW
 // (weight.shape[1] is C/groups).
 double deform_conv2d_flops(const std::vector<int64_t> &input_shape,

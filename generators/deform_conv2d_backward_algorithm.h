@@ -1,0 +1,75 @@
+// The deform_conv2d backward algorithms' named stages, handed from the
+// generators (what is computed: generators/deform_conv2d_backward_*_generator.cpp)
+// to a schedule (how: schedules/<backend>/deform_conv2d_backward.h).
+#pragma once
+
+#include "Halide.h"
+
+namespace dcn {
+
+// Pure variables, innermost first as in Halide: p = output pixel (raster
+// order), o = output channel, n = image, x / y = input column / row,
+// c = input channel, ci = channel within its offset group, cw = channel
+// within its weight group, k = tap (i*kW + j), g = offset group.
+struct DeformConv2dBackwardVars {
+    Halide::Var p{"p"}, o{"o"}, n{"n"}, x{"x"}, y{"y"}, c{"c"}, ci{"ci"}, cw{"cw"}, k{"k"}, g{"g"};
+};
+
+// grad_input, grad_offset, grad_mask (the data gradients).
+struct DeformConv2dBackwardDataStages : DeformConv2dBackwardVars {
+    // input_cl(c, x, y, n): the input channels-innermost, zero outside.
+    Halide::Func input_cl{"input_cl"};
+    // grad_output flattened: gy(p, o, n).
+    Halide::Func gy{"gy"};
+    // weight_t(cw, k, o): the weights channels-innermost.
+    Halide::Func weight_t{"weight_t"};
+    // sample(p, k, g, n): top-left corner (row, column) clamped to
+    // [-1, H-1] x [-1, W-1], high-corner weights (ly, lx), mask, and
+    // whether the point lies in -1 <= y < H, -1 <= x < W.
+    Halide::Func sample{"sample"};
+    // grad_columns(ci, g, k, p, n) = sum over the group's output channels of
+    // weight * grad_output: the gradient of the forward's sampled columns
+    // (before the mask). grad_columns_sum is its reduction (for register
+    // tiles), rg its RDom (output channels of the group).
+    Halide::Func grad_columns{"grad_columns"}, grad_columns_sum{"grad_columns_sum"};
+    Halide::RDom rg;
+    // coord_sums(p, k, g, n): sums over the group's channels of
+    // grad_columns x (d value / dy, d value / dx, value); rc its RDom.
+    Halide::Func coord_sums{"coord_sums"};
+    Halide::RDom rc;
+    // grad_input_cl(ci, x, y, g, n): the scatter of grad_columns x the
+    // mask-scaled bilinear weights, channels innermost, over the zero
+    // border [-1, W] x [-1, H]; rs its RDom (corner, tap, pixel), run in
+    // this fixed order for every channel.
+    Halide::Func grad_input_cl{"grad_input_cl"};
+    Halide::RDom rs;
+    // Outputs: grad_input (x, y, ci, g, n); grad_offset (x, y, ch, n);
+    // grad_mask (x, y, ch, n) when modulated.
+    Halide::Func grad_input, grad_offset, grad_mask;
+    bool with_mask = false;
+    Halide::Type type = Halide::Float(32);
+    Halide::Expr groups, offset_groups;
+};
+
+// grad_weight, grad_bias.
+struct DeformConv2dBackwardWeightStages : DeformConv2dBackwardVars {
+    Halide::Func input_cl{"input_cl"};
+    Halide::Func gy{"gy"};  // gy(o, p, n): output channels innermost
+    Halide::Func pixel{"pixel"};
+    // sample(p, k, g, n): corner and the four mask-scaled weights (as the
+    // forward's), columns(ci, g, k, p, n): the forward's sampled columns.
+    Halide::Func sample{"sample"}, columns{"columns"};
+    // grad_weight_sum(cw, k, o) = sum over images and pixels of
+    // columns x grad_output; rw its RDom (pixel, image).
+    Halide::Func grad_weight_sum{"grad_weight_sum"};
+    Halide::RDom rw;
+    // grad_bias_sum(o) = sum over images and pixels of grad_output; rb.
+    Halide::Func grad_bias_sum{"grad_bias_sum"};
+    Halide::RDom rb;
+    Halide::Func grad_weight, grad_bias;  // outputs (grad_bias when with_bias)
+    bool with_bias = false;
+    Halide::Type type = Halide::Float(32);
+    Halide::Expr groups, offset_groups;
+};
+
+}  // namespace dcn

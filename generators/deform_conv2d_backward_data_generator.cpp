@@ -1,0 +1,185 @@
+// deform_conv2d's data gradients: grad_input, grad_offset and (DCNv2)
+// grad_mask from grad_output, exactly docs/operators.md (Gradients)
+// (torchvision's backward). Only the algorithm lives here; schedules are in
+// schedules/<backend>/deform_conv2d_backward.h.
+//
+// With value(c) the bilinear sample of channel c at the tap's point (y, x)
+// and m the mask (1 without one), the forward is
+//   out[o, p] = sum_{c in o's group, k} W[o, c, k] * m * value(c).
+// So, with grad_columns[c, k, p] = sum_o W[o, c, k] * grad_out[o, p]:
+//   grad_input   += m * (bilinear weight of each corner) * grad_columns
+//                   (a scatter into the four corners),
+//   grad_offset_y = m * sum_{c in the offset group} grad_columns * d value/dy
+//   grad_offset_x = m * sum_c grad_columns * d value/dx,
+//   grad_mask     =     sum_c grad_columns * value,
+// where d value/dy is the derivative of the zero-exterior bilinear sample
+// with floor() choosing the cell (one-sided from above at an integer y).
+// It is non-zero only for -1 <= y < H and -1 <= x < W.
+//
+// The call covers whatever images its buffers hold; the runtime passes one
+// image at a time (grad_columns, C*kH*kW*oH*oW values, is made per call).
+
+#include "Halide.h"
+#include "common.h"
+#include "cpu/deform_conv2d_backward.h"
+#include "deform_conv2d_backward_algorithm.h"
+#include "deform_conv2d_sampling.h"
+
+namespace {
+
+using namespace Halide;
+
+class DeformConv2dBackwardDataGenerator : public Generator<DeformConv2dBackwardDataGenerator> {
+public:
+    GeneratorParam<bool> with_mask{"with_mask", false};
+    GeneratorParam<Type> dtype{"dtype", Float(32)};
+
+    Input<Buffer<void, 4>> input{"input"};              // (W, H, C, N)
+    Input<Buffer<void, 4>> offset{"offset"};            // (oW, oH, 2*G*kH*kW, N)
+    Input<Buffer<void, 4>> weight{"weight"};            // (kW, kH, C/groups, K)
+    Input<Buffer<void, 4>> grad_output{"grad_output"};  // (oW, oH, K, N)
+    Input<int> stride_y{"stride_y", 1, 1, 1 << 20};
+    Input<int> stride_x{"stride_x", 1, 1, 1 << 20};
+    Input<int> pad_top{"pad_top", 0, 0, 1 << 20};
+    Input<int> pad_left{"pad_left", 0, 0, 1 << 20};
+    Input<int> dilation_y{"dilation_y", 1, 1, 1 << 20};
+    Input<int> dilation_x{"dilation_x", 1, 1, 1 << 20};
+    Input<int> groups{"groups", 1, 1, 1 << 20};
+    Input<int> offset_groups{"offset_groups", 1, 1, 1 << 20};
+    // (W, H, C/G, G, N): the NCHW gradient with its channels split by
+    // offset group (each group's scatter shares its sample points). A
+    // buffer with a zero extent asks for no grad_input.
+    Output<Buffer<void, 5>> grad_input{"grad_input"};
+    // (oW, oH, 2*G*kH*kW, N); a zero extent asks for none.
+    Output<Buffer<void, 4>> grad_offset{"grad_offset"};
+
+    Input<Buffer<>> *mask = nullptr;         // (oW, oH, G*kH*kW, N)
+    Output<Buffer<>> *grad_mask = nullptr;   // (oW, oH, G*kH*kW, N)
+
+    void configure() {
+        for (auto *b : {&input, &offset, &weight, &grad_output}) b->set_type(dtype);
+        grad_input.set_type(dtype);
+        grad_offset.set_type(dtype);
+        if (with_mask) {
+            mask = add_input<Buffer<>>("mask", dtype, 4);
+            grad_mask = add_output<Buffer<>>("grad_mask", dtype, 4);
+        }
+    }
+
+    void generate() {
+        dcn::DeformConv2dBackwardDataStages s;
+        const Type t = dtype;
+        s.type = t;
+        s.with_mask = with_mask;
+        const Var &p = s.p, &o = s.o, &n = s.n, &x = s.x, &y = s.y, &c = s.c, &k = s.k, &g = s.g, &ci = s.ci,
+                  &cw = s.cw;
+        const Expr zero = Internal::make_zero(t);
+
+        Expr W = input.dim(0).extent(), H = input.dim(1).extent(), C = input.dim(2).extent();
+        Expr kW = weight.dim(0).extent(), kH = weight.dim(1).extent();
+        Expr Cg = weight.dim(2).extent(), K = weight.dim(3).extent();
+        Expr taps = kH * kW;
+        Expr oW = offset.dim(0).extent(), oH = offset.dim(1).extent();
+        Expr P = oW * oH;
+        Expr cpg = C / offset_groups;        // channels per offset group
+        Expr Kg = K / groups;                // output channels per group
+
+        Func input_zero = BoundaryConditions::constant_exterior(input, zero, {{0, W}, {0, H}});
+        s.input_cl(c, x, y, n) = input_zero(x, y, c, n);
+
+        // A schedule may compute whole tiles past the last pixel: clamp p.
+        Expr pc = clamp(p, 0, P - 1);
+        Expr py = pc / oW, px = pc % oW;
+        s.gy(p, o, n) = grad_output(px, py, clamp(o, 0, K - 1), n);
+        s.weight_t(cw, k, o) = weight(k % kW, k / kW, clamp(cw, 0, Cg - 1), clamp(o, 0, K - 1));
+
+        Func offset_c = BoundaryConditions::repeat_edge(offset, {{0, oW}, {0, oH}});
+        const dcn::DeformConv2dGeometry geo{stride_y, stride_x, pad_top, pad_left, dilation_y, dilation_x,
+                                            H, W, kW, taps};
+        const dcn::DeformSamplePoint sp = dcn::deform_conv2d_sample_point(geo, offset_c, py, px, k, g, n, t);
+        Expr m = Internal::make_one(t);
+        if (with_mask) {
+            Func mask_c = BoundaryConditions::repeat_edge(*mask, {{0, oW}, {0, oH}});
+            m = mask_c(px, py, g * taps + k, n);
+        }
+        s.sample(p, k, g, n) = Tuple(sp.y0, sp.x0, sp.ly, sp.lx, m, sp.inside_closed);
+        Expr y0 = s.sample(p, k, g, n)[0], x0 = s.sample(p, k, g, n)[1];
+        Expr ly = s.sample(p, k, g, n)[2], lx = s.sample(p, k, g, n)[3];
+        Expr hy = 1.0f - ly, hx = 1.0f - lx;
+
+        // grad_columns: the group's output channels o = grp*Kg + r of input
+        // channel c = g*cpg + ci (grp = c / Cg, its weight channel c - grp*Cg).
+        // A schedule may compute whole register tiles of channels past the
+        // group's last one: weight_t and gy clamp their reads, and with one
+        // group no index here is clamped (dense vector loads).
+        Expr c_of = g * cpg + ci;
+        Expr grp = select(groups == 1, 0, clamp(c_of, 0, C - 1) / Cg);
+        s.rg = RDom(0, Kg, "rg");
+        s.grad_columns_sum(ci, g, k, p, n) = zero;
+        s.grad_columns_sum(ci, g, k, p, n) +=
+            s.weight_t(c_of - grp * Cg, k, grp * Kg + s.rg) * s.gy(p, grp * Kg + s.rg, n);
+        s.grad_columns(ci, g, k, p, n) = s.grad_columns_sum(ci, g, k, p, n);
+
+        // The coordinate and mask gradients: sums over the offset group's
+        // channels of grad_columns x the derivatives of the sample.
+        s.rc = RDom(0, cpg, "rc");
+        Expr cc = g * cpg + s.rc;
+        Expr v00 = s.input_cl(cc, x0, y0, n), v01 = s.input_cl(cc, x0 + 1, y0, n);
+        Expr v10 = s.input_cl(cc, x0, y0 + 1, n), v11 = s.input_cl(cc, x0 + 1, y0 + 1, n);
+        Expr gc = s.grad_columns(s.rc, g, k, p, n);
+        s.coord_sums(p, k, g, n) = Tuple(zero, zero, zero);
+        s.coord_sums(p, k, g, n) = Tuple(
+            s.coord_sums(p, k, g, n)[0] + gc * (hx * (v10 - v00) + lx * (v11 - v01)),
+            s.coord_sums(p, k, g, n)[1] + gc * (hy * (v01 - v00) + ly * (v11 - v10)),
+            s.coord_sums(p, k, g, n)[2] + gc * (hy * (hx * v00 + lx * v01) + ly * (hx * v10 + lx * v11)));
+
+        // grad_offset(x, y, ch, n): ch = g*2*taps + 2k (y) or + 1 (x).
+        Expr ch_g = c / (2 * taps), ch_k = (c / 2) % taps;
+        Expr q = y * oW + x;
+        s.grad_offset(x, y, c, n) =
+            select(valid_at(s, q, ch_k, ch_g, n),
+                   mask_at(s, q, ch_k, ch_g, n) *
+                       select(c % 2 == 0, s.coord_sums(q, ch_k, ch_g, n)[0], s.coord_sums(q, ch_k, ch_g, n)[1]),
+                   zero);
+        grad_offset(x, y, c, n) = s.grad_offset(x, y, c, n);
+        if (with_mask) {
+            Expr mg = c / taps, mk = c % taps;
+            s.grad_mask(x, y, c, n) = select(valid_at(s, q, mk, mg, n), s.coord_sums(q, mk, mg, n)[2], zero);
+            (*grad_mask)(x, y, c, n) = s.grad_mask(x, y, c, n);
+        }
+
+        // The scatter: for every channel, in the fixed order (pixel, tap,
+        // corner), grad_columns x the corner's mask-scaled weight added to
+        // the corner. Rows / columns -1 and H / W are the zero border,
+        // dropped by the output.
+        s.rs = RDom(0, 4, 0, taps, 0, P, "rs");
+        Expr rk = s.rs.y, rp = s.rs.z;
+        Expr cy = s.rs.x / 2, cx = s.rs.x % 2;
+        Expr sy0 = s.sample(rp, rk, g, n)[0], sx0 = s.sample(rp, rk, g, n)[1];
+        Expr sly = s.sample(rp, rk, g, n)[2], slx = s.sample(rp, rk, g, n)[3];
+        Expr wy = select(cy == 0, 1.0f - sly, sly), wx = select(cx == 0, 1.0f - slx, slx);
+        Expr wgt = select(s.sample(rp, rk, g, n)[5], s.sample(rp, rk, g, n)[4] * wy * wx, zero);
+        s.grad_input_cl(ci, x, y, g, n) = zero;
+        s.grad_input_cl(ci, sx0 + cx, sy0 + cy, g, n) += wgt * s.grad_columns(ci, g, rk, rp, n);
+        s.grad_input(x, y, ci, g, n) = s.grad_input_cl(ci, x, y, g, n);
+        grad_input(x, y, ci, g, n) = s.grad_input(x, y, ci, g, n);
+
+        s.groups = groups;
+        s.offset_groups = offset_groups;
+
+        _halide_user_assert(!get_target().has_gpu_feature()) << "deform_conv2d_backward_data has no GPU schedule yet";
+        dcn::schedule_deform_conv2d_backward_data_cpu(s, get_target());
+    }
+
+private:
+    static Expr valid_at(dcn::DeformConv2dBackwardDataStages &s, Expr q, Expr k, Expr g, Expr n) {
+        return s.sample(q, k, g, n)[5];
+    }
+    static Expr mask_at(dcn::DeformConv2dBackwardDataStages &s, Expr q, Expr k, Expr g, Expr n) {
+        return s.sample(q, k, g, n)[4];
+    }
+};
+
+}  // namespace
+
+HALIDE_REGISTER_GENERATOR(DeformConv2dBackwardDataGenerator, deform_conv2d_backward_data)

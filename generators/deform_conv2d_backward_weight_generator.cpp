@@ -1,0 +1,129 @@
+// deform_conv2d's weight gradients: grad_weight and grad_bias from
+// grad_output, exactly docs/operators.md (Gradients) (torchvision's
+// backward):
+//   grad_weight[o, cw, k] = sum_{n, p} grad_out[n, o, p] * columns[n, c, k, p]
+//   (c = (o / (K/groups)) * (C/groups) + cw, columns = the forward's
+//   mask-scaled bilinear samples), grad_bias[o] = sum_{n, p} grad_out[n, o, p].
+// Only the algorithm lives here; schedules are in
+// schedules/<backend>/deform_conv2d_backward.h.
+
+#include "Halide.h"
+#include "common.h"
+#include "cpu/deform_conv2d_backward.h"
+#include "deform_conv2d_backward_algorithm.h"
+#include "deform_conv2d_sampling.h"
+
+namespace {
+
+using namespace Halide;
+
+class DeformConv2dBackwardWeightGenerator : public Generator<DeformConv2dBackwardWeightGenerator> {
+public:
+    GeneratorParam<bool> with_mask{"with_mask", false};
+    GeneratorParam<bool> with_bias{"with_bias", false};  // also grad_bias
+    GeneratorParam<Type> dtype{"dtype", Float(32)};
+
+    Input<Buffer<void, 4>> input{"input"};              // (W, H, C, N)
+    Input<Buffer<void, 4>> offset{"offset"};            // (oW, oH, 2*G*kH*kW, N)
+    Input<Buffer<void, 4>> grad_output{"grad_output"};  // (oW, oH, K, N)
+    Input<int> kernel_h{"kernel_h", 1, 1, 1 << 20};
+    Input<int> kernel_w{"kernel_w", 1, 1, 1 << 20};
+    Input<int> stride_y{"stride_y", 1, 1, 1 << 20};
+    Input<int> stride_x{"stride_x", 1, 1, 1 << 20};
+    Input<int> pad_top{"pad_top", 0, 0, 1 << 20};
+    Input<int> pad_left{"pad_left", 0, 0, 1 << 20};
+    Input<int> dilation_y{"dilation_y", 1, 1, 1 << 20};
+    Input<int> dilation_x{"dilation_x", 1, 1, 1 << 20};
+    Input<int> groups{"groups", 1, 1, 1 << 20};
+    Input<int> offset_groups{"offset_groups", 1, 1, 1 << 20};
+    // (kW, kH, C/groups, K); a zero extent asks for none (grad_bias only).
+    Output<Buffer<void, 4>> grad_weight{"grad_weight"};
+
+    Input<Buffer<>> *mask = nullptr;        // (oW, oH, G*kH*kW, N)
+    Output<Buffer<>> *grad_bias = nullptr;  // (K)
+
+    void configure() {
+        for (auto *b : {&input, &offset, &grad_output}) b->set_type(dtype);
+        grad_weight.set_type(dtype);
+        if (with_mask) mask = add_input<Buffer<>>("mask", dtype, 4);
+        if (with_bias) grad_bias = add_output<Buffer<>>("grad_bias", dtype, 1);
+    }
+
+    void generate() {
+        dcn::DeformConv2dBackwardWeightStages s;
+        const Type t = dtype;
+        s.type = t;
+        s.with_bias = with_bias;
+        const Var &p = s.p, &o = s.o, &n = s.n, &x = s.x, &y = s.y, &c = s.c, &k = s.k, &g = s.g, &ci = s.ci,
+                  &cw = s.cw;
+        const Expr zero = Internal::make_zero(t);
+
+        Expr W = input.dim(0).extent(), H = input.dim(1).extent(), C = input.dim(2).extent();
+        Expr N = input.dim(3).extent();
+        Expr K = grad_output.dim(2).extent();
+        Expr kW = kernel_w, taps = kernel_h * kernel_w;
+        Expr oW = offset.dim(0).extent(), oH = offset.dim(1).extent();
+        Expr P = oW * oH;
+        Expr cpg = C / offset_groups;
+        Expr Cg = C / groups, Kg = K / groups;
+
+        Func input_zero = BoundaryConditions::constant_exterior(input, zero, {{0, W}, {0, H}});
+        s.input_cl(c, x, y, n) = input_zero(x, y, c, n);
+
+        Expr pc = clamp(p, 0, P - 1);
+        s.gy(o, p, n) = grad_output(pc % oW, pc / oW, clamp(o, 0, K - 1), n);
+        s.pixel(p) = Tuple(pc / oW, pc % oW);
+        Expr py = s.pixel(p)[0], px = s.pixel(p)[1];
+
+        // The forward's samples and columns (its rule: a contribution only
+        // for -1 < y < H, -1 < x < W).
+        Func offset_c = BoundaryConditions::repeat_edge(offset, {{0, oW}, {0, oH}});
+        const dcn::DeformConv2dGeometry geo{stride_y, stride_x, pad_top, pad_left, dilation_y, dilation_x,
+                                            H, W, kW, taps};
+        const dcn::DeformSamplePoint sp = dcn::deform_conv2d_sample_point(geo, offset_c, py, px, k, g, n, t);
+        Expr scale = Internal::make_one(t);
+        if (with_mask) {
+            Func mask_c = BoundaryConditions::repeat_edge(*mask, {{0, oW}, {0, oH}});
+            scale = mask_c(px, py, g * taps + k, n);
+        }
+        scale = select(sp.inside, scale, zero);
+        s.sample(p, k, g, n) = Tuple(sp.y0, sp.x0, sp.hy * sp.hx * scale, sp.hy * sp.lx * scale,
+                                     sp.ly * sp.hx * scale, sp.ly * sp.lx * scale);
+        Expr sy = s.sample(p, k, g, n)[0], sx = s.sample(p, k, g, n)[1];
+        Expr c_in = clamp(g * cpg + ci, 0, C - 1);
+        s.columns(ci, g, k, p, n) = s.sample(p, k, g, n)[2] * s.input_cl(c_in, sx, sy, n) +
+                                    s.sample(p, k, g, n)[3] * s.input_cl(c_in, sx + 1, sy, n) +
+                                    s.sample(p, k, g, n)[4] * s.input_cl(c_in, sx, sy + 1, n) +
+                                    s.sample(p, k, g, n)[5] * s.input_cl(c_in, sx + 1, sy + 1, n);
+
+        // grad_weight_sum(cw, k, o): over images and pixels, in that order.
+        s.rw = RDom(0, P, 0, N, "rw");
+        // Input channel c of (cw, o); its (channel within the offset
+        // group, offset group). One group and one offset group: (cw, 0).
+        Expr one_group = groups == 1 && offset_groups == 1;
+        Expr c_of = min(o, K - 1) / Kg * Cg + cw;
+        Expr col_ci = select(one_group, cw, clamp(c_of % cpg, 0, cpg - 1));
+        Expr col_g = select(one_group, 0, clamp(c_of / cpg, 0, offset_groups - 1));
+        s.grad_weight_sum(cw, k, o) = zero;
+        s.grad_weight_sum(cw, k, o) += s.columns(col_ci, col_g, k, s.rw.x, s.rw.y) * s.gy(o, s.rw.x, s.rw.y);
+        s.grad_weight(x, y, cw, o) = s.grad_weight_sum(cw, y * kW + x, o);
+        grad_weight(x, y, cw, o) = s.grad_weight(x, y, cw, o);
+
+        if (with_bias) {
+            s.rb = RDom(0, P, 0, N, "rb");
+            s.grad_bias_sum(o) = zero;
+            s.grad_bias_sum(o) += s.gy(o, s.rb.x, s.rb.y);
+            s.grad_bias(o) = s.grad_bias_sum(o);
+            (*grad_bias)(o) = s.grad_bias(o);
+        }
+
+        s.groups = groups;
+        s.offset_groups = offset_groups;
+        _halide_user_assert(!get_target().has_gpu_feature()) << "deform_conv2d_backward_weight has no GPU schedule yet";
+        dcn::schedule_deform_conv2d_backward_weight_cpu(s, get_target());
+    }
+};
+
+}  // namespace
+
+HALIDE_REGISTER_GENERATOR(DeformConv2dBackwardWeightGenerator, deform_conv2d_backward_weight)

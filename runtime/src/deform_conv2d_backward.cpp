@@ -1,0 +1,219 @@
+// deform_conv2d_backward: argument validation and dispatch to the backward
+// kernels (direction backward_data: grad_input, grad_offset, grad_mask;
+// backward_weight: grad_weight, grad_bias).
+#include <algorithm>
+#include <limits>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "internal.h"
+
+#include "deform_conv2d_problem.h"
+#include "kernel_table.h"
+
+namespace dcn {
+namespace {
+
+constexpr const char *kFn = "deform_conv2d_backward";
+using detail::shape_str;
+
+std::string str(int64_t v) { return std::to_string(v); }
+
+// The bytes [first, last] a host view spans.
+std::pair<uintptr_t, uintptr_t> byte_span(const TensorView &t) {
+    const std::vector<int64_t> st = t.effective_strides();
+    int64_t last = 0;
+    for (int d = 0; d < t.rank(); d++) last += (t.shape[d] - 1) * st[d];
+    const uintptr_t base = reinterpret_cast<uintptr_t>(t.data);
+    return {base, base + static_cast<uintptr_t>((last + 1) * static_cast<int64_t>(dtype_size(t.dtype))) - 1};
+}
+
+struct Named {
+    const char *name;
+    const TensorView *view;
+};
+
+// A gradient must not overlap another gradient or an input (the kernels
+// read the inputs while they write the gradients).
+void check_no_overlap(const std::vector<Named> &grads, const std::vector<Named> &inputs) {
+    auto overlap = [](const TensorView &a, const TensorView &b) {
+        if (a.numel() == 0 || b.numel() == 0 || a.device != b.device) return false;
+        const auto sa = byte_span(a), sb = byte_span(b);
+        return sa.first <= sb.second && sb.first <= sa.second;
+    };
+    for (size_t i = 0; i < grads.size(); i++) {
+        for (size_t j = i + 1; j < grads.size(); j++)
+            if (overlap(*grads[i].view, *grads[j].view))
+                throw Error(kFn, grads[i].name, std::string("overlaps ") + grads[j].name + " in memory");
+        for (const Named &in : inputs)
+            if (overlap(*grads[i].view, *in.view))
+                throw Error(kFn, grads[i].name, std::string("overlaps the input '") + in.name + "' in memory");
+    }
+}
+
+// Every check of a call, before anything is allocated or run.
+// (The memory overlap checks need the real tensors: they are the call's,
+// not deform_conv2d_backward_validate's, which may get placeholder views.)
+detail::DeformConv2dProblem validate(const TensorView &grad_output, const TensorView &input, const TensorView &offset,
+                                     const TensorView &weight, const std::optional<TensorView> &mask,
+                                     const DeformConv2dGradients &grads, const DeformConv2dOptions &opt,
+                                     bool check_memory) {
+    // The forward's rules (shapes, groups, options, devices, limits), then
+    // grad_output in the place of the output.
+    const detail::DeformConv2dProblem pr = detail::resolve_deform_conv2d(input, offset, weight, opt);
+    if (mask)
+        detail::check_shape(kFn, "mask", *mask, pr.mask_shape(),
+                            "offset_groups*kH*kW = " + str(pr.offset_groups) + "*" + str(pr.kH) + "*" + str(pr.kW) +
+                                " channels, output " + str(pr.oH) + "x" + str(pr.oW));
+    detail::check_shape(kFn, "grad_output", grad_output, pr.output_shape(), "the forward's output (N, K, oH, oW)");
+    if (mask) detail::check_tensor(kFn, "mask", *mask, 4, "(N, offset_groups*kH*kW, oH, oW)", opt.device);
+    detail::check_tensor(kFn, "grad_output", grad_output, 4, "(N, K, oH, oW)", opt.device);
+    for (const auto &[name, t] : {std::pair<const char *, const TensorView *>{"offset", &offset},
+                                  {"weight", &weight}, {"mask", mask ? &*mask : nullptr},
+                                  {"grad_output", &grad_output}})
+        if (t) detail::check_dtype(kFn, name, *t, input.dtype);
+    if (grads.mask && !mask)
+        throw Error(kFn, "grad_mask", "was asked for, but the call has no mask (DCNv1)");
+    const std::vector<std::pair<const char *, std::pair<const std::optional<TensorView> *, std::vector<int64_t>>>>
+        wanted = {{"grad_input", {&grads.input, input.shape}},
+                  {"grad_offset", {&grads.offset, offset.shape}},
+                  {"grad_mask", {&grads.mask, pr.mask_shape()}},
+                  {"grad_weight", {&grads.weight, weight.shape}},
+                  {"grad_bias", {&grads.bias, {pr.K}}}};
+    std::vector<Named> outs;
+    for (const auto &[name, what] : wanted) {
+        const std::optional<TensorView> &g = *what.first;
+        if (!g) continue;
+        detail::check_shape(kFn, name, *g, what.second, "the shape of its input");
+        detail::check_tensor(kFn, name, *g, static_cast<int>(what.second.size()), "(as its input)", opt.device);
+        detail::check_dtype(kFn, name, *g, input.dtype);
+        outs.push_back({name, &*g});
+    }
+    std::vector<Named> ins = {{"grad_output", &grad_output}, {"input", &input}, {"offset", &offset},
+                              {"weight", &weight}};
+    if (mask) ins.push_back({"mask", &*mask});
+    if (check_memory) check_no_overlap(outs, ins);
+    // The data gradients make grad_columns, C*kH*kW*oH*oW values per image
+    // (channels rounded up to a register tile), within the 2^31-byte limit.
+    if (grads.input || grads.offset || grads.mask) {
+        const double bytes = double(pr.C + 64) * double(pr.taps()) * double(pr.oH * pr.oW + 64) *
+                             double(dtype_size(input.dtype));
+        if (bytes > double(std::numeric_limits<int32_t>::max()))
+            throw Error(kFn, "input",
+                        "shape " + shape_str(input.shape) + " with a " + str(pr.kH) + "x" + str(pr.kW) +
+                            " kernel and a " + str(pr.oH) + "x" + str(pr.oW) +
+                            " output is too large: the data gradients' grad_columns, C*kH*kW*oH*oW values "
+                            "per image, would be over 2^31 - 1 bytes");
+    }
+    return pr;
+}
+
+// Image n of a batch (shape[0] = 1).
+TensorView image(const TensorView &t, int64_t n) {
+    TensorView v = t;
+    v.strides = t.effective_strides();
+    v.data = static_cast<unsigned char *>(t.data) + n * v.strides[0] * static_cast<int64_t>(dtype_size(t.dtype));
+    v.shape[0] = 1;
+    return v;
+}
+
+// A gradient not asked for: a view with no elements (the kernels compute
+// nothing for it).
+TensorView empty_like(const std::vector<int64_t> &shape, DType dtype) {
+    static double dummy;
+    TensorView v;
+    v.data = &dummy;
+    v.shape = shape;
+    v.shape[0] = 0;
+    v.strides.assign(shape.size(), 1);
+    v.dtype = dtype;
+    return v;
+}
+
+// (N, C, H, W) -> (N, G, C/G, H, W): the channels split by offset group.
+TensorView split_channels(const TensorView &t, int64_t groups) {
+    TensorView v = t;
+    const std::vector<int64_t> st = t.effective_strides();
+    v.shape = {t.shape[0], groups, t.shape[1] / groups, t.shape[2], t.shape[3]};
+    v.strides = {st[0], st[1] * (t.shape[1] / groups), st[1], st[2], st[3]};
+    return v;
+}
+
+void add_geometry(detail::KernelCall &call, const detail::DeformConv2dProblem &pr, const DeformConv2dOptions &opt) {
+    call.scalar("stride_y", opt.stride[0]);
+    call.scalar("stride_x", opt.stride[1]);
+    call.scalar("pad_top", opt.padding[0]);
+    call.scalar("pad_left", opt.padding[1]);
+    call.scalar("dilation_y", opt.dilation[0]);
+    call.scalar("dilation_x", opt.dilation[1]);
+    call.scalar("groups", static_cast<int32_t>(pr.groups));
+    call.scalar("offset_groups", static_cast<int32_t>(pr.offset_groups));
+}
+
+const detail::KernelEntry &kernel_for(detail::Direction dir, DType dtype, unsigned variant) {
+    const detail::KernelEntry *k = detail::find_kernel(detail::Op::deform_conv2d, dir, dtype, variant);
+    if (!k) throw Error(kFn, "input", std::string("this build has no ") + dtype_name(dtype) + " backward kernel");
+    return *k;
+}
+
+}  // namespace
+
+void deform_conv2d_backward_validate(const TensorView &grad_output, const TensorView &input,
+                                     const TensorView &offset, const TensorView &weight,
+                                     const std::optional<TensorView> &mask, const DeformConv2dGradients &grads,
+                                     const DeformConv2dOptions &opt) {
+    validate(grad_output, input, offset, weight, mask, grads, opt, false);
+}
+
+void deform_conv2d_backward(const TensorView &grad_output, const TensorView &input, const TensorView &offset,
+                            const TensorView &weight, const std::optional<TensorView> &mask,
+                            const DeformConv2dGradients &grads, const DeformConv2dOptions &opt) {
+    const detail::DeformConv2dProblem pr = validate(grad_output, input, offset, weight, mask, grads, opt, true);
+    using namespace detail::flag;
+    const DType dt = input.dtype;
+
+    // Data gradients, one image per call (grad_columns is made per call).
+    if (grads.input || grads.offset || grads.mask) {
+        const detail::KernelEntry &k =
+            kernel_for(detail::Direction::backward_data, dt, mask ? deform_conv2d_with_mask : 0);
+        const TensorView no_input = empty_like(input.shape, dt), no_offset = empty_like(offset.shape, dt),
+                         no_mask = empty_like(pr.mask_shape(), dt);
+        for (int64_t n = 0; n < pr.N; n++) {
+            detail::KernelCall call(kFn, opt.device, opt.cuda);
+            call.input("input", image(input, n));
+            call.input("offset", image(offset, n));
+            call.input("weight", weight);
+            call.input("grad_output", image(grad_output, n));
+            if (mask) call.input("mask", image(*mask, n));
+            add_geometry(call, pr, opt);
+            call.output("grad_input",
+                        split_channels(grads.input ? image(*grads.input, n) : no_input, pr.offset_groups));
+            call.output("grad_offset", grads.offset ? image(*grads.offset, n) : no_offset);
+            if (mask) call.output("grad_mask", grads.mask ? image(*grads.mask, n) : no_mask);
+            const int status = call.run(k);
+            call.finish(status);
+        }
+    }
+
+    // Weight gradients, all images in one call.
+    if (grads.weight || grads.bias) {
+        const unsigned variant = (mask ? deform_conv2d_with_mask : 0) | (grads.bias ? deform_conv2d_with_bias : 0);
+        const detail::KernelEntry &k = kernel_for(detail::Direction::backward_weight, dt, variant);
+        detail::KernelCall call(kFn, opt.device, opt.cuda);
+        call.input("input", input);
+        call.input("offset", offset);
+        call.input("grad_output", grad_output);
+        if (mask) call.input("mask", *mask);
+        call.scalar("kernel_h", static_cast<int32_t>(pr.kH));
+        call.scalar("kernel_w", static_cast<int32_t>(pr.kW));
+        add_geometry(call, pr, opt);
+        const TensorView no_weight = empty_like(weight.shape, dt);
+        call.output("grad_weight", grads.weight ? *grads.weight : no_weight);
+        if (grads.bias) call.output("grad_bias", *grads.bias);
+        const int status = call.run(k);
+        call.finish(status);
+    }
+}
+
+}  // namespace dcn

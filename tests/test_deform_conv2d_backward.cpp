@@ -1,0 +1,366 @@
+// dcn::deform_conv2d_backward against the independent double-precision
+// gradient reference (tests/reference/deform_conv2d_backward_ref, itself
+// checked by finite differences in test_deform_conv2d_backward_reference.cpp).
+//
+//  * Every case of the forward's edge-case matrix (deform_conv2d_cases.h) on
+//    every CPU path (forced), float32 and float64, every gradient.
+//  * Zero offsets without a mask: exactly the ordinary convolution's input
+//    and weight gradients (dyadic data: every product and sum is exact).
+//  * NaN / Inf / huge offsets: finite gradients, zero where the offset is.
+//  * Determinism: bitwise equal over runs and thread counts 1, 2, 5.
+//  * Only the gradients asked for are written; validation errors.
+// Gradient buffers are poisoned with NaN before every run.
+#include <gtest/gtest.h>
+
+#include <dcn/dcn.h>
+
+#include <cmath>
+#include <cstring>
+#include <optional>
+#include <random>
+#include <string>
+#include <tuple>
+#include <vector>
+
+#include "cpu_paths.h"
+#include "deform_conv2d_cases.h"
+#include "error_expect.h"
+#include "reference/deform_conv2d_backward_ref.h"
+#include "test_support.h"
+
+namespace {
+
+using dcn::CpuIsa;
+using dcn_test::numel;
+using namespace dcn_conv_cases;
+
+// A case's data for the backward pass: the forward problem with offsets on
+// a 1/4096 grid (so that every sample coordinate is exact in float32 and the
+// float32 kernels choose the same bilinear cell as the double reference:
+// the offset gradient jumps at cell edges) and a random grad_output.
+struct BackwardProblem {
+    Problem fwd;
+    Tensor grad_output;
+    dcn_ref::DeformConv2dGradients ref;
+    int64_t cpg = 1, Kg = 1;
+};
+
+BackwardProblem make_backward(const Case &c) {
+    BackwardProblem b;
+    b.fwd = make_problem(c);
+    for (float &v : b.fwd.offset.data)
+        if (std::isfinite(v) && std::fabs(v) < 1e6f) v = std::round(v * 4096.0f) / 4096.0f;
+    std::mt19937 rng(seed_of(c.name) ^ 0x9e3779b9u);
+    b.grad_output = dcn_test::random_tensor(b.fwd.out_shape, rng, -1.0f, 1.0f);
+    const Problem &f = b.fwd;
+    const dcn_ref::TensorD mask = dcn_ref::to_double(f.mask);
+    b.ref = dcn_ref::deform_conv2d_backward(dcn_ref::to_double(b.grad_output), dcn_ref::to_double(f.input),
+                                            dcn_ref::to_double(f.offset), dcn_ref::to_double(f.weight),
+                                            f.has_mask ? &mask : nullptr, f.p);
+    b.cpg = c.C / c.p.offset_groups;
+    b.Kg = c.K / c.p.groups;
+    return b;
+}
+
+template <typename T>
+struct Grads {
+    std::vector<T> input, offset, mask, weight, bias;
+};
+
+struct Want {
+    bool input = true, offset = true, mask = true, weight = true, bias = true;
+};
+
+template <typename T>
+std::vector<T> as(const std::vector<float> &v) {
+    return std::vector<T>(v.begin(), v.end());
+}
+
+template <typename T>
+std::vector<T> poisoned(size_t n) {
+    return std::vector<T>(n, std::numeric_limits<T>::quiet_NaN());
+}
+
+// Runs the library with NaN-poisoned gradient buffers (every one allocated;
+// only those in `want` are passed).
+template <typename T>
+Grads<T> run_backward(const BackwardProblem &b, Want want = {}, dcn::Device device = dcn::Device::cpu) {
+    const Problem &f = b.fwd;
+    const std::vector<T> x = as<T>(f.input.data), off = as<T>(f.offset.data), w = as<T>(f.weight.data),
+                         m = as<T>(f.mask.data), gy = as<T>(b.grad_output.data);
+    Grads<T> g;
+    g.input = poisoned<T>(x.size());
+    g.offset = poisoned<T>(off.size());
+    g.mask = poisoned<T>(f.has_mask ? m.size() : 0);
+    g.weight = poisoned<T>(w.size());
+    g.bias = poisoned<T>(static_cast<size_t>(f.weight.shape[0]));
+    dcn::DeformConv2dGradients req;
+    if (want.input) req.input = dcn::TensorView(g.input.data(), f.input.shape);
+    if (want.offset) req.offset = dcn::TensorView(g.offset.data(), f.offset.shape);
+    if (want.mask && f.has_mask) req.mask = dcn::TensorView(g.mask.data(), f.mask.shape);
+    if (want.weight) req.weight = dcn::TensorView(g.weight.data(), f.weight.shape);
+    if (want.bias) req.bias = dcn::TensorView(g.bias.data(), std::vector<int64_t>{f.weight.shape[0]});
+    std::optional<dcn::TensorView> mask;
+    if (f.has_mask) mask = dcn::TensorView(m.data(), f.mask.shape);
+    dcn::DeformConv2dOptions o = options_of(f.p);
+    o.device = device;
+    dcn::deform_conv2d_backward(dcn::TensorView(gy.data(), b.grad_output.shape), dcn::TensorView(x.data(), f.input.shape),
+                                dcn::TensorView(off.data(), f.offset.shape), dcn::TensorView(w.data(), f.weight.shape),
+                                mask, req, o);
+    return g;
+}
+
+template <typename T>
+void expect_matches(const Grads<T> &g, const BackwardProblem &b, const dcn_test::Tolerance &tol) {
+    const Problem &f = b.fwd;
+    const int64_t taps = f.weight.shape[2] * f.weight.shape[3];
+    const int64_t pixels = f.out_shape[0] * f.out_shape[2] * f.out_shape[3];
+    EXPECT_TRUE(dcn_test::matches_reference(g.input.data(), b.ref.input, f.input.shape, 4 * b.Kg * taps, tol))
+        << "grad_input";
+    EXPECT_TRUE(dcn_test::matches_reference(g.offset.data(), b.ref.offset, f.offset.shape, 4 * b.cpg * b.Kg, tol))
+        << "grad_offset";
+    if (f.has_mask)
+        EXPECT_TRUE(dcn_test::matches_reference(g.mask.data(), b.ref.mask, f.mask.shape, 4 * b.cpg * b.Kg, tol))
+            << "grad_mask";
+    EXPECT_TRUE(dcn_test::matches_reference(g.weight.data(), b.ref.weight, f.weight.shape, pixels, tol))
+        << "grad_weight";
+    EXPECT_TRUE(dcn_test::matches_reference(g.bias.data(), b.ref.bias, {f.weight.shape[0]}, pixels, tol))
+        << "grad_bias";
+}
+
+using dcn_test::DcnTest;
+using dcn_test::isa_label;
+using dcn_test::why_unusable;
+
+class BackwardCases : public DcnTest, public ::testing::WithParamInterface<std::tuple<Case, CpuIsa>> {};
+
+TEST_P(BackwardCases, Float32MatchesReference) {
+    const Case &c = std::get<0>(GetParam());
+    const CpuIsa isa = std::get<1>(GetParam());
+    const std::string why = why_unusable(isa);
+    if (!why.empty()) GTEST_SKIP() << why;
+    const BackwardProblem b = make_backward(c);
+    dcn::set_max_cpu_isa(isa);
+    const Grads<float> g = run_backward<float>(b);
+    EXPECT_EQ(dcn::last_cpu_isa(), isa);
+    expect_matches(g, b, dcn_test::Tolerance{});
+}
+
+TEST_P(BackwardCases, Float64MatchesReference) {
+    const Case &c = std::get<0>(GetParam());
+    const CpuIsa isa = std::get<1>(GetParam());
+    const std::string why = why_unusable(isa);
+    if (!why.empty()) GTEST_SKIP() << why;
+    const BackwardProblem b = make_backward(c);
+    dcn::set_max_cpu_isa(isa);
+    const Grads<double> g = run_backward<double>(b);
+    EXPECT_EQ(dcn::last_cpu_isa(), isa);
+    expect_matches(g, b, dcn_test::Tolerance::float64());
+}
+
+INSTANTIATE_TEST_SUITE_P(
+    Edge, BackwardCases,
+    ::testing::Combine(::testing::ValuesIn(all_cases()), ::testing::ValuesIn(dcn_test::all_cpu_paths())),
+    [](const ::testing::TestParamInfo<std::tuple<Case, CpuIsa>> &info) {
+        return std::get<0>(info.param).name + "_" + isa_label(std::get<1>(info.param));
+    });
+
+// The ordinary convolution's gradients, from its own definition (no
+// bilinear sampling): grad_input[c, iy, ix] += W[o, c, i, j] * gy[o, oy, ox]
+// and grad_weight[o, c, i, j] += gy[o, oy, ox] * x[c, iy, ix] with
+// iy = oy*s - pad + i*d inside the image.
+void conv_backward_direct(const Tensor &x, const Tensor &w, const Tensor &gy, const dcn_ref::DeformConv2dParams &p,
+                          std::vector<double> &gi, std::vector<double> &gw) {
+    const int64_t N = x.shape[0], C = x.shape[1], H = x.shape[2], W = x.shape[3];
+    const int64_t K = w.shape[0], kH = w.shape[2], kW = w.shape[3], oH = gy.shape[2], oW = gy.shape[3];
+    gi.assign(x.data.size(), 0.0);
+    gw.assign(w.data.size(), 0.0);
+    for (int64_t n = 0; n < N; ++n)
+        for (int64_t o = 0; o < K; ++o)
+            for (int64_t oy = 0; oy < oH; ++oy)
+                for (int64_t ox = 0; ox < oW; ++ox) {
+                    const double g = gy.data[((n * K + o) * oH + oy) * oW + ox];
+                    for (int64_t c = 0; c < C; ++c)
+                        for (int64_t i = 0; i < kH; ++i)
+                            for (int64_t j = 0; j < kW; ++j) {
+                                const int64_t iy = oy * p.stride_h - p.pad_top + i * p.dilation_h;
+                                const int64_t ix = ox * p.stride_w - p.pad_left + j * p.dilation_w;
+                                if (iy < 0 || iy >= H || ix < 0 || ix >= W) continue;
+                                const size_t xi = static_cast<size_t>(((n * C + c) * H + iy) * W + ix);
+                                const size_t wi = static_cast<size_t>(((o * C + c) * kH + i) * kW + j);
+                                gi[xi] += w.data[wi] * g;
+                                gw[wi] += g * x.data[xi];
+                            }
+                }
+}
+
+TEST_F(DcnTest, BackwardZeroOffsetsNoMaskIsExactlyConvolutionBackward) {
+    for (const CpuIsa isa : dcn_test::usable_isas()) {
+        Case c("zero_offsets_conv_backward");
+        c.in(2, 7, 9, 10).wt(5, 3, 3).pads(1, 2, 0, 1).stride(2, 1).dil(1, 2).offs(Offsets::zero);
+        BackwardProblem b = make_backward(c);
+        // Dyadic data: products have denominators <= 2^9 and the sums stay
+        // far below 2^14, so every evaluation order is exact in float32.
+        std::mt19937 rng(5);
+        b.fwd.input = dcn_test::dyadic_tensor(b.fwd.input.shape, rng, -2.0f, 2.0f, 8);
+        b.fwd.weight = dcn_test::dyadic_tensor(b.fwd.weight.shape, rng, -1.0f, 1.0f, 8);
+        b.grad_output = dcn_test::dyadic_tensor(b.grad_output.shape, rng, -1.0f, 1.0f, 8);
+        std::vector<double> gi, gw;
+        conv_backward_direct(b.fwd.input, b.fwd.weight, b.grad_output, b.fwd.p, gi, gw);
+        dcn::set_max_cpu_isa(isa);
+        const Grads<float> g = run_backward<float>(b);
+        EXPECT_TRUE(dcn_test::matches_reference(g.input.data(), gi, b.fwd.input.shape, 1,
+                                                dcn_test::Tolerance::exact()))
+            << isa_label(isa);
+        EXPECT_TRUE(dcn_test::matches_reference(g.weight.data(), gw, b.fwd.weight.shape, 1,
+                                                dcn_test::Tolerance::exact()))
+            << isa_label(isa);
+    }
+}
+
+TEST_F(DcnTest, BackwardNonFiniteOffsetsGiveFiniteGradients) {
+    Case c("nonfinite_backward");
+    c.in(2, 6, 7, 8).wt(5, 3, 3).pad(1).og(2).offs(Offsets::nonfinite).with_mask();
+    const BackwardProblem b = make_backward(c);
+    for (const CpuIsa isa : dcn_test::usable_isas()) {
+        dcn::set_max_cpu_isa(isa);
+        const Grads<float> g = run_backward<float>(b);
+        for (const auto *v : {&g.input, &g.offset, &g.mask, &g.weight, &g.bias})
+            for (float e : *v) ASSERT_TRUE(std::isfinite(e)) << isa_label(isa);
+        // Where an offset (dy or dx) is not finite, the sample is outside:
+        // both of its offset gradients and its mask gradient are 0.
+        const int64_t plane = b.fwd.out_shape[2] * b.fwd.out_shape[3];
+        int64_t checked = 0;
+        for (size_t i = 0; i < b.fwd.offset.data.size(); ++i) {
+            if (std::isfinite(b.fwd.offset.data[i])) continue;
+            const size_t pair = (i / static_cast<size_t>(plane)) & ~size_t{1};
+            const size_t q = i % static_cast<size_t>(plane);
+            EXPECT_EQ(g.offset[pair * plane + q], 0.0f);
+            EXPECT_EQ(g.offset[(pair + 1) * plane + q], 0.0f);
+            EXPECT_EQ(g.mask[pair / 2 * plane + q], 0.0f);
+            ++checked;
+        }
+        EXPECT_GT(checked, 10);
+        expect_matches(g, b, dcn_test::Tolerance{});
+    }
+}
+
+template <typename T>
+bool bitwise_equal(const std::vector<T> &a, const std::vector<T> &b) {
+    return a.size() == b.size() && std::memcmp(a.data(), b.data(), a.size() * sizeof(T)) == 0;
+}
+
+template <typename T>
+void expect_bitwise(const Grads<T> &a, const Grads<T> &b, const std::string &what) {
+    EXPECT_TRUE(bitwise_equal(a.input, b.input)) << "grad_input " << what;
+    EXPECT_TRUE(bitwise_equal(a.offset, b.offset)) << "grad_offset " << what;
+    EXPECT_TRUE(bitwise_equal(a.mask, b.mask)) << "grad_mask " << what;
+    EXPECT_TRUE(bitwise_equal(a.weight, b.weight)) << "grad_weight " << what;
+    EXPECT_TRUE(bitwise_equal(a.bias, b.bias)) << "grad_bias " << what;
+}
+
+TEST_F(DcnTest, BackwardIsBitwiseDeterministicOverRunsAndThreadCounts) {
+    Case c("determinism");
+    c.in(2, 24, 13, 15).wt(20, 3, 3).pad(1).og(2).offs(Offsets::random, 4.0f).with_mask();
+    const BackwardProblem b = make_backward(c);
+    dcn::set_num_threads(1);
+    const Grads<float> first = run_backward<float>(b);
+    expect_matches(first, b, dcn_test::Tolerance{});
+    for (int threads : {1, 2, 5}) {
+        dcn::set_num_threads(threads);
+        for (int run = 0; run < 3; ++run)
+            expect_bitwise(run_backward<float>(b), first,
+                           std::to_string(threads) + " threads, run " + std::to_string(run));
+    }
+    dcn::set_num_threads(1);
+    const Grads<double> first64 = run_backward<double>(b);
+    for (int threads : {2, 5}) {
+        dcn::set_num_threads(threads);
+        expect_bitwise(run_backward<double>(b), first64, "float64, " + std::to_string(threads) + " threads");
+    }
+}
+
+TEST_F(DcnTest, BackwardWritesOnlyTheGradientsAskedFor) {
+    Case c("subsets");
+    c.in(2, 8, 7, 9).wt(6, 3, 3).pad(1).with_mask();
+    const BackwardProblem b = make_backward(c);
+    auto all_nan = [](const std::vector<float> &v) {
+        for (float e : v)
+            if (!std::isnan(e)) return false;
+        return !v.empty();
+    };
+    {
+        Want w;
+        w.input = w.mask = w.weight = w.bias = false;
+        const Grads<float> g = run_backward<float>(b, w);
+        EXPECT_TRUE(dcn_test::matches_reference(g.offset.data(), b.ref.offset, b.fwd.offset.shape, 4 * 8 * 6));
+        EXPECT_TRUE(all_nan(g.input) && all_nan(g.mask) && all_nan(g.weight) && all_nan(g.bias));
+    }
+    {
+        Want w;
+        w.offset = w.mask = w.weight = w.bias = false;
+        const Grads<float> g = run_backward<float>(b, w);
+        EXPECT_TRUE(dcn_test::matches_reference(g.input.data(), b.ref.input, b.fwd.input.shape, 4 * 6 * 9));
+        EXPECT_TRUE(all_nan(g.offset) && all_nan(g.mask) && all_nan(g.weight) && all_nan(g.bias));
+    }
+    {
+        Want w;
+        w.input = w.offset = w.weight = w.bias = false;
+        const Grads<float> g = run_backward<float>(b, w);
+        EXPECT_TRUE(dcn_test::matches_reference(g.mask.data(), b.ref.mask, b.fwd.mask.shape, 4 * 8 * 6));
+        EXPECT_TRUE(all_nan(g.input) && all_nan(g.offset) && all_nan(g.weight) && all_nan(g.bias));
+    }
+    {
+        Want w;
+        w.input = w.offset = w.mask = w.weight = false;
+        const Grads<float> g = run_backward<float>(b, w);
+        EXPECT_TRUE(dcn_test::matches_reference(g.bias.data(), b.ref.bias, {6}, 2 * 63));
+        EXPECT_TRUE(all_nan(g.input) && all_nan(g.offset) && all_nan(g.mask) && all_nan(g.weight));
+    }
+    {
+        Want w;
+        w.input = w.offset = w.mask = w.bias = false;
+        const Grads<float> g = run_backward<float>(b, w);
+        EXPECT_TRUE(dcn_test::matches_reference(g.weight.data(), b.ref.weight, b.fwd.weight.shape, 2 * 63));
+        EXPECT_TRUE(all_nan(g.input) && all_nan(g.offset) && all_nan(g.mask) && all_nan(g.bias));
+    }
+}
+
+TEST_F(DcnTest, BackwardRefusesBadArgumentsNamingThem) {
+    std::vector<float> x(1 * 4 * 6 * 7, 0.5f), off(1 * 18 * 6 * 7, 0.25f), w(3 * 4 * 9, 0.5f), m(1 * 9 * 6 * 7, 1.0f),
+        gy(1 * 3 * 6 * 7, 1.0f), gi(x.size()), goff(off.size()), gw(w.size()), gm(m.size());
+    const dcn::TensorView X(x.data(), {1, 4, 6, 7}), O(off.data(), {1, 18, 6, 7}), Wt(w.data(), {3, 4, 3, 3}),
+        M(m.data(), {1, 9, 6, 7}), GY(gy.data(), {1, 3, 6, 7});
+    dcn::DeformConv2dOptions opt;
+    opt.set_padding(1, 1);
+    auto call = [&](const dcn::TensorView &grad_output, const std::optional<dcn::TensorView> &mask,
+                    const dcn::DeformConv2dGradients &g) {
+        dcn::deform_conv2d_backward(grad_output, X, O, Wt, mask, g, opt);
+    };
+    using dcn_test::check_error;
+    const std::string fn = "deform_conv2d_backward";
+    dcn::DeformConv2dGradients g;
+    g.input = dcn::TensorView(gi.data(), {1, 4, 6, 6});
+    EXPECT_TRUE(check_error([&] { call(GY, M, g); }, {{"grad_input"}, {"[1, 4, 6, 7]", "[1, 4, 6, 6]"}, {}, {}, fn}));
+    g = {};
+    g.mask = dcn::TensorView(gm.data(), {1, 9, 6, 7});
+    EXPECT_TRUE(check_error([&] { call(GY, std::nullopt, g); }, {{"grad_mask"}, {"no mask"}, {}, {}, fn}));
+    g = {};
+    g.weight = dcn::TensorView(gw.data(), {3, 4, 3, 3});
+    EXPECT_TRUE(check_error([&] { call(dcn::TensorView(gy.data(), {1, 3, 6, 6}), M, g); },
+                            {{"grad_output"}, {"[1, 3, 6, 7]", "[1, 3, 6, 6]"}, {}, {}, fn}));
+    std::vector<double> gw64(w.size());
+    g.weight = dcn::TensorView(gw64.data(), {3, 4, 3, 3});
+    EXPECT_TRUE(check_error([&] { call(GY, M, g); }, {{"grad_weight"}, {"float64", "float32"}, {}, {}, fn}));
+    g = {};
+    g.input = dcn::TensorView(x.data(), {1, 4, 6, 7});
+    EXPECT_TRUE(check_error([&] { call(GY, M, g); }, {{"grad_input"}, {"overlaps the input 'input'"}, {}, {}, fn}));
+    g = {};
+    g.offset = dcn::TensorView(goff.data(), {1, 18, 6, 7});
+    g.mask = dcn::TensorView(goff.data() + 5, {1, 9, 6, 7});
+    EXPECT_TRUE(check_error([&] { call(GY, M, g); }, {{"grad_offset"}, {"overlaps grad_mask"}, {}, {}, fn}));
+    // None asked for: nothing to do, no error.
+    EXPECT_NO_THROW(call(GY, M, {}));
+}
+
+}  // namespace
