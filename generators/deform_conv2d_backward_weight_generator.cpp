@@ -10,6 +10,7 @@
 #include "Halide.h"
 #include "common.h"
 #include "cpu/deform_conv2d_backward.h"
+#include "cuda/deform_conv2d_backward.h"
 #include "deform_conv2d_backward_algorithm.h"
 #include "deform_conv2d_sampling.h"
 
@@ -119,8 +120,11 @@ public:
 
         s.groups = groups;
         s.offset_groups = offset_groups;
-        _halide_user_assert(!get_target().has_gpu_feature()) << "deform_conv2d_backward_weight has no GPU schedule yet";
-        dcn::schedule_deform_conv2d_backward_weight_cpu(s, get_target());
+        if (get_target().has_gpu_feature()) {
+            dcn::schedule_deform_conv2d_backward_weight_gpu(s, get_target());
+        } else {
+            dcn::schedule_deform_conv2d_backward_weight_cpu(s, get_target());
+        }
     }
 };
 

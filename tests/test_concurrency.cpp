@@ -53,6 +53,44 @@ Job conv_job(const std::string &name, int64_t C, int64_t H, int64_t W, int64_t K
             }};
 }
 
+// deform_conv2d_backward, one kernel call per run (so that one call runs on
+// one CPU path while the cap changes): the data gradients of one image, or
+// the weight and bias gradients.
+template <typename T>
+Job conv_backward_job(const std::string &name, bool data, uint32_t seed) {
+    std::mt19937 rng(seed);
+    const int64_t C = 12, H = 9, W = 11, K = 10;
+    auto in = std::make_shared<std::vector<T>>(random_values<T>(size_t(C * H * W), rng, -1, 1));
+    auto off = std::make_shared<std::vector<T>>(random_values<T>(size_t(18 * H * W), rng, -2, 2));
+    auto w = std::make_shared<std::vector<T>>(random_values<T>(size_t(K * C * 9), rng, -0.5, 0.5));
+    auto m = std::make_shared<std::vector<T>>(random_values<T>(size_t(9 * H * W), rng, 0, 1));
+    auto gy = std::make_shared<std::vector<T>>(random_values<T>(size_t(K * H * W), rng, -1, 1));
+    return {name, [=] {
+                std::vector<T> a(size_t(data ? C * H * W : K * C * 9), T(NAN)), b(size_t(data ? 18 * H * W : K), T(NAN)),
+                    c(size_t(9 * H * W), T(NAN));
+                dcn::DeformConv2dOptions o;
+                o.padding = 1;
+                dcn::DeformConv2dGradients g;
+                if (data) {
+                    g.input = dcn::TensorView(a.data(), {1, C, H, W});
+                    g.offset = dcn::TensorView(b.data(), {1, 18, H, W});
+                    g.mask = dcn::TensorView(c.data(), {1, 9, H, W});
+                } else {
+                    g.weight = dcn::TensorView(a.data(), {K, C, 3, 3});
+                    g.bias = dcn::TensorView(b.data(), {K});
+                }
+                dcn::deform_conv2d_backward(dcn::TensorView(gy->data(), {1, K, H, W}),
+                                            dcn::TensorView(in->data(), {1, C, H, W}),
+                                            dcn::TensorView(off->data(), {1, 18, H, W}),
+                                            dcn::TensorView(w->data(), {K, C, 3, 3}),
+                                            dcn::TensorView(m->data(), {1, 9, H, W}), g, o);
+                std::vector<double> r(a.begin(), a.end());
+                r.insert(r.end(), b.begin(), b.end());
+                if (data) r.insert(r.end(), c.begin(), c.end());
+                return r;
+            }};
+}
+
 template <typename T>
 std::vector<T> rois_for(int64_t R, double H, double W, std::mt19937 &rng) {
     std::vector<T> r;
@@ -103,7 +141,10 @@ std::vector<Job> jobs() {
     return {conv_job<float>("conv_f32_small", 5, 7, 9, 6, 1),  conv_job<float>("conv_f32_larger", 24, 13, 17, 20, 2),
             conv_job<double>("conv_f64", 7, 8, 6, 5, 3),         roi_job<float>("roi_f32", 4),
             roi_job<double>("roi_f64", 5),                       psroi_job<float>("psroi_f32", 6),
-            psroi_job<double>("psroi_f64", 7)};
+            psroi_job<double>("psroi_f64", 7),
+            conv_backward_job<float>("conv_backward_data_f32", true, 8),
+            conv_backward_job<float>("conv_backward_weight_f32", false, 9),
+            conv_backward_job<double>("conv_backward_data_f64", true, 10)};
 }
 
 std::vector<dcn::CpuIsa> usable_paths() {

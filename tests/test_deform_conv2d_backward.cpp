@@ -259,6 +259,59 @@ void expect_bitwise(const Grads<T> &a, const Grads<T> &b, const std::string &wha
     EXPECT_TRUE(bitwise_equal(a.bias, b.bias)) << "grad_bias " << what;
 }
 
+// ---- GPU schedules: OpenCL on PoCL (how CI runs them), CUDA where a
+// driver answers; float32 on both, float64 on OpenCL. ---------------------------
+
+std::vector<Case> gpu_cases() {
+    std::vector<Case> r;
+    for (const Case &c : all_cases())
+        for (const char *name : {"basic_3x3", "no_mask_no_bias", "border", "border_W1_groups", "large_offsets_groups",
+                                 "k2x5", "stride2_dilation2", "asym_padding", "groups3_offset_groups2", "batch3",
+                                 "prime_C13_K11", "K33_groups3", "oW17", "nonfinite_offsets_mask_og2",
+                                 "tiles_across_rows", "moderate_2x32x17x23_to_48"})
+            if (c.name == name) r.push_back(c);
+    return r;
+}
+
+class BackwardGpuCases : public DcnTest, public ::testing::WithParamInterface<std::tuple<Case, dcn::Device>> {};
+
+TEST_P(BackwardGpuCases, MatchesReferenceAndIsDeterministic) {
+    const Case &c = std::get<0>(GetParam());
+    const dcn::Device device = std::get<1>(GetParam());
+    std::string why;
+    if (!dcn::device_usable(device, &why)) GTEST_SKIP() << dcn::device_name(device) << " not usable here: " << why;
+    const BackwardProblem b = make_backward(c);
+    const Grads<float> g = run_backward<float>(b, {}, device);
+    expect_matches(g, b, dcn_test::Tolerance{});
+    expect_bitwise(run_backward<float>(b, {}, device), g, "second run");
+    if (device == dcn::Device::opencl) expect_matches(run_backward<double>(b, {}, device), b, dcn_test::Tolerance::float64());
+}
+
+INSTANTIATE_TEST_SUITE_P(
+    Gpu, BackwardGpuCases,
+    ::testing::Combine(::testing::ValuesIn(gpu_cases()), ::testing::Values(dcn::Device::opencl, dcn::Device::cuda)),
+    [](const ::testing::TestParamInfo<std::tuple<Case, dcn::Device>> &info) {
+        return std::get<0>(info.param).name + "_" + dcn::device_name(std::get<1>(info.param));
+    });
+
+TEST(BackwardGpu, SubsetsOnOpenCL) {
+    std::string why;
+    if (!dcn::device_usable(dcn::Device::opencl, &why)) GTEST_SKIP() << "OpenCL not usable here: " << why;
+    Case c("gpu_subsets");
+    c.in(2, 8, 7, 9).wt(6, 3, 3).pad(1).with_mask();
+    const BackwardProblem b = make_backward(c);
+    Want only_offset;
+    only_offset.input = only_offset.mask = only_offset.weight = only_offset.bias = false;
+    const Grads<float> g = run_backward<float>(b, only_offset, dcn::Device::opencl);
+    EXPECT_TRUE(dcn_test::matches_reference(g.offset.data(), b.ref.offset, b.fwd.offset.shape, 4 * 8 * 6));
+    for (float e : g.input) ASSERT_TRUE(std::isnan(e));
+    Want only_bias;
+    only_bias.input = only_bias.offset = only_bias.mask = only_bias.weight = false;
+    const Grads<float> gb = run_backward<float>(b, only_bias, dcn::Device::opencl);
+    EXPECT_TRUE(dcn_test::matches_reference(gb.bias.data(), b.ref.bias, {6}, 2 * 63));
+    for (float e : gb.weight) ASSERT_TRUE(std::isnan(e));
+}
+
 TEST_F(DcnTest, BackwardIsBitwiseDeterministicOverRunsAndThreadCounts) {
     Case c("determinism");
     c.in(2, 24, 13, 15).wt(20, 3, 3).pad(1).og(2).offs(Offsets::random, 4.0f).with_mask();

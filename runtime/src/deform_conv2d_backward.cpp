@@ -118,18 +118,33 @@ TensorView image(const TensorView &t, int64_t n) {
     return v;
 }
 
-// A gradient not asked for: a view with no elements (the kernels compute
-// nothing for it).
-TensorView empty_like(const std::vector<int64_t> &shape, DType dtype) {
-    static double dummy;
-    TensorView v;
-    v.data = &dummy;
-    v.shape = shape;
-    v.shape[0] = 0;
-    v.strides.assign(shape.size(), 1);
-    v.dtype = dtype;
-    return v;
-}
+// A gradient not asked for. On the CPU a view with no elements: the kernels
+// compute nothing for it. Halide's GPU runtimes cannot allocate an empty
+// device buffer, so a GPU call computes it into scratch host memory (one
+// image's worth for the data gradients) and drops it.
+class Unwanted {
+public:
+    Unwanted(std::vector<int64_t> shape, DType dtype, bool gpu) {
+        view_.shape = std::move(shape);
+        view_.dtype = dtype;
+        if (gpu) {
+            view_.shape[0] = std::min<int64_t>(view_.shape[0], 1);
+            int64_t n = 1;
+            for (int64_t d : view_.shape) n *= d;
+            scratch_.assign(static_cast<size_t>(n) * dtype_size(dtype), 0);
+            view_.data = scratch_.data();
+        } else {
+            static double dummy;
+            view_.shape[0] = 0;
+            view_.data = &dummy;
+        }
+    }
+    const TensorView &view() const { return view_; }
+
+private:
+    TensorView view_;
+    std::vector<unsigned char> scratch_;
+};
 
 // (N, C, H, W) -> (N, G, C/G, H, W): the channels split by offset group.
 TensorView split_channels(const TensorView &t, int64_t groups) {
@@ -177,8 +192,10 @@ void deform_conv2d_backward(const TensorView &grad_output, const TensorView &inp
     if (grads.input || grads.offset || grads.mask) {
         const detail::KernelEntry &k =
             kernel_for(detail::Direction::backward_data, dt, mask ? deform_conv2d_with_mask : 0);
-        const TensorView no_input = empty_like(input.shape, dt), no_offset = empty_like(offset.shape, dt),
-                         no_mask = empty_like(pr.mask_shape(), dt);
+        const bool gpu = opt.device != Device::cpu;
+        const Unwanted no_input_u(input.shape, dt, gpu), no_offset_u(offset.shape, dt, gpu),
+            no_mask_u(pr.mask_shape(), dt, gpu);
+        const TensorView &no_input = no_input_u.view(), &no_offset = no_offset_u.view(), &no_mask = no_mask_u.view();
         for (int64_t n = 0; n < pr.N; n++) {
             detail::KernelCall call(kFn, opt.device, opt.cuda);
             call.input("input", image(input, n));
@@ -208,8 +225,8 @@ void deform_conv2d_backward(const TensorView &grad_output, const TensorView &inp
         call.scalar("kernel_h", static_cast<int32_t>(pr.kH));
         call.scalar("kernel_w", static_cast<int32_t>(pr.kW));
         add_geometry(call, pr, opt);
-        const TensorView no_weight = empty_like(weight.shape, dt);
-        call.output("grad_weight", grads.weight ? *grads.weight : no_weight);
+        const Unwanted no_weight(weight.shape, dt, opt.device != Device::cpu);
+        call.output("grad_weight", grads.weight ? *grads.weight : no_weight.view());
         if (grads.bias) call.output("grad_bias", *grads.bias);
         const int status = call.run(k);
         call.finish(status);

@@ -1,4 +1,5 @@
-// libFuzzer harness: the API's validation of every operator. The bytes
+// libFuzzer harness: the API's validation of every operator (and of
+// deform_conv2d_backward). The bytes
 // choose an operator, a dtype, small shapes (each dimension 0-11, so that
 // the buffers can be allocated as claimed), options and which optional
 // tensors are given; the call must return or throw dcn::Error, never crash
@@ -50,7 +51,27 @@ struct Tensor {
 
 template <typename T>
 void run(Bytes &b) {
-    switch (b.small(2)) {
+    switch (b.small(3)) {
+    case 3: {  // deform_conv2d_backward: any subset of the gradients
+        Tensor<T> gy(b, 4), in(b, 4), off(b, 4), w(b, 4), m(b, 4), gi(b, 4), goff(b, 4), gm(b, 4), gw(b, 4),
+            gb(b, 1);
+        dcn::DeformConv2dOptions o;
+        o.stride = {b.small(3), b.small(3)};
+        o.padding = {b.small(3) - 1, b.small(3), b.small(3), b.small(3)};
+        o.dilation = {b.small(3), b.small(3)};
+        o.groups = b.small(4);
+        o.offset_groups = b.small(4);
+        const uint8_t opt = b.u8();
+        dcn::DeformConv2dGradients g;
+        if (opt & 2) g.input = gi.view();
+        if (opt & 4) g.offset = goff.view();
+        if (opt & 8) g.mask = gm.view();
+        if (opt & 16) g.weight = gw.view();
+        if (opt & 32) g.bias = gb.view();
+        dcn::deform_conv2d_backward(gy.view(), in.view(), off.view(), w.view(),
+                                    opt & 1 ? std::optional(m.view()) : std::nullopt, g, o);
+        break;
+    }
     case 0: {
         Tensor<T> in(b, 4), off(b, 4), w(b, 4), m(b, 4), bias(b, 1), out(b, 4);
         dcn::DeformConv2dOptions o;
