@@ -59,6 +59,12 @@ struct DeformConv2dBackwardWeightStages : DeformConv2dBackwardVars {
     // sample(p, k, g, n): corner and the four mask-scaled weights (as the
     // forward's), columns(ci, g, k, p, n): the forward's sampled columns.
     Halide::Func sample{"sample"}, columns{"columns"};
+    // columns_blocked(cb_i, p, k, cb, n): the columns of input channel
+    // cb*B + cb_i, in blocks of B channels (the schedule's register tile:
+    // deform_conv2d_backward_weight_cpu_block()) so that one block's
+    // columns are contiguous over the pixels.
+    Halide::Func columns_blocked{"columns_blocked"};
+    Halide::Var cb{"cb"}, cb_i{"cb_i"};
     // grad_weight_sum(cw, k, o) = sum over images and pixels of
     // columns x grad_output; rw its RDom (pixel, image).
     Halide::Func grad_weight_sum{"grad_weight_sum"};

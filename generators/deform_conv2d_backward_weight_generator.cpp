@@ -68,7 +68,10 @@ public:
         Expr cpg = C / offset_groups;
         Expr Cg = C / groups, Kg = K / groups;
 
-        Func input_zero = BoundaryConditions::constant_exterior(input, zero, {{0, W}, {0, H}});
+        // Zero outside the image and past the last channel (a CPU schedule
+        // computes whole blocks of channels with unclamped, dense loads).
+        const bool gpu = get_target().has_gpu_feature();
+        Func input_zero = BoundaryConditions::constant_exterior(input, zero, {{0, W}, {0, H}, {0, C}});
         s.input_cl(c, x, y, n) = input_zero(x, y, c, n);
 
         Expr pc = clamp(p, 0, P - 1);
@@ -91,22 +94,30 @@ public:
         s.sample(p, k, g, n) = Tuple(sp.y0, sp.x0, sp.hy * sp.hx * scale, sp.hy * sp.lx * scale,
                                      sp.ly * sp.hx * scale, sp.ly * sp.lx * scale);
         Expr sy = s.sample(p, k, g, n)[0], sx = s.sample(p, k, g, n)[1];
-        Expr c_in = clamp(g * cpg + ci, 0, C - 1);
+        Expr c_in = gpu ? clamp(g * cpg + ci, 0, C - 1) : g * cpg + ci;
         s.columns(ci, g, k, p, n) = s.sample(p, k, g, n)[2] * s.input_cl(c_in, sx, sy, n) +
                                     s.sample(p, k, g, n)[3] * s.input_cl(c_in, sx + 1, sy, n) +
                                     s.sample(p, k, g, n)[4] * s.input_cl(c_in, sx, sy + 1, n) +
                                     s.sample(p, k, g, n)[5] * s.input_cl(c_in, sx + 1, sy + 1, n);
 
-        // grad_weight_sum(cw, k, o): over images and pixels, in that order.
-        s.rw = RDom(0, P, 0, N, "rw");
-        // Input channel c of (cw, o); its (channel within the offset
-        // group, offset group). One group and one offset group: (cw, 0).
+        // The columns in blocks of B input channels. Input channel c is
+        // (channel c % cpg of offset group c / cpg); one group and one offset
+        // group: (c, 0). A schedule may compute the last block whole.
+        const int B = gpu ? 1 : dcn::deform_conv2d_backward_weight_cpu_block(get_target(), t);
         Expr one_group = groups == 1 && offset_groups == 1;
-        Expr c_of = min(o, K - 1) / Kg * Cg + cw;
-        Expr col_ci = select(one_group, cw, clamp(c_of % cpg, 0, cpg - 1));
-        Expr col_g = select(one_group, 0, clamp(c_of / cpg, 0, offset_groups - 1));
+        Expr cblk = gpu ? min(s.cb * B + s.cb_i, C - 1) : s.cb * B + s.cb_i;
+        s.columns_blocked(s.cb_i, p, k, s.cb, n) =
+            s.columns(select(one_group, cblk, cblk % cpg), select(one_group, 0, min(cblk / cpg, offset_groups - 1)),
+                      k, p, n);
+
+        // grad_weight_sum(cw, k, o): over images and pixels, in that order;
+        // weight channel cw of output channel o reads input channel
+        // c = (o / Kg) * Cg + cw (cw with one group).
+        s.rw = RDom(0, P, 0, N, "rw");
+        Expr c_of = select(groups == 1, cw, min(o, K - 1) / Kg * Cg + cw);
         s.grad_weight_sum(cw, k, o) = zero;
-        s.grad_weight_sum(cw, k, o) += s.columns(col_ci, col_g, k, s.rw.x, s.rw.y) * s.gy(o, s.rw.x, s.rw.y);
+        s.grad_weight_sum(cw, k, o) +=
+            s.columns_blocked(c_of % B, s.rw.x, k, c_of / B, s.rw.y) * s.gy(o, s.rw.x, s.rw.y);
         s.grad_weight(x, y, cw, o) = s.grad_weight_sum(cw, y * kW + x, o);
         grad_weight(x, y, cw, o) = s.grad_weight(x, y, cw, o);
 
@@ -120,6 +131,9 @@ public:
 
         s.groups = groups;
         s.offset_groups = offset_groups;
+        // The runtime's views start at 0: with that known, a block of weight
+        // channels is a whole block of the blocked columns (dense loads).
+        for (int d = 0; d < 4; d++) grad_weight.dim(d).set_min(0);
         if (get_target().has_gpu_feature()) {
             dcn::schedule_deform_conv2d_backward_weight_gpu(s, get_target());
         } else {

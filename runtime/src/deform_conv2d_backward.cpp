@@ -94,16 +94,17 @@ detail::DeformConv2dProblem validate(const TensorView &grad_output, const Tensor
                               {"weight", &weight}};
     if (mask) ins.push_back({"mask", &*mask});
     if (check_memory) check_no_overlap(outs, ins);
-    // The data gradients make grad_columns, C*kH*kW*oH*oW values per image
-    // (channels rounded up to a register tile), within the 2^31-byte limit.
-    if (grads.input || grads.offset || grads.mask) {
+    // The data gradients make grad_columns, the weight gradients the
+    // columns, each C*kH*kW*oH*oW values per image (channels rounded up to
+    // a register tile), within the 2^31-byte limit.
+    if (grads.input || grads.offset || grads.mask || grads.weight || grads.bias) {
         const double bytes = double(pr.C + 64) * double(pr.taps()) * double(pr.oH * pr.oW + 64) *
                              double(dtype_size(input.dtype));
         if (bytes > double(std::numeric_limits<int32_t>::max()))
             throw Error(kFn, "input",
                         "shape " + shape_str(input.shape) + " with a " + str(pr.kH) + "x" + str(pr.kW) +
                             " kernel and a " + str(pr.oH) + "x" + str(pr.oW) +
-                            " output is too large: the data gradients' grad_columns, C*kH*kW*oH*oW values "
+                            " output is too large: the backward's columns, C*kH*kW*oH*oW values "
                             "per image, would be over 2^31 - 1 bytes");
     }
     return pr;

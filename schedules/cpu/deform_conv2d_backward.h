@@ -21,10 +21,12 @@
 //     sequence in order, vectorised over its channels; then the chunk's
 //     planes are written out.
 // Weight gradients: grad_weight (K x C/groups*kH*kW) = grad_output (K x
-// pixels) x columns^T, the columns (the forward's sampled input) made per
-// tile of pixels; the tiles are visited in order, and within one, in
-// parallel over (tap, block of output channels), each thread adds the
-// tile's pixels in order into its own accumulators.
+// pixels) x columns^T, per tap, in parallel over (tap, group of output
+// channels); each task visits the images and chunks of 128 pixels in order,
+// makes the chunk's columns of its tap (the forward's sampled input, in
+// blocks of B channels contiguous over the chunk's pixels: the chunk's
+// columns and grad_output stay in L2), sums each register tile over the
+// chunk in order and adds it to its own accumulators.
 #pragma once
 
 #include <algorithm>
@@ -124,15 +126,23 @@ inline void schedule_deform_conv2d_backward_data_cpu(DeformConv2dBackwardDataSta
         .unroll(s.rs.x);
 }
 
+// Input channels per block of the weight gradient's columns: its register
+// tile's width (2 vectors).
+inline int deform_conv2d_backward_weight_cpu_block(const Halide::Target &target, const Halide::Type &type) {
+    return 2 * target.natural_vector_size(type);
+}
+
 inline void schedule_deform_conv2d_backward_weight_cpu(DeformConv2dBackwardWeightStages &s,
                                                        const Halide::Target &target) {
     using namespace Halide;
     const int vec = target.natural_vector_size(s.type);
-    const int cv = 2;                                                        // channel vectors per register tile
+    const int B = deform_conv2d_backward_weight_cpu_block(target, s.type);  // weight channels per register tile
+    const int cv = B / vec;
     const int to = std::max(1, (detail::vector_registers(target) - cv - 2) / cv);  // output channels per tile
-    const int pixel_tile = 64;  // pixels whose columns are made at once (C*kH*kW*64 values)
-    const Var &p = s.p, &o = s.o, &n = s.n, &x = s.x, &y = s.y, &c = s.c, &k = s.k, &ci = s.ci, &cw = s.cw;
-    Var cvo("cvo"), cvi("cvi"), yn("yn"), oo("oo"), oi("oi"), cwo("cwo"), cwi("cwi"), ko("ko"), u("u"), un("un");
+    const int chunk = 128;  // pixels per reduction chunk: a chunk's columns and grad_output stay in L2
+    const int tiles_per_task = 16;  // output-channel tiles per parallel task
+    const Var &p = s.p, &o = s.o, &n = s.n, &x = s.x, &y = s.y, &c = s.c, &k = s.k, &cw = s.cw;
+    Var cvo("cvo"), cvi("cvi"), yn("yn"), oo("oo"), oi("oi"), ot("ot"), cwo("cwo"), cwi("cwi"), u("u"), un("un"), t("t");
     RVar rpo("rpo"), rpi("rpi");
 
     s.input_cl.compute_root()
@@ -143,38 +153,45 @@ inline void schedule_deform_conv2d_backward_weight_cpu(DeformConv2dBackwardWeigh
         .vectorize(cvi);
     s.gy.compute_root().reorder(o, p, n).parallel(p, 64).vectorize(o, vec, TailStrategy::GuardWithIf);
 
-    // Tiles of pixels in order (outer), each tile's register tiles of
-    // (cv*vec weight channels x `to` output channels) across the threads.
+    // GEMM per tap, blocked over pixels: for each (tap, group of output-
+    // channel tiles) in parallel, the images and chunks of `chunk` pixels
+    // in order; per chunk the chunk's blocked columns of the tap, then each
+    // register tile (B weight channels x `to` output channels) summed over
+    // the chunk's pixels in order, added to its accumulators.
     Func intm = s.grad_weight_sum.update()
-                    .split(s.rw.x, rpo, rpi, pixel_tile, TailStrategy::GuardWithIf)
+                    .split(s.rw.x, rpo, rpi, chunk, TailStrategy::GuardWithIf)
                     .rfactor({{rpo, u}, {s.rw.y, un}});
     s.grad_weight_sum.compute_root()
         .parallel(o)
         .vectorize(cw, vec, TailStrategy::GuardWithIf);
     s.grad_weight_sum.update()
         .split(o, oo, oi, to, TailStrategy::GuardWithIf)
-        .split(cw, cwo, cwi, cv * vec, TailStrategy::GuardWithIf)
-        .reorder(cwi, oi, cwo, k, oo, rpo, s.rw.y)
-        .fuse(k, oo, ko)
-        .parallel(ko)
+        .split(oo, ot, oo, tiles_per_task, TailStrategy::GuardWithIf)
+        .split(cw, cwo, cwi, B, TailStrategy::GuardWithIf)
+        .reorder(cwi, oi, cwo, oo, s.rw.y, rpo, ot, k)
+        .fuse(ot, k, t)
+        .parallel(t)
         .vectorize(cwi, vec)
         .unroll(oi);
-    // The register tile: whole tiles of `to` output channels (past K the
-    // algorithm clamps its reads).
+    // The register tile: whole tiles (past K and C/groups the algorithm
+    // clamps its reads).
     intm.compute_at(s.grad_weight_sum, cwo)
         .bound_extent(o, to)
-        .vectorize(cw, vec, TailStrategy::GuardWithIf)
+        .bound_extent(cw, B)
+        .vectorize(cw, vec)
+        .unroll(cw)
         .unroll(o);
     intm.update()
         .reorder(cw, o, rpi)
-        .vectorize(cw, vec, TailStrategy::GuardWithIf)
+        .vectorize(cw, vec)
+        .unroll(cw)
         .unroll(o);
-    // Once per tile of pixels, before its parallel loop: the tile's
-    // columns (channels innermost) and samples.
-    s.columns.compute_at(s.grad_weight_sum, rpo)
-        .reorder(ci, s.g, p, k, n)
-        .parallel(k)
-        .vectorize(ci, vec, TailStrategy::GuardWithIf);
+    // One chunk's blocked columns of the tap (and its samples), before its
+    // register tiles.
+    s.columns_blocked.compute_at(s.grad_weight_sum, rpo)
+        .bound_extent(s.cb_i, B)
+        .vectorize(s.cb_i, vec)
+        .unroll(s.cb_i);
     s.sample.compute_at(s.grad_weight_sum, rpo).vectorize(p, vec, TailStrategy::GuardWithIf);
     s.pixel.compute_at(s.grad_weight_sum, rpo);
     s.grad_weight.compute_root().parallel(s.o).vectorize(cw, vec, TailStrategy::GuardWithIf).reorder(cw, x, y, o);
@@ -185,7 +202,10 @@ inline void schedule_deform_conv2d_backward_weight_cpu(DeformConv2dBackwardWeigh
             .reorder(oi, s.rb.x, s.rb.y, oo).vectorize(oi);
         s.grad_bias.compute_root();
     }
-    s.grad_weight_sum.specialize(s.groups == 1 && s.offset_groups == 1);
+    // One group and one offset group: the columns of weight channel cw are
+    // channel cw's (dense vector loads); otherwise each lane finds its
+    // channel's offset group.
+    s.grad_weight_sum.update().specialize(s.groups == 1 && s.offset_groups == 1);
 }
 
 }  // namespace dcn

@@ -113,6 +113,7 @@ inline void schedule_deform_conv2d_backward_weight_gpu(DeformConv2dBackwardWeigh
     s.input_cl.compute_inline();
     s.pixel.compute_inline();
     s.columns.compute_inline();
+    s.columns_blocked.compute_inline();
     s.gy.compute_root().gpu_tile(o, p, co, po, cii, pi, 32, 8, TailStrategy::GuardWithIf);
     s.sample.compute_root()
         .split(p, po, pi, 128, TailStrategy::GuardWithIf)
