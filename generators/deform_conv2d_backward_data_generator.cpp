@@ -137,16 +137,16 @@ public:
         // grad_offset(x, y, ch, n): ch = g*2*taps + 2k (y) or + 1 (x).
         Expr ch_g = c / (2 * taps), ch_k = (c / 2) % taps;
         Expr q = y * oW + x;
-        s.grad_offset(x, y, c, n) =
+        grad_offset(x, y, c, n) =
             select(valid_at(s, q, ch_k, ch_g, n),
                    mask_at(s, q, ch_k, ch_g, n) *
                        select(c % 2 == 0, s.coord_sums(q, ch_k, ch_g, n)[0], s.coord_sums(q, ch_k, ch_g, n)[1]),
                    zero);
-        grad_offset(x, y, c, n) = s.grad_offset(x, y, c, n);
+        s.grad_offset = grad_offset;
         if (with_mask) {
             Expr mg = c / taps, mk = c % taps;
-            s.grad_mask(x, y, c, n) = select(valid_at(s, q, mk, mg, n), s.coord_sums(q, mk, mg, n)[2], zero);
-            (*grad_mask)(x, y, c, n) = s.grad_mask(x, y, c, n);
+            (*grad_mask)(x, y, c, n) = select(valid_at(s, q, mk, mg, n), s.coord_sums(q, mk, mg, n)[2], zero);
+            s.grad_mask = *grad_mask;
         }
 
         // The scatter: for every channel, in the fixed order (pixel, tap,
@@ -162,8 +162,8 @@ public:
         Expr wgt = select(s.sample(rp, rk, g, n)[5], s.sample(rp, rk, g, n)[4] * wy * wx, zero);
         s.grad_input_cl(ci, x, y, g, n) = zero;
         s.grad_input_cl(ci, sx0 + cx, sy0 + cy, g, n) += wgt * s.grad_columns(ci, g, rk, rp, n);
-        s.grad_input(x, y, ci, g, n) = s.grad_input_cl(ci, x, y, g, n);
-        grad_input(x, y, ci, g, n) = s.grad_input(x, y, ci, g, n);
+        grad_input(x, y, ci, g, n) = s.grad_input_cl(ci, x, y, g, n);
+        s.grad_input = grad_input;
 
         s.groups = groups;
         s.offset_groups = offset_groups;

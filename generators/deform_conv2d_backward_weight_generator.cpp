@@ -118,15 +118,15 @@ public:
         s.grad_weight_sum(cw, k, o) = zero;
         s.grad_weight_sum(cw, k, o) +=
             s.columns_blocked(c_of % B, s.rw.x, k, c_of / B, s.rw.y) * s.gy(o, s.rw.x, s.rw.y);
-        s.grad_weight(x, y, cw, o) = s.grad_weight_sum(cw, y * kW + x, o);
-        grad_weight(x, y, cw, o) = s.grad_weight(x, y, cw, o);
+        grad_weight(x, y, cw, o) = s.grad_weight_sum(cw, y * kW + x, o);
+        s.grad_weight = grad_weight;
 
         if (with_bias) {
             s.rb = RDom(0, P, 0, N, "rb");
             s.grad_bias_sum(o) = zero;
             s.grad_bias_sum(o) += s.gy(o, s.rb.x, s.rb.y);
-            s.grad_bias(o) = s.grad_bias_sum(o);
-            (*grad_bias)(o) = s.grad_bias(o);
+            (*grad_bias)(o) = s.grad_bias_sum(o);
+            s.grad_bias = *grad_bias;
         }
 
         s.groups = groups;
