@@ -101,14 +101,13 @@ public:
                                     s.sample(p, k, g, n)[5] * s.input_cl(c_in, sx + 1, sy + 1, n);
 
         // The columns in blocks of B input channels. Input channel c is
-        // (channel c % cpg of offset group c / cpg); one group and one offset
-        // group: (c, 0). A schedule may compute the last block whole.
+        // (channel c % cpg of offset group c / cpg); one offset group:
+        // (c, 0). A schedule may compute the last block whole.
         const int B = gpu ? 1 : dcn::deform_conv2d_backward_weight_cpu_block(get_target(), t);
-        Expr one_group = groups == 1 && offset_groups == 1;
+        Expr one_og = offset_groups == 1;
         Expr cblk = gpu ? min(s.cb * B + s.cb_i, C - 1) : s.cb * B + s.cb_i;
         s.columns_blocked(s.cb_i, p, k, s.cb, n) =
-            s.columns(select(one_group, cblk, cblk % cpg), select(one_group, 0, min(cblk / cpg, offset_groups - 1)),
-                      k, p, n);
+            s.columns(select(one_og, cblk, cblk % cpg), select(one_og, 0, min(cblk / cpg, offset_groups - 1)), k, p, n);
 
         // grad_weight_sum(cw, k, o): over images and pixels, in that order;
         // weight channel cw of output channel o reads input channel

@@ -202,10 +202,12 @@ inline void schedule_deform_conv2d_backward_weight_cpu(DeformConv2dBackwardWeigh
             .reorder(oi, s.rb.x, s.rb.y, oo).vectorize(oi);
         s.grad_bias.compute_root();
     }
-    // One group and one offset group: the columns of weight channel cw are
-    // channel cw's (dense vector loads); otherwise each lane finds its
-    // channel's offset group.
-    s.grad_weight_sum.update().specialize(s.groups == 1 && s.offset_groups == 1);
+    // One group: weight channel cw reads the columns of input channel cw
+    // (dense vector loads; with several groups each lane finds its
+    // channel). One offset group: a block of columns reads one offset
+    // group's samples (with several, each lane finds its channel's group).
+    s.grad_weight_sum.update().specialize(s.groups == 1);
+    s.columns_blocked.specialize(s.offset_groups == 1);
 }
 
 }  // namespace dcn

@@ -47,7 +47,8 @@ void check_tensor(const char *op, const BasicTensor<T> &t, const std::vector<int
 
 // Row r of an (R, 5) RoI table: the batch index must be an integer in
 // [0, N) and the coordinates finite. Returns the batch index.
-inline int64_t roi_batch(const char *op, const float *roi, int64_t r, int64_t N) {
+template <typename T>
+int64_t roi_batch(const char *op, const T *roi, int64_t r, int64_t N) {
     const double b = roi[0];
     if (!(b == std::floor(b)) || b < 0 || b >= static_cast<double>(N))
         fail(op, "rois: RoI " + std::to_string(r) + ": batch index " + std::to_string(b) + " is not an integer in [0, " +

@@ -17,7 +17,8 @@ constexpr const char *kOp = "deform_roi_pool";
 using checks::numel;
 using checks::shape_str;
 [[noreturn]] void fail(const std::string &what) { checks::fail(kOp, what); }
-void check_tensor(const Tensor &t, const std::vector<int64_t> &expected, const char *name) {
+template <typename T>
+void check_tensor(const BasicTensor<T> &t, const std::vector<int64_t> &expected, const char *name) {
     checks::check_tensor(kOp, t, expected, name);
 }
 
@@ -30,7 +31,10 @@ int64_t adaptive_grid(double extent, int bins) {
 
 }  // namespace
 
-double roi_align_bilinear(const float *plane, int64_t H, int64_t W, double y, double x) {
+namespace {
+
+template <typename T>
+double bilinear(const T *plane, int64_t H, int64_t W, double y, double x) {
     if (!std::isfinite(y) || !std::isfinite(x)) return 0.0;
     if (y < -1.0 || y > static_cast<double>(H) || x < -1.0 || x > static_cast<double>(W))
         return 0.0;
@@ -56,8 +60,20 @@ double roi_align_bilinear(const float *plane, int64_t H, int64_t W, double y, do
            ly * hx * plane[y_high * W + x_low] + ly * lx * plane[y_high * W + x_high];
 }
 
-std::vector<double> deform_roi_pool(const Tensor &input, const Tensor &rois, const Tensor *offset,
-                                    const Tensor *mask, const RoiPoolParams &p) {
+}  // namespace
+
+double roi_align_bilinear(const float *plane, int64_t H, int64_t W, double y, double x) {
+    return bilinear(plane, H, W, y, x);
+}
+double roi_align_bilinear(const double *plane, int64_t H, int64_t W, double y, double x) {
+    return bilinear(plane, H, W, y, x);
+}
+
+namespace {
+
+template <typename T>
+std::vector<double> forward(const BasicTensor<T> &input, const BasicTensor<T> &rois, const BasicTensor<T> *offset,
+                            const BasicTensor<T> *mask, const RoiPoolParams &p) {
     if (input.shape.size() != 4) fail("input: expected rank 4, got " + shape_str(input.shape));
     if (rois.shape.size() != 2 || rois.shape[1] != 5)
         fail("rois: expected shape [R, 5], got " + shape_str(rois.shape));
@@ -75,7 +91,7 @@ std::vector<double> deform_roi_pool(const Tensor &input, const Tensor &rois, con
 
     std::vector<double> out(static_cast<size_t>(R * C * PH * PW), 0.0);
     for (int64_t r = 0; r < R; ++r) {
-        const float *roi = rois.data.data() + r * 5;
+        const T *roi = rois.data.data() + r * 5;
         const int64_t n = checks::roi_batch(kOp, roi, r, N);
 
         // No rounding and no +1 (mmcv's aligned RoIAlign box).
@@ -98,14 +114,14 @@ std::vector<double> deform_roi_pool(const Tensor &input, const Tensor &rois, con
                 double start_w = roi_start_w, start_h = roi_start_h;
                 if (offset) {
                     const size_t q = static_cast<size_t>(ph * PW + pw);
-                    const float *o = offset->data.data() + r * 2 * PH * PW;
+                    const T *o = offset->data.data() + r * 2 * PH * PW;
                     start_w += p.gamma * roi_w * static_cast<double>(o[q]);            // channel 0: x
                     start_h += p.gamma * roi_h * static_cast<double>(o[PH * PW + q]);  // channel 1: y
                 }
                 const double m =
                     mask ? static_cast<double>(mask->data[static_cast<size_t>((r * PH + ph) * PW + pw)]) : 1.0;
                 for (int64_t c = 0; c < C; ++c) {
-                    const float *plane = input.data.data() + ((n * C + c) * H) * W;
+                    const T *plane = input.data.data() + ((n * C + c) * H) * W;
                     double sum = 0.0;
                     for (int64_t iy = 0; iy < grid_h; ++iy) {
                         const double y = start_h + static_cast<double>(ph) * bin_h +
@@ -123,6 +139,18 @@ std::vector<double> deform_roi_pool(const Tensor &input, const Tensor &rois, con
         }
     }
     return out;
+}
+
+}  // namespace
+
+std::vector<double> deform_roi_pool(const Tensor &input, const Tensor &rois, const Tensor *offset,
+                                    const Tensor *mask, const RoiPoolParams &p) {
+    return forward(input, rois, offset, mask, p);
+}
+
+std::vector<double> deform_roi_pool(const TensorD &input, const TensorD &rois, const TensorD *offset,
+                                    const TensorD *mask, const RoiPoolParams &p) {
+    return forward(input, rois, offset, mask, p);
 }
 
 }  // namespace dcn_ref

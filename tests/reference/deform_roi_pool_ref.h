@@ -31,11 +31,15 @@ struct RoiPoolParams {
 // batch index that is not an integer in [0, N).
 std::vector<double> deform_roi_pool(const Tensor &input, const Tensor &rois, const Tensor *offset,
                                     const Tensor *mask, const RoiPoolParams &p);
+// The same from float64 data.
+std::vector<double> deform_roi_pool(const TensorD &input, const TensorD &rois, const TensorD *offset,
+                                    const TensorD *mask, const RoiPoolParams &p);
 
 // RoIAlign's bilinear rule on one H x W plane (row-major): 0 when y < -1,
 // y > H, x < -1 or x > W (or a coordinate is not finite); a negative
 // coordinate is clamped to 0; at the last row / column the edge is
 // replicated.
 double roi_align_bilinear(const float *plane, int64_t H, int64_t W, double y, double x);
+double roi_align_bilinear(const double *plane, int64_t H, int64_t W, double y, double x);
 
 }  // namespace dcn_ref
