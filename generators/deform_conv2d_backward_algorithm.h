@@ -19,10 +19,15 @@ struct DeformConv2dBackwardVars {
 struct DeformConv2dBackwardDataStages : DeformConv2dBackwardVars {
     // input_cl(c, x, y, n): the input channels-innermost, zero outside.
     Halide::Func input_cl{"input_cl"};
-    // grad_output flattened: gy(p, o, n).
+    // Packed for the grad_columns GEMM's register tiles (B channels x TP
+    // pixels, the schedule's choice: deform_conv2d_backward_data_cpu_tile()),
+    // so that a tile's operands are contiguous over the reduction:
+    // gy(in_blk, o, blk, n): grad_output of pixel blk*TP + in_blk;
+    // weight_t(in_blk, r, k, blk, g): the weight of input channel
+    // c = g*cpg + blk*B + in_blk and output channel (c / Cg)*Kg + r.
     Halide::Func gy{"gy"};
-    // weight_t(cw, k, o): the weights channels-innermost.
     Halide::Func weight_t{"weight_t"};
+    Halide::Var in_blk{"in_blk"}, blk{"blk"};
     // sample(p, k, g, n): top-left corner (row, column) clamped to
     // [-1, H-1] x [-1, W-1], high-corner weights (ly, lx), mask, and
     // whether the point lies in -1 <= y < H, -1 <= x < W.

@@ -91,8 +91,15 @@ public:
         // A schedule may compute whole tiles past the last pixel: clamp p.
         Expr pc = clamp(p, 0, P - 1);
         Expr py = pc / oW, px = pc % oW;
-        s.gy(p, o, n) = grad_output(px, py, clamp(o, 0, K - 1), n);
-        s.weight_t(cw, k, o) = weight(k % kW, k / kW, clamp(cw, 0, Cg - 1), clamp(o, 0, K - 1));
+        const bool gpu = get_target().has_gpu_feature();
+        const dcn::DeformConv2dBackwardDataTile tile =
+            gpu ? dcn::DeformConv2dBackwardDataTile{1, 1} : dcn::deform_conv2d_backward_data_cpu_tile(get_target(), t);
+        const Var &ib = s.in_blk, &bk = s.blk;
+        Expr pq = clamp(bk * tile.pixels + ib, 0, P - 1);
+        s.gy(ib, o, bk, n) = grad_output(pq % oW, pq / oW, clamp(o, 0, K - 1), n);
+        Expr cq = clamp(g * cpg + bk * tile.channels + ib, 0, C - 1);
+        Expr grp_q = cq / Cg;
+        s.weight_t(ib, o, k, bk, g) = weight(k % kW, k / kW, cq % Cg, clamp(grp_q * Kg + o, 0, K - 1));
 
         Func offset_c = BoundaryConditions::repeat_edge(offset, {{0, oW}, {0, oH}});
         const dcn::DeformConv2dGeometry geo{stride_y, stride_x, pad_top, pad_left, dilation_y, dilation_x,
@@ -109,16 +116,15 @@ public:
         Expr hy = 1.0f - ly, hx = 1.0f - lx;
 
         // grad_columns: the group's output channels o = grp*Kg + r of input
-        // channel c = g*cpg + ci (grp = c / Cg, its weight channel c - grp*Cg).
-        // A schedule may compute whole register tiles of channels past the
-        // group's last one: weight_t and gy clamp their reads, and with one
-        // group no index here is clamped (dense vector loads).
-        Expr c_of = g * cpg + ci;
-        Expr grp = select(groups == 1, 0, clamp(c_of, 0, C - 1) / Cg);
+        // channel c = g*cpg + ci (grp = c / Cg). A schedule may compute whole
+        // register tiles past the group's last channel or the last pixel:
+        // weight_t and gy clamp their reads.
+        Expr grp = select(groups == 1, 0, clamp(g * cpg + ci, 0, C - 1) / Cg);
         s.rg = RDom(0, Kg, "rg");
         s.grad_columns_sum(ci, g, k, p, n) = zero;
         s.grad_columns_sum(ci, g, k, p, n) +=
-            s.weight_t(c_of - grp * Cg, k, grp * Kg + s.rg) * s.gy(p, grp * Kg + s.rg, n);
+            s.weight_t(ci % tile.channels, s.rg, k, ci / tile.channels, g) *
+            s.gy(p % tile.pixels, grp * Kg + s.rg, p / tile.pixels, n);
         s.grad_columns(ci, g, k, p, n) = s.grad_columns_sum(ci, g, k, p, n);
 
         // The coordinate and mask gradients: sums over the offset group's

@@ -42,12 +42,24 @@ inline int vector_registers(const Halide::Target &target) {
 }
 }  // namespace detail
 
+// The grad_columns GEMM's register tile: 2 vectors of channels x as many
+// pixels as the accumulators, operands and a broadcast leave registers for.
+struct DeformConv2dBackwardDataTile {
+    int channels, pixels;
+};
+inline DeformConv2dBackwardDataTile deform_conv2d_backward_data_cpu_tile(const Halide::Target &target,
+                                                                         const Halide::Type &type) {
+    const int cv = 2;
+    return {cv * target.natural_vector_size(type), std::max(1, (detail::vector_registers(target) - cv - 2) / cv)};
+}
+
 inline void schedule_deform_conv2d_backward_data_cpu(DeformConv2dBackwardDataStages &s,
                                                      const Halide::Target &target) {
     using namespace Halide;
     const int vec = target.natural_vector_size(s.type);
-    const int cv = 2;                                                        // channel vectors per register tile
-    const int tp = std::max(1, (detail::vector_registers(target) - cv - 2) / cv);  // pixels per register tile
+    const DeformConv2dBackwardDataTile tile = deform_conv2d_backward_data_cpu_tile(target, s.type);
+    const int cv = tile.channels / vec;  // channel vectors per register tile
+    const int tp = tile.pixels;          // pixels per register tile
     const int pixel_tile = tp * 8;                                           // pixels per parallel task
     const int chunk = 4 * vec;                                               // channels per scatter task
     const Var &p = s.p, &o = s.o, &n = s.n, &x = s.x, &y = s.y, &c = s.c, &k = s.k, &g = s.g, &ci = s.ci;
@@ -63,13 +75,14 @@ inline void schedule_deform_conv2d_backward_data_cpu(DeformConv2dBackwardDataSta
         .fuse(y, n, yn)
         .parallel(yn)
         .vectorize(cvi);
-    s.gy.compute_root().parallel(o).vectorize(p, vec, TailStrategy::GuardWithIf);
-    s.weight_t.compute_root().reorder_storage(s.cw, o, k).reorder(s.cw, o, k).parallel(k).vectorize(
-        s.cw, vec, TailStrategy::GuardWithIf);
+    s.gy.compute_root().reorder(s.in_blk, o, s.blk, n).parallel(s.blk).unroll(s.in_blk);
+    s.weight_t.compute_root().reorder(s.in_blk, o, k, s.blk, g).parallel(s.blk).vectorize(s.in_blk, vec);
     s.sample.compute_root().parallel(k).vectorize(p, vec, TailStrategy::GuardWithIf);
 
     // grad_columns: register tiles of cv*vec channels x tp pixels.
     s.grad_columns.compute_root()
+        .align_bounds(ci, cv * vec)
+        .align_bounds(p, pixel_tile)
         .split(p, pt, p, pixel_tile)
         .split(p, pm, pi, tp)
         .split(ci, co, cii, cv * vec, TailStrategy::RoundUp)

@@ -43,8 +43,12 @@ inline void schedule_deform_conv2d_backward_data_gpu(DeformConv2dBackwardDataSta
         xo("xo"), xi("xi"), yo("yo"), yi("yi");
 
     s.input_cl.compute_inline();
-    s.gy.compute_root().gpu_tile(p, o, po, co, pi, cii, 32, 8, TailStrategy::GuardWithIf);
-    s.weight_t.compute_root().gpu_tile(cw, o, co, po, cii, pi, 32, 8, TailStrategy::GuardWithIf);
+    // (Packed with blocks of 1: plain copies, coalesced over pixels / output
+    // channels.)
+    s.gy.compute_root().reorder(s.in_blk, s.blk, o, n).gpu_tile(s.blk, o, po, co, pi, cii, 32, 8,
+                                                                TailStrategy::GuardWithIf);
+    s.weight_t.compute_root().reorder(s.in_blk, o, k, s.blk, g).gpu_tile(o, s.blk, co, po, cii, pi, 32, 8,
+                                                                         TailStrategy::GuardWithIf);
     s.sample.compute_root()
         .split(p, po, pi, 128, TailStrategy::GuardWithIf)
         .fuse(k, g, t)
