@@ -90,15 +90,9 @@ public:
             Func mask_c = BoundaryConditions::repeat_edge(*mask, {{0, oW}, {0, oH}});
             scale = mask_c(px, py, g * taps + k, n);
         }
-        scale = select(sp.inside, scale, zero);
-        s.sample(p, k, g, n) = Tuple(sp.y0, sp.x0, sp.hy * sp.hx * scale, sp.hy * sp.lx * scale,
-                                     sp.ly * sp.hx * scale, sp.ly * sp.lx * scale);
-        Expr sy = s.sample(p, k, g, n)[0], sx = s.sample(p, k, g, n)[1];
+        s.sample(p, k, g, n) = dcn::deform_conv2d_forward_sample(sp, scale);
         Expr c_in = gpu ? clamp(g * cpg + ci, 0, C - 1) : g * cpg + ci;
-        s.columns(ci, g, k, p, n) = s.sample(p, k, g, n)[2] * s.input_cl(c_in, sx, sy, n) +
-                                    s.sample(p, k, g, n)[3] * s.input_cl(c_in, sx + 1, sy, n) +
-                                    s.sample(p, k, g, n)[4] * s.input_cl(c_in, sx, sy + 1, n) +
-                                    s.sample(p, k, g, n)[5] * s.input_cl(c_in, sx + 1, sy + 1, n);
+        s.columns(ci, g, k, p, n) = dcn::deform_conv2d_column(s.sample(p, k, g, n), s.input_cl, c_in, n);
 
         // The columns in blocks of B input channels. Input channel c is
         // (channel c % cpg of offset group c / cpg); one offset group:

@@ -92,34 +92,23 @@ public:
         const dcn::DeformConv2dGeometry geo{stride_y, stride_x, pad_top, pad_left, dilation_y, dilation_x,
                                             H, W, kW, taps};
         const dcn::DeformSamplePoint sp = dcn::deform_conv2d_sample_point(geo, offset_c, py, px, k, g, n, t);
-        const Expr &ly = sp.ly, &lx = sp.lx, &hy = sp.hy, &hx = sp.hx;
         Expr scale = Internal::make_one(t);
         if (with_mask) {
             Func mask_c = BoundaryConditions::repeat_edge(*mask, {{0, oW}, {0, oH}});
             scale = mask_c(px, py, g * taps + k, n);
         }
-        // torchvision's zero exterior: no contribution unless -1 < y < H and -1 < x < W.
-        scale = select(sp.inside, scale, Internal::make_zero(t));
-        // Corners with row -1 or H (column -1 or W) land in the zero border.
-        s.sample(p, k, g, n) = Tuple(sp.y0, sp.x0,
-                                     hy * hx * scale, hy * lx * scale,
-                                     ly * hx * scale, ly * lx * scale);
+        s.sample(p, k, g, n) = dcn::deform_conv2d_forward_sample(sp, scale);
 
         // Sampled columns, indexed by (channel within its offset group,
         // offset group): the sample is the same for a whole run of channels,
         // so a schedule can vectorise over channels with one sample.
-        Expr sy = s.sample(p, k, g, n)[0], sx = s.sample(p, k, g, n)[1];
         Expr c_in = g * channels_per_og + ci;
         // A GPU schedule stages whole chunks of channels, past the last one
         // in the final chunk (never used, but computed): clamp those reads.
         // (The CPU schedule's regions are exact and it needs the unclamped
         // index to load vectors.)
         if (gpu) c_in = min(c_in, C - 1);
-        s.columns(ci, g, k, p, n) =
-            s.sample(p, k, g, n)[2] * s.input_cl(c_in, sx, sy, n) +
-            s.sample(p, k, g, n)[3] * s.input_cl(c_in, sx + 1, sy, n) +
-            s.sample(p, k, g, n)[4] * s.input_cl(c_in, sx, sy + 1, n) +
-            s.sample(p, k, g, n)[5] * s.input_cl(c_in, sx + 1, sy + 1, n);
+        s.columns(ci, g, k, p, n) = dcn::deform_conv2d_column(s.sample(p, k, g, n), s.input_cl, c_in, n);
 
         // Weights in blocks of output channels (the block is the schedule's
         // accumulator width); o is clamped because a schedule may compute

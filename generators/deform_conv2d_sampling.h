@@ -64,4 +64,24 @@ inline DeformSamplePoint deform_conv2d_sample_point(const DeformConv2dGeometry &
     return s;
 }
 
+// The forward's sample: (corner row, corner column, the four bilinear
+// weights times `mask`), the weights zero unless -1 < y < H and -1 < x < W
+// (torchvision's zero exterior; corners with row -1 or H, column -1 or W,
+// land in a repacked input's zero border).
+inline Halide::Tuple deform_conv2d_forward_sample(const DeformSamplePoint &sp, Halide::Expr mask) {
+    mask = Halide::select(sp.inside, mask, Halide::Internal::make_zero(mask.type()));
+    return Halide::Tuple(sp.y0, sp.x0, sp.hy * sp.hx * mask, sp.hy * sp.lx * mask, sp.ly * sp.hx * mask,
+                         sp.ly * sp.lx * mask);
+}
+
+// The forward's sampled column of input channel c_in at `at` (a call of a
+// Func holding deform_conv2d_forward_sample), from the input repacked
+// channels-innermost, input_cl(c, x, y, n).
+inline Halide::Expr deform_conv2d_column(const Halide::FuncRef &at, const Halide::Func &input_cl,
+                                         const Halide::Expr &c_in, const Halide::Expr &n) {
+    const Halide::Expr sy = at[0], sx = at[1];
+    return at[2] * input_cl(c_in, sx, sy, n) + at[3] * input_cl(c_in, sx + 1, sy, n) +
+           at[4] * input_cl(c_in, sx, sy + 1, n) + at[5] * input_cl(c_in, sx + 1, sy + 1, n);
+}
+
 }  // namespace dcn

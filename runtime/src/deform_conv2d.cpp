@@ -120,7 +120,7 @@ void deform_conv2d(const TensorView &input, const TensorView &offset, const Tens
                    const std::optional<TensorView> &mask, const std::optional<TensorView> &bias,
                    const TensorView &output, const DeformConv2dOptions &opt) {
     const detail::DeformConv2dProblem pr = validate(input, offset, weight, mask, bias, output, opt);
-    const int64_t N = pr.N, K = pr.K, oH = pr.oH, oW = pr.oW, og = pr.offset_groups;
+    const int64_t N = pr.N, K = pr.K, oH = pr.oH, oW = pr.oW;
     if (N == 0) return;  // nothing to compute
 
     detail::KernelCall call(kFn, opt.device, opt.cuda);
@@ -135,14 +135,7 @@ void deform_conv2d(const TensorView &input, const TensorView &offset, const Tens
     call.input("weight", weight);
     if (mask) call.input("mask", *mask);
     if (bias) call.input("bias", *bias);
-    call.scalar("stride_y", opt.stride[0]);
-    call.scalar("stride_x", opt.stride[1]);
-    call.scalar("pad_top", opt.padding[0]);
-    call.scalar("pad_left", opt.padding[1]);
-    call.scalar("dilation_y", opt.dilation[0]);
-    call.scalar("dilation_x", opt.dilation[1]);
-    call.scalar("groups", static_cast<int32_t>(pr.groups));
-    call.scalar("offset_groups", static_cast<int32_t>(og));
+    detail::add_geometry_scalars(call, pr, opt);
     const FlatOutput flat_output(output);
     call.output("output", flat_output.view());
     using namespace detail::flag;

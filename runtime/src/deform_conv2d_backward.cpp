@@ -156,17 +156,6 @@ TensorView split_channels(const TensorView &t, int64_t groups) {
     return v;
 }
 
-void add_geometry(detail::KernelCall &call, const detail::DeformConv2dProblem &pr, const DeformConv2dOptions &opt) {
-    call.scalar("stride_y", opt.stride[0]);
-    call.scalar("stride_x", opt.stride[1]);
-    call.scalar("pad_top", opt.padding[0]);
-    call.scalar("pad_left", opt.padding[1]);
-    call.scalar("dilation_y", opt.dilation[0]);
-    call.scalar("dilation_x", opt.dilation[1]);
-    call.scalar("groups", static_cast<int32_t>(pr.groups));
-    call.scalar("offset_groups", static_cast<int32_t>(pr.offset_groups));
-}
-
 const detail::KernelEntry &kernel_for(detail::Direction dir, DType dtype, unsigned variant) {
     const detail::KernelEntry *k = detail::find_kernel(detail::Op::deform_conv2d, dir, dtype, variant);
     if (!k) throw Error(kFn, "input", std::string("this build has no ") + dtype_name(dtype) + " backward kernel");
@@ -204,7 +193,7 @@ void deform_conv2d_backward(const TensorView &grad_output, const TensorView &inp
             call.input("weight", weight);
             call.input("grad_output", image(grad_output, n));
             if (mask) call.input("mask", image(*mask, n));
-            add_geometry(call, pr, opt);
+            detail::add_geometry_scalars(call, pr, opt);
             call.output("grad_input",
                         split_channels(grads.input ? image(*grads.input, n) : no_input, pr.offset_groups));
             call.output("grad_offset", grads.offset ? image(*grads.offset, n) : no_offset);
@@ -225,7 +214,7 @@ void deform_conv2d_backward(const TensorView &grad_output, const TensorView &inp
         if (mask) call.input("mask", *mask);
         call.scalar("kernel_h", static_cast<int32_t>(pr.kH));
         call.scalar("kernel_w", static_cast<int32_t>(pr.kW));
-        add_geometry(call, pr, opt);
+        detail::add_geometry_scalars(call, pr, opt);
         const Unwanted no_weight(weight.shape, dt, opt.device != Device::cpu);
         call.output("grad_weight", grads.weight ? *grads.weight : no_weight.view());
         if (grads.bias) call.output("grad_bias", *grads.bias);

@@ -167,4 +167,15 @@ DeformConv2dProblem resolve_deform_conv2d(const TensorView &input, const TensorV
     return p;
 }
 
+void add_geometry_scalars(KernelCall &call, const DeformConv2dProblem &pr, const DeformConv2dOptions &opt) {
+    call.scalar("stride_y", opt.stride[0]);
+    call.scalar("stride_x", opt.stride[1]);
+    call.scalar("pad_top", opt.padding[0]);
+    call.scalar("pad_left", opt.padding[1]);
+    call.scalar("dilation_y", opt.dilation[0]);
+    call.scalar("dilation_x", opt.dilation[1]);
+    call.scalar("groups", static_cast<int32_t>(pr.groups));
+    call.scalar("offset_groups", static_cast<int32_t>(pr.offset_groups));
+}
+
 }  // namespace dcn::detail

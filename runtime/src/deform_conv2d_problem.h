@@ -24,6 +24,11 @@ struct DeformConv2dProblem {
     std::vector<int64_t> mask_shape() const { return {N, offset_groups * taps(), oH, oW}; }
 };
 
+class KernelCall;
+// The scalar arguments every deform_conv2d kernel takes (stride, padding,
+// dilation, groups, offset groups), named as the generators name them.
+void add_geometry_scalars(KernelCall &call, const DeformConv2dProblem &problem, const DeformConv2dOptions &options);
+
 // From the input and weight shapes and the options alone: ranks, options,
 // the output extents (throws when the output would be empty). Groups are
 // not resolved.

@@ -40,6 +40,20 @@ namespace detail {
 inline int vector_registers(const Halide::Target &target) {
     return target.has_feature(Halide::Target::AVX512) ? 32 : 16;
 }
+
+// The input repacked channels-innermost once per call: `vec` channel planes
+// read along a row at a time, channel vectors written, rows in parallel.
+inline void schedule_repacked_input(Halide::Func input_cl, const Halide::Var &c, const Halide::Var &x,
+                                    const Halide::Var &y, const Halide::Var &n, int vec) {
+    using namespace Halide;
+    Var cvo("cvo"), cvi("cvi"), yn("yn");
+    input_cl.compute_root()
+        .split(c, cvo, cvi, vec, TailStrategy::GuardWithIf)
+        .reorder(cvi, x, cvo, y, n)
+        .fuse(y, n, yn)
+        .parallel(yn)
+        .vectorize(cvi);
+}
 }  // namespace detail
 
 // The grad_columns GEMM's register tile: 2 vectors of channels x as many
@@ -68,13 +82,7 @@ inline void schedule_deform_conv2d_backward_data_cpu(DeformConv2dBackwardDataSta
 
     // Once per call: the repacked input, grad_output, the weights
     // channels-innermost, the sample points.
-    Var cvo("cvo"), cvi("cvi");
-    s.input_cl.compute_root()
-        .split(c, cvo, cvi, vec, TailStrategy::GuardWithIf)
-        .reorder(cvi, x, cvo, y, n)
-        .fuse(y, n, yn)
-        .parallel(yn)
-        .vectorize(cvi);
+    detail::schedule_repacked_input(s.input_cl, c, x, y, n, vec);
     s.gy.compute_root().reorder(s.in_blk, o, s.blk, n).parallel(s.blk).unroll(s.in_blk);
     s.weight_t.compute_root().reorder(s.in_blk, o, k, s.blk, g).parallel(s.blk).vectorize(s.in_blk, vec);
     s.sample.compute_root().parallel(k).vectorize(p, vec, TailStrategy::GuardWithIf);
@@ -155,15 +163,10 @@ inline void schedule_deform_conv2d_backward_weight_cpu(DeformConv2dBackwardWeigh
     const int chunk = 128;  // pixels per reduction chunk: a chunk's columns and grad_output stay in L2
     const int tiles_per_task = 16;  // output-channel tiles per parallel task
     const Var &p = s.p, &o = s.o, &n = s.n, &x = s.x, &y = s.y, &c = s.c, &k = s.k, &cw = s.cw;
-    Var cvo("cvo"), cvi("cvi"), yn("yn"), oo("oo"), oi("oi"), ot("ot"), cwo("cwo"), cwi("cwi"), u("u"), un("un"), t("t");
+    Var oo("oo"), oi("oi"), ot("ot"), cwo("cwo"), cwi("cwi"), u("u"), un("un"), t("t");
     RVar rpo("rpo"), rpi("rpi");
 
-    s.input_cl.compute_root()
-        .split(c, cvo, cvi, vec, TailStrategy::GuardWithIf)
-        .reorder(cvi, x, cvo, y, n)
-        .fuse(y, n, yn)
-        .parallel(yn)
-        .vectorize(cvi);
+    detail::schedule_repacked_input(s.input_cl, c, x, y, n, vec);
     s.gy.compute_root().reorder(o, p, n).parallel(p, 64).vectorize(o, vec, TailStrategy::GuardWithIf);
 
     // GEMM per tap, blocked over pixels: for each (tap, group of output-
