@@ -1,9 +1,9 @@
-// The deform_roi_pool gradient reference (tests/reference/
-// deform_roi_pool_backward_ref) checked by central finite differences of the
-// forward reference, in double: RoIs whose samples stay inside the image,
-// away from the border band and the cell edges, where mmcv's rule is the
-// true derivative; and in the border band, where it is (deliberately, as
-// mmcv) not.
+// The RoI pooling gradient references (tests/reference/
+// deform_roi_pool_backward_ref, deform_psroi_pool_backward_ref) checked by
+// central finite differences of the forward references, in double: RoIs
+// whose samples stay inside the image, away from the border band and the
+// cell edges, where mmcv's and MSRA's rules are the true derivative; and, for
+// deform_roi_pool, in the border band, where mmcv's is (deliberately) not.
 #include <gtest/gtest.h>
 
 #include <algorithm>
@@ -11,6 +11,7 @@
 #include <random>
 #include <vector>
 
+#include "reference/deform_psroi_pool_backward_ref.h"
 #include "reference/deform_roi_pool_backward_ref.h"
 #include "reference/deform_roi_pool_ref.h"
 #include "test_support.h"
@@ -125,6 +126,59 @@ TEST(RoiPoolBackwardReference, BorderBandFollowsMmcvNotTheTrueDerivative) {
     const double y = -0.5;
     EXPECT_NEAR(g.offset[0], 0.1 * 1.0 * share * (v11 * y + v01 * (1 - y) + v10 * (0 - y) + v00 * (y - 1)), 1e-12);
     EXPECT_GT(std::fabs(g.offset[0] - fd[0]), 1e-4);
+}
+
+// deform_psroi_pool (MSRA): class-aware trans, part_size < pooled_size,
+// samples inside [1.5, W-2.5] x [1.5, H-2.5], so no sample enters or leaves
+// a bin's count under the perturbation.
+TEST(PsroiPoolBackwardReference, MatchesCentralDifferencesInside) {
+    std::mt19937 rng(21);
+    dcn_ref::PsroiPoolParams p;
+    p.output_dim = 2;
+    p.group_size = 2;
+    p.pooled_size = 3;
+    p.part_size = 2;
+    p.sample_per_part = 2;
+    p.trans_std = 0.1;
+    const int64_t H = 11, W = 12, R = 3, C = 8;
+    TensorD input = random_d({1, C, H, W}, rng, -1, 1);
+    TensorD rois{{R, 5}, {}};
+    for (int64_t r = 0; r < R; ++r) {
+        const double x1 = double(dcn_test::uniform_int(rng, 2, 4)), y1 = double(dcn_test::uniform_int(rng, 2, 4));
+        const double x2 = double(dcn_test::uniform_int(rng, int64_t(x1) + 2, W - 4));
+        const double y2 = double(dcn_test::uniform_int(rng, int64_t(y1) + 2, H - 4));
+        rois.data.insert(rois.data.end(), {0.0, x1, y1, x2, y2});
+    }
+    TensorD trans = random_d({R, 4, 2, 2}, rng, -0.4, 0.4);  // 2 classes, x first
+    const TensorD gy = random_d({R, 2, 3, 3}, rng, -1, 1);
+    auto loss = [&] {
+        const dcn_ref::PsroiPoolResult y = dcn_ref::deform_psroi_pool(input, rois, &trans, p);
+        double l = 0;
+        for (size_t i = 0; i < y.output.size(); ++i) l += y.output[i] * gy.data[i];
+        return l;
+    };
+    auto central_of = [&](TensorD &t) {
+        std::vector<double> g(t.data.size());
+        for (size_t i = 0; i < t.data.size(); ++i) {
+            const double v = t.data[i];
+            t.data[i] = v + 1e-6;
+            const double up = loss();
+            t.data[i] = v - 1e-6;
+            const double down = loss();
+            t.data[i] = v;
+            g[i] = (up - down) / 2e-6;
+        }
+        return g;
+    };
+    const dcn_ref::PsroiPoolGradients g = dcn_ref::deform_psroi_pool_backward(gy, input, rois, &trans, p);
+    expect_close(g.input, central_of(input), "grad_input");
+    expect_close(g.trans, central_of(trans), "grad_trans");
+    // Without trans: grad_input only.
+    const dcn_ref::PsroiPoolGradients g0 = dcn_ref::deform_psroi_pool_backward(gy, input, rois, nullptr, p);
+    EXPECT_TRUE(g0.trans.empty());
+    bool nonzero = false;
+    for (double v : g0.input) nonzero = nonzero || v != 0.0;
+    EXPECT_TRUE(nonzero);
 }
 
 }  // namespace

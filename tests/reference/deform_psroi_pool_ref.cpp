@@ -17,12 +17,16 @@ constexpr const char *kOp = "deform_psroi_pool";
 using checks::numel;
 using checks::shape_str;
 [[noreturn]] void fail(const std::string &what) { checks::fail(kOp, what); }
-void check_data(const Tensor &t, const char *name) { checks::check_data(kOp, t, name); }
+template <typename T>
+void check_data(const BasicTensor<T> &t, const char *name) {
+    checks::check_data(kOp, t, name);
+}
 
 // MSRA's bilinear_interp on a plane, for a point already clamped to
 // [0, W-1] x [0, H-1]: corners floor / ceil of each coordinate (equal when
 // the coordinate is an integer), weights from the distance to the floor.
-double bilinear_msra(const float *plane, int64_t W, double x, double y) {
+template <typename T>
+double bilinear_msra(const T *plane, int64_t W, double x, double y) {
     const double x1f = std::floor(x), x2f = std::ceil(x);
     const double y1f = std::floor(y), y2f = std::ceil(y);
     const int64_t x1 = static_cast<int64_t>(x1f), x2 = static_cast<int64_t>(x2f);
@@ -45,8 +49,11 @@ int psroi_part_index(int bin, int pooled_size, int part_size) {
     return static_cast<int>(std::floor(r));
 }
 
-PsroiPoolResult deform_psroi_pool(const Tensor &input, const Tensor &rois, const Tensor *trans,
-                                  const PsroiPoolParams &p) {
+namespace {
+
+template <typename T>
+PsroiPoolResult forward(const BasicTensor<T> &input, const BasicTensor<T> &rois, const BasicTensor<T> *trans,
+                        const PsroiPoolParams &p) {
     if (input.shape.size() != 4) fail("input: expected rank 4, got " + shape_str(input.shape));
     if (rois.shape.size() != 2 || rois.shape[1] != 5)
         fail("rois: expected shape [R, 5], got " + shape_str(rois.shape));
@@ -87,7 +94,7 @@ PsroiPoolResult deform_psroi_pool(const Tensor &input, const Tensor &rois, const
     res.count.assign(out_n, 0.0);
 
     for (int64_t r = 0; r < R; ++r) {
-        const float *roi = rois.data.data() + r * 5;
+        const T *roi = rois.data.data() + r * 5;
         const int64_t n = checks::roi_batch(kOp, roi, r, N);
 
         // round() of the float coordinate, half away from zero (std::round).
@@ -129,7 +136,7 @@ PsroiPoolResult deform_psroi_pool(const Tensor &input, const Tensor &rois, const
                     const int64_t gw = std::min(std::max<int64_t>(pw * G / P, 0), G - 1);
                     const int64_t gh = std::min(std::max<int64_t>(ph * G / P, 0), G - 1);
                     const int64_t c = (ctop * G + gh) * G + gw;
-                    const float *plane = input.data.data() + ((n * C + c) * H) * W;
+                    const T *plane = input.data.data() + ((n * C + c) * H) * W;
 
                     double sum = 0.0;
                     int64_t count = 0;
@@ -155,6 +162,18 @@ PsroiPoolResult deform_psroi_pool(const Tensor &input, const Tensor &rois, const
         }
     }
     return res;
+}
+
+}  // namespace
+
+PsroiPoolResult deform_psroi_pool(const Tensor &input, const Tensor &rois, const Tensor *trans,
+                                  const PsroiPoolParams &p) {
+    return forward(input, rois, trans, p);
+}
+
+PsroiPoolResult deform_psroi_pool(const TensorD &input, const TensorD &rois, const TensorD *trans,
+                                  const PsroiPoolParams &p) {
+    return forward(input, rois, trans, p);
 }
 
 }  // namespace dcn_ref

@@ -47,6 +47,9 @@ struct PsroiPoolResult {
 // oracle: it checks its inputs so test bugs do not go unnoticed).
 PsroiPoolResult deform_psroi_pool(const Tensor &input, const Tensor &rois, const Tensor *trans,
                                   const PsroiPoolParams &p);
+// The same from float64 data.
+PsroiPoolResult deform_psroi_pool(const TensorD &input, const TensorD &rois, const TensorD *trans,
+                                  const PsroiPoolParams &p);
 
 // MSRA's part cell of bin index `bin`, computed in float32 exactly as the
 // CUDA kernel does: floor(static_cast<float>(bin) / pooled * part_size).
