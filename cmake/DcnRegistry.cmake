@@ -59,9 +59,14 @@ dcn_kernels(deform_roi_pool fwd f32 CPU all GPU cuda opencl)
 dcn_kernels(deform_conv2d fwd f64 CPU all GPU opencl)
 dcn_kernels(deform_psroi_pool fwd f64 CPU all GPU opencl)
 dcn_kernels(deform_roi_pool fwd f64 CPU all GPU opencl)
-# Backward (deform_conv2d: generators/deform_conv2d_backward_*_generator.cpp).
+# Backward (generators/<op>_backward_<direction>_generator.cpp). The RoI
+# poolings have no weights: their backward is the data direction only.
 # The data gradients do not depend on the bias.
 dcn_kernels(deform_conv2d bwd_data f32 FLAGS with_mask CPU all GPU cuda opencl)
 dcn_kernels(deform_conv2d bwd_weight f32 CPU all GPU cuda opencl)
 dcn_kernels(deform_conv2d bwd_data f64 FLAGS with_mask CPU all GPU opencl)
 dcn_kernels(deform_conv2d bwd_weight f64 CPU all GPU opencl)
+dcn_kernels(deform_psroi_pool bwd_data f32 CPU all GPU cuda opencl)
+dcn_kernels(deform_psroi_pool bwd_data f64 CPU all GPU opencl)
+dcn_kernels(deform_roi_pool bwd_data f32 CPU all GPU cuda opencl)
+dcn_kernels(deform_roi_pool bwd_data f64 CPU all GPU opencl)

@@ -11,6 +11,7 @@
 #include "cpu/roi_pool.h"
 #include "cuda/roi_pool.h"
 #include "roi_pool_algorithm.h"
+#include "roi_pool_sampling.h"
 
 namespace {
 
@@ -63,60 +64,33 @@ public:
 
         s.input_ps(ct, x, y, gi, n) = input(x, y, ct * G * G + gi, n);
 
-        // The RoI box: C's round() on the corners, +1 on the far corner,
-        // a minimum size of 0.1.
-        Expr batch = dcn::roi_batch_index(rois(0, r), N);
-        Expr scale = cast(t, spatial_scale);
-        Expr start_w = dcn::round_half_away(rois(1, r)) * scale - 0.5f;
-        Expr start_h = dcn::round_half_away(rois(2, r)) * scale - 0.5f;
-        Expr end_w = (dcn::round_half_away(rois(3, r)) + 1.0f) * scale - 0.5f;
-        Expr end_h = (dcn::round_half_away(rois(4, r)) + 1.0f) * scale - 0.5f;
-        // The minimum RoI size 0.1. Halide's OpenCL code generator prints a
-        // float64 constant through float (float_from_bits), which would
-        // round 0.1: there it is made at run time, P / (10 P), exactly the
-        // double nearest 0.1 (a correctly rounded quotient of exact integers).
-        Expr min_size = k(0.1);
-        if (get_target().has_feature(Target::OpenCL) && t.bits() == 64)
-            min_size = cast(t, P) / cast(t, P * 10);
-        Expr roi_w = max(end_w - start_w, min_size), roi_h = max(end_h - start_h, min_size);
-        Expr bin_w = roi_w / cast(t, P), bin_h = roi_h / cast(t, P);
-        Expr sub_w = bin_w / cast(t, sample_per_part), sub_h = bin_h / cast(t, sample_per_part);
-
-        // The part cell of a bin, computed in float as MSRA does (strict, so
-        // that fast-math cannot reassociate it and move a floor()).
-        auto part_of = [&](const Expr &p) {
-            Expr f = strict_float(floor(cast<float>(p) / cast<float>(P) * cast<float>(part_size)));  // float, as MSRA (any dtype)
-            return clamp(cast<int>(f), 0, part_size - 1);
-        };
+        const dcn::PsroiBox box = dcn::psroi_box(rois, r, N, spatial_scale, P, sample_per_part, t, get_target());
         Expr trans_x = k(0), trans_y = k(0);
         if (with_trans) {
-            trans_x = (*trans)(part_of(pw), part_of(ph), 2 * cls, r) * cast(t, trans_std);  // x first
-            trans_y = (*trans)(part_of(pw), part_of(ph), 2 * cls + 1, r) * cast(t, trans_std);
+            Expr px = dcn::psroi_part(pw, P, part_size), py = dcn::psroi_part(ph, P, part_size);
+            trans_x = (*trans)(px, py, 2 * cls, r) * cast(t, trans_std);  // x first
+            trans_y = (*trans)(px, py, 2 * cls + 1, r) * cast(t, trans_std);
         }
-        Expr wstart = cast(t, pw) * bin_w + start_w + trans_x * roi_w;
-        Expr hstart = cast(t, ph) * bin_h + start_h + trans_y * roi_h;
-
-        // Samples (not centred). Skipped outside [-0.5, W-0.5] x [-0.5, H-0.5]
-        // (and when not finite); otherwise clamped into the image.
-        Expr sw = wstart + cast(t, iw) * sub_w, sh = hstart + cast(t, ih) * sub_h;
-        Expr Wf = cast(t, W), Hf = cast(t, H);
-        Expr valid = is_finite(sw) && is_finite(sh) && sw >= -0.5f && sw <= Wf - 0.5f && sh >= -0.5f &&
-                     sh <= Hf - 0.5f;
-        Expr wc = clamp(select(valid, sw, k(0)), k(0), Wf - 1.0f);
-        Expr hc = clamp(select(valid, sh, k(0)), k(0), Hf - 1.0f);
-        Expr x1 = clamp(cast<int>(floor(wc)), 0, W - 1), y1 = clamp(cast<int>(floor(hc)), 0, H - 1);
-        Expr dx = wc - cast(t, x1), dy = hc - cast(t, y1);
-        Expr v = select(valid, k(1), k(0));
+        Expr wstart = cast(t, pw) * box.bin_w + box.start_w + trans_x * box.roi_w;
+        Expr hstart = cast(t, ph) * box.bin_h + box.start_h + trans_y * box.roi_h;
+        const dcn::PsroiSample sp =
+            dcn::psroi_sample(wstart + cast(t, iw) * box.sub_w, hstart + cast(t, ih) * box.sub_h, W, H);
+        Expr dx = sp.dx, dy = sp.dy;
+        Expr v = select(sp.valid, k(1), k(0));
         s.valid(iw, ih, pw, ph, cls, r) = v;
-        s.sample(iw, ih, pw, ph, cls, r) = Tuple(y1, x1, (1.0f - dx) * (1.0f - dy) * v, (1.0f - dx) * dy * v,
-                                                 dx * (1.0f - dy) * v, dx * dy * v, v);
+        // (y1, x1, the four corner weights: (x1, y1), (x1, y2), (x2, y1),
+        // (x2, y2)), x2 = x1 + 1 within the image: where MSRA's ceil() gives
+        // x1 (an integer coordinate) the x2 weights are 0.
+        s.sample(iw, ih, pw, ph, cls, r) = Tuple(sp.y1, sp.x1, (1.0f - dx) * (1.0f - dy) * v,
+                                                 (1.0f - dx) * dy * v, dx * (1.0f - dy) * v, dx * dy * v);
+        Expr batch = box.batch;
 
         // Position-sensitive group of the bin.
         Expr gw = clamp(pw * G / P, 0, G - 1), gh = clamp(ph * G / P, 0, G - 1);
         s.s = RDom(0, sample_per_part, 0, sample_per_part, "s");
         Tuple smp = s.sample(s.s.x, s.s.y, pw, ph, cls, r);
         Expr sy1 = smp[0], sx1 = smp[1];
-        Expr sx2 = min(sx1 + 1, W - 1), sy2 = min(sy1 + 1, H - 1);  // MSRA's ceil(); its weight is 0 at the edge
+        Expr sx2 = min(sx1 + 1, W - 1), sy2 = min(sy1 + 1, H - 1);
         Expr c_out = cls * per_class + cc, g_idx = gh * G + gw;
         s.pooled(cc, cls, pw, ph, r) = k(0);
         s.pooled(cc, cls, pw, ph, r) += smp[2] * s.input_ps(c_out, sx1, sy1, g_idx, batch) +

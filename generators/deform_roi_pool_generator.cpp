@@ -11,6 +11,7 @@
 #include "cpu/roi_pool.h"
 #include "cuda/roi_pool.h"
 #include "roi_pool_algorithm.h"
+#include "roi_pool_sampling.h"
 
 namespace {
 
@@ -53,7 +54,6 @@ public:
         dcn::DeformRoiPoolStages s;
         const Type t = dtype;
         s.type = t;
-        auto k = [&](double v) { return Internal::make_const(t, v); };  // a constant of the dtype
         const Var &pw = s.pw, &ph = s.ph, &c = s.c, &r = s.r, &i = s.i, &x = s.x, &y = s.y, &n = s.n;
 
         Expr W = input.dim(0).extent(), H = input.dim(1).extent(), N = input.dim(3).extent();
@@ -61,52 +61,29 @@ public:
 
         s.input_cl(c, x, y, n) = input(x, y, c, n);
 
-        // The RoI box: no rounding, no +1, no minimum size.
-        Expr batch = dcn::roi_batch_index(rois(0, r), N);
-        Expr scale = cast(t, spatial_scale);
-        Expr start_w = rois(1, r) * scale - 0.5f, start_h = rois(2, r) * scale - 0.5f;
-        Expr roi_w = (rois(3, r) * scale - 0.5f) - start_w;
-        Expr roi_h = (rois(4, r) * scale - 0.5f) - start_h;
-        Expr bin_w = roi_w / cast(t, PW), bin_h = roi_h / cast(t, PH);
-        // Grid from the RoI size, before any offset; bounded by max_grid.
-        auto grid = [&](const Expr &roi, const Expr &bins) {
-            Expr adaptive = clamp(ceil(roi / cast(t, bins)), k(0), cast(t, max_grid));
-            return select(sampling_ratio > 0, min(sampling_ratio, max_grid), cast<int>(adaptive));
-        };
-        Expr grid_w = grid(roi_w, PW), grid_h = grid(roi_h, PH);
+        const dcn::RoiAlignBox box =
+            dcn::roi_align_box(rois, r, N, spatial_scale, sampling_ratio, max_grid, PW, PH, t);
+        Expr start_w = box.start_w, start_h = box.start_h;
         if (with_offset) {
-            start_w += cast(t, gamma) * roi_w * (*offset)(pw, ph, 0, r);  // channel 0 = x
-            start_h += cast(t, gamma) * roi_h * (*offset)(pw, ph, 1, r);
+            start_w += cast(t, gamma) * box.roi_w * (*offset)(pw, ph, 0, r);  // channel 0 = x
+            start_h += cast(t, gamma) * box.roi_h * (*offset)(pw, ph, 1, r);
         }
-
-        // RoIAlign's bilinear rule along one axis for the sample at
-        // `coord`: 0 outside [-1, size]; negative -> 0; at the last row /
-        // column the edge is replicated. Returns (low, high, w_low, w_high).
-        auto axis = [&](const Expr &coord, const Expr &size) {
-            Expr sizef = cast(t, size);
-            Expr inside = is_finite(coord) && coord >= -1.0f && coord <= sizef;
-            Expr cc = clamp(select(inside, coord, k(0)), k(0), sizef - 1.0f);
-            Expr low = clamp(cast<int>(floor(cc)), 0, size - 1);
-            Expr high = min(low + 1, size - 1);
-            Expr l = cc - cast(t, low);
-            Expr v = select(inside, k(1), k(0));
-            return Tuple(low, high, (1.0f - l) * v, l * v);
-        };
-        Expr yi = start_h + cast(t, ph) * bin_h + (cast(t, i) + 0.5f) * bin_h / cast(t, max(grid_h, 1));
-        Expr xi = start_w + cast(t, pw) * bin_w + (cast(t, i) + 0.5f) * bin_w / cast(t, max(grid_w, 1));
-        s.y_sample(i, pw, ph, r) = axis(yi, H);
-        s.x_sample(i, pw, ph, r) = axis(xi, W);
+        s.y_sample(i, pw, ph, r) =
+            dcn::roi_align_axis(dcn::roi_align_coordinate(start_h, ph, i, box.bin_h, box.grid_h), H, false);
+        s.x_sample(i, pw, ph, r) =
+            dcn::roi_align_axis(dcn::roi_align_coordinate(start_w, pw, i, box.bin_w, box.grid_w), W, false);
+        Expr batch = box.batch, grid_w = box.grid_w, grid_h = box.grid_h;
 
         s.s = RDom(0, max_grid, 0, max_grid, "s");
         s.s.where(s.s.x < grid_w && s.s.y < grid_h);
         Tuple ys = s.y_sample(s.s.y, pw, ph, r), xs = s.x_sample(s.s.x, pw, ph, r);
-        s.pooled(c, pw, ph, r) = k(0);
+        s.pooled(c, pw, ph, r) = Internal::make_zero(t);
         s.pooled(c, pw, ph, r) += ys[2] * (xs[2] * s.input_cl(c, xs[0], ys[0], batch) +
                                            xs[3] * s.input_cl(c, xs[1], ys[0], batch)) +
                                   ys[3] * (xs[2] * s.input_cl(c, xs[0], ys[1], batch) +
                                            xs[3] * s.input_cl(c, xs[1], ys[1], batch));
 
-        Expr value = s.pooled(c, pw, ph, r) / cast(t, max(grid_h * grid_w, 1));
+        Expr value = s.pooled(c, pw, ph, r) / cast(t, box.count());
         if (with_mask) value *= (*mask)(pw, ph, 0, r);
         output(pw, ph, c, r) = value;
         s.output = output;

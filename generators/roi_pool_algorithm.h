@@ -16,7 +16,7 @@ struct DeformPsroiPoolStages {
     // input_ps(ct, x, y, gi, n): input channel ct*G*G + gi, so that the
     // output channels of one bin are contiguous (vector loads).
     Halide::Func input_ps{"input_ps"};
-    // sample(iw, ih, pw, ph, cls, r): (row, column, 4 bilinear weights, valid)
+    // sample(iw, ih, pw, ph, cls, r): (row, column, the 4 bilinear weights)
     // once per sample, shared by every channel of the class.
     Halide::Func sample{"sample"};
     // valid(iw, ih, pw, ph, cls, r): 1 when the sample is inside the image,

@@ -13,7 +13,10 @@
 #include <dcn/dcn.h>
 
 #include "npy.h"
+#include "reference/deform_conv2d_backward_ref.h"
+#include "reference/deform_psroi_pool_backward_ref.h"
 #include "reference/deform_psroi_pool_ref.h"
+#include "reference/deform_roi_pool_backward_ref.h"
 #include "reference/deform_roi_pool_ref.h"
 #include "cli_harness.h"
 #include "test_support.h"
@@ -511,4 +514,83 @@ TEST(CliRoiPool, ErrorBadFlagValues) {
         EXPECT_TRUE(fails_with(r, -1)) << extra[extra.size() - 2] << " " << extra.back();
     }
     EXPECT_FALSE(fs::exists(g.output));
+}
+
+// =============================================================================
+// --grad-output: the backward passes
+// =============================================================================
+
+namespace {
+
+// args without --output (the backward pass alone).
+std::vector<std::string> without_output(std::vector<std::string> a) {
+    const auto at = std::find(a.begin(), a.end(), "--output");
+    if (at != a.end()) a.erase(at, at + 2);
+    return a;
+}
+
+}  // namespace
+
+TEST(CliRoiPool, PsroiBackwardGradients) {
+    const std::string dir = scratch_dir();
+    const PsProblem pr = ps_problem(2, 7, 9, 6, 2, 2, true, 2, 401);
+    const PsFiles f = save_ps(pr, dir);
+    std::mt19937 rng(402);
+    const Tensor gy = dcn_test::random_tensor(pr.out_shape(), rng, -1.0f, 1.0f);
+    const std::string gy_path = path_in(dir, "gy.npy"), gi = path_in(dir, "gi.npy"), gt = path_in(dir, "gt.npy");
+    save(gy_path, gy);
+    const CliResult r = run_cli(concat(without_output(ps_args(pr, f)),
+                                       {"--grad-output", gy_path, "--grad-input", gi, "--grad-trans", gt, "--repeat", "2"}),
+                                dir);
+    ASSERT_EQ(r.exit_code, 0) << describe(r);
+    EXPECT_TRUE(std::regex_match(r.err_lines.back(), std::regex(kTimingRegex))) << describe(r);
+    EXPECT_FALSE(fs::exists(f.output));
+    const dcn_ref::TensorD trans = dcn_ref::to_double(pr.trans);
+    const dcn_ref::PsroiPoolGradients ref = dcn_ref::deform_psroi_pool_backward(
+        dcn_ref::to_double(gy), dcn_ref::to_double(pr.input), dcn_ref::to_double(pr.rois), &trans, pr.p);
+    expect_matches(gi, ref.input, pr.input.shape, 6 * 16 * 4);
+    expect_matches(gt, ref.trans, pr.trans.shape, 4 * 4);
+}
+
+TEST(CliRoiPool, RoiPoolBackwardGradientsWithTheForward) {
+    const std::string dir = scratch_dir();
+    const RoiProblem pr = roi_problem(2, 3, 8, 9, 5, 4, 2, 2, 0.5, true, true, 403);
+    const RoiFiles f = save_roi(pr, dir);
+    std::mt19937 rng(404);
+    const Tensor gy = dcn_test::random_tensor(pr.out_shape(), rng, -1.0f, 1.0f);
+    const std::string gy_path = path_in(dir, "gy.npy"), gi = path_in(dir, "gi.npy"), go = path_in(dir, "go.npy"),
+                      gm = path_in(dir, "gm.npy");
+    save(gy_path, gy);
+    const CliResult r = run_cli(concat(roi_args(pr, f), {"--grad-output", gy_path, "--grad-input", gi, "--grad-offset",
+                                                         go, "--grad-mask", gm}),
+                                dir);
+    ASSERT_EQ(r.exit_code, 0) << describe(r);
+    expect_matches(f.output, pr.reference(), pr.out_shape(), 4);
+    const dcn_ref::TensorD offset = dcn_ref::to_double(pr.offset), mask = dcn_ref::to_double(pr.mask);
+    const dcn_ref::RoiPoolGradients ref =
+        dcn_ref::deform_roi_pool_backward(dcn_ref::to_double(gy), dcn_ref::to_double(pr.input),
+                                          dcn_ref::to_double(pr.rois), &offset, &mask, pr.p);
+    expect_matches(gi, ref.input, pr.input.shape, 5 * 8 * 4);
+    expect_matches(go, ref.offset, pr.offset.shape, 3 * 4);
+    expect_matches(gm, ref.mask, pr.mask.shape, 3 * 4);
+}
+
+TEST(CliRoiPool, BackwardUsageErrors) {
+    const std::string dir = scratch_dir();
+    const PsProblem pr = ps_problem(1, 6, 7, 4, 2, 1, false, 1, 405);
+    const PsFiles f = save_ps(pr, dir);
+    const RoiProblem rp = roi_problem(1, 2, 6, 7, 4, 4, 2, 2, 1.0, false, false, 406);
+    const RoiFiles g = save_roi(rp, dir);
+    const std::string gi = path_in(dir, "gi.npy"), gy = path_in(dir, "gy_missing.npy");
+    EXPECT_TRUE(fails_with(run_cli(concat(ps_args(pr, f), {"--grad-input", gi}), dir), 2,
+                           {"--grad-input needs --grad-output"}));
+    EXPECT_TRUE(fails_with(run_cli(concat(ps_args(pr, f), {"--grad-output", gy, "--grad-trans", gi}), dir), 2,
+                           {"--grad-trans needs --trans"}));
+    EXPECT_TRUE(fails_with(run_cli(concat(without_output(ps_args(pr, f)), {"--grad-output", gy}), dir), 2,
+                           {"no gradient asked for"}));
+    EXPECT_TRUE(fails_with(run_cli(concat(roi_args(rp, g), {"--grad-output", gy, "--grad-offset", gi}), dir), 2,
+                           {"--grad-offset needs --offset"}));
+    EXPECT_TRUE(fails_with(run_cli(concat(roi_args(rp, g), {"--grad-output", gy, "--grad-input", g.output}), dir), 2,
+                           {"--output and --grad-input"}));
+    EXPECT_FALSE(fs::exists(gi));
 }

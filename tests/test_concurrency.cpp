@@ -137,6 +137,55 @@ Job psroi_job(const std::string &name, uint32_t seed) {
             }};
 }
 
+// The RoI poolings' backward passes (grad_input and grad_offset / grad_trans).
+template <typename T>
+Job roi_backward_job(const std::string &name, uint32_t seed) {
+    std::mt19937 rng(seed);
+    const int64_t C = 6, H = 12, W = 13, R = 9;
+    auto in = std::make_shared<std::vector<T>>(random_values<T>(size_t(C * H * W), rng, -1, 1));
+    auto rois = std::make_shared<std::vector<T>>(rois_for<T>(R, H, W, rng));
+    auto off = std::make_shared<std::vector<T>>(random_values<T>(size_t(R * 2 * 49), rng, -1, 1));
+    auto gy = std::make_shared<std::vector<T>>(random_values<T>(size_t(R * C * 49), rng, -1, 1));
+    return {name, [=] {
+                std::vector<T> gi(size_t(C * H * W), T(NAN)), goff(size_t(R * 2 * 49), T(NAN));
+                dcn::DeformRoiPoolOptions o;
+                o.sampling_ratio = 0;
+                dcn::DeformRoiPoolGradients g;
+                g.input = dcn::TensorView(gi.data(), {1, C, H, W});
+                g.offset = dcn::TensorView(goff.data(), {R, 2, 7, 7});
+                dcn::deform_roi_pool_backward(dcn::TensorView(gy->data(), {R, C, 7, 7}),
+                                              dcn::TensorView(in->data(), {1, C, H, W}),
+                                              dcn::TensorView(rois->data(), {R, 5}),
+                                              dcn::TensorView(off->data(), {R, 2, 7, 7}), std::nullopt, g, o);
+                gi.insert(gi.end(), goff.begin(), goff.end());
+                return std::vector<double>(gi.begin(), gi.end());
+            }};
+}
+
+template <typename T>
+Job psroi_backward_job(const std::string &name, uint32_t seed) {
+    std::mt19937 rng(seed);
+    const int64_t D = 2, G = 3, H = 10, W = 11, R = 7, P = 3;
+    auto in = std::make_shared<std::vector<T>>(random_values<T>(size_t(D * G * G * H * W), rng, -1, 1));
+    auto rois = std::make_shared<std::vector<T>>(rois_for<T>(R, H, W, rng));
+    auto trans = std::make_shared<std::vector<T>>(random_values<T>(size_t(R * 2 * P * P), rng, -1, 1));
+    auto gy = std::make_shared<std::vector<T>>(random_values<T>(size_t(R * D * P * P), rng, -1, 1));
+    return {name, [=] {
+                std::vector<T> gi(size_t(D * G * G * H * W), T(NAN)), gt(size_t(R * 2 * P * P), T(NAN));
+                dcn::DeformPsroiPoolOptions o;
+                o.output_dim = int(D), o.group_size = int(G), o.pooled_size = int(P), o.trans_std = 0.1f;
+                dcn::DeformPsroiPoolGradients g;
+                g.input = dcn::TensorView(gi.data(), {1, D * G * G, H, W});
+                g.trans = dcn::TensorView(gt.data(), {R, 2, P, P});
+                dcn::deform_psroi_pool_backward(dcn::TensorView(gy->data(), {R, D, P, P}),
+                                                dcn::TensorView(in->data(), {1, D * G * G, H, W}),
+                                                dcn::TensorView(rois->data(), {R, 5}),
+                                                dcn::TensorView(trans->data(), {R, 2, P, P}), g, o);
+                gi.insert(gi.end(), gt.begin(), gt.end());
+                return std::vector<double>(gi.begin(), gi.end());
+            }};
+}
+
 std::vector<Job> jobs() {
     return {conv_job<float>("conv_f32_small", 5, 7, 9, 6, 1),  conv_job<float>("conv_f32_larger", 24, 13, 17, 20, 2),
             conv_job<double>("conv_f64", 7, 8, 6, 5, 3),         roi_job<float>("roi_f32", 4),
@@ -144,7 +193,9 @@ std::vector<Job> jobs() {
             psroi_job<double>("psroi_f64", 7),
             conv_backward_job<float>("conv_backward_data_f32", true, 8),
             conv_backward_job<float>("conv_backward_weight_f32", false, 9),
-            conv_backward_job<double>("conv_backward_data_f64", true, 10)};
+            conv_backward_job<double>("conv_backward_data_f64", true, 10),
+            roi_backward_job<float>("roi_backward_f32", 11),
+            psroi_backward_job<double>("psroi_backward_f64", 12)};
 }
 
 std::vector<dcn::CpuIsa> usable_paths() {

@@ -10,6 +10,7 @@
 #include "internal.h"
 
 #include "deform_conv2d_problem.h"
+#include "gradients.h"
 #include "kernel_table.h"
 
 namespace dcn {
@@ -19,38 +20,6 @@ constexpr const char *kFn = "deform_conv2d_backward";
 using detail::shape_str;
 
 std::string str(int64_t v) { return std::to_string(v); }
-
-// The bytes [first, last] a host view spans.
-std::pair<uintptr_t, uintptr_t> byte_span(const TensorView &t) {
-    const std::vector<int64_t> st = t.effective_strides();
-    int64_t last = 0;
-    for (int d = 0; d < t.rank(); d++) last += (t.shape[d] - 1) * st[d];
-    const uintptr_t base = reinterpret_cast<uintptr_t>(t.data);
-    return {base, base + static_cast<uintptr_t>((last + 1) * static_cast<int64_t>(dtype_size(t.dtype))) - 1};
-}
-
-struct Named {
-    const char *name;
-    const TensorView *view;
-};
-
-// A gradient must not overlap another gradient or an input (the kernels
-// read the inputs while they write the gradients).
-void check_no_overlap(const std::vector<Named> &grads, const std::vector<Named> &inputs) {
-    auto overlap = [](const TensorView &a, const TensorView &b) {
-        if (a.numel() == 0 || b.numel() == 0 || a.device != b.device) return false;
-        const auto sa = byte_span(a), sb = byte_span(b);
-        return sa.first <= sb.second && sb.first <= sa.second;
-    };
-    for (size_t i = 0; i < grads.size(); i++) {
-        for (size_t j = i + 1; j < grads.size(); j++)
-            if (overlap(*grads[i].view, *grads[j].view))
-                throw Error(kFn, grads[i].name, std::string("overlaps ") + grads[j].name + " in memory");
-        for (const Named &in : inputs)
-            if (overlap(*grads[i].view, *in.view))
-                throw Error(kFn, grads[i].name, std::string("overlaps the input '") + in.name + "' in memory");
-    }
-}
 
 // Every check of a call, before anything is allocated or run.
 // (The memory overlap checks need the real tensors: they are the call's,
@@ -81,7 +50,7 @@ detail::DeformConv2dProblem validate(const TensorView &grad_output, const Tensor
                   {"grad_mask", {&grads.mask, pr.mask_shape()}},
                   {"grad_weight", {&grads.weight, weight.shape}},
                   {"grad_bias", {&grads.bias, {pr.K}}}};
-    std::vector<Named> outs;
+    std::vector<detail::NamedView> outs;
     for (const auto &[name, what] : wanted) {
         const std::optional<TensorView> &g = *what.first;
         if (!g) continue;
@@ -90,10 +59,10 @@ detail::DeformConv2dProblem validate(const TensorView &grad_output, const Tensor
         detail::check_dtype(kFn, name, *g, input.dtype);
         outs.push_back({name, &*g});
     }
-    std::vector<Named> ins = {{"grad_output", &grad_output}, {"input", &input}, {"offset", &offset},
+    std::vector<detail::NamedView> ins = {{"grad_output", &grad_output}, {"input", &input}, {"offset", &offset},
                               {"weight", &weight}};
     if (mask) ins.push_back({"mask", &*mask});
-    if (check_memory) check_no_overlap(outs, ins);
+    if (check_memory) detail::check_no_overlap(kFn, outs, ins);
     // The data gradients make grad_columns, the weight gradients the
     // columns, each C*kH*kW*oH*oW values per image (channels rounded up to
     // a register tile), within the 2^31-byte limit.
@@ -118,34 +87,6 @@ TensorView image(const TensorView &t, int64_t n) {
     v.shape[0] = 1;
     return v;
 }
-
-// A gradient not asked for. On the CPU a view with no elements: the kernels
-// compute nothing for it. Halide's GPU runtimes cannot allocate an empty
-// device buffer, so a GPU call computes it into scratch host memory (one
-// image's worth for the data gradients) and drops it.
-class Unwanted {
-public:
-    Unwanted(std::vector<int64_t> shape, DType dtype, bool gpu) {
-        view_.shape = std::move(shape);
-        view_.dtype = dtype;
-        if (gpu) {
-            view_.shape[0] = std::min<int64_t>(view_.shape[0], 1);
-            int64_t n = 1;
-            for (int64_t d : view_.shape) n *= d;
-            scratch_.assign(static_cast<size_t>(n) * dtype_size(dtype), 0);
-            view_.data = scratch_.data();
-        } else {
-            static double dummy;
-            view_.shape[0] = 0;
-            view_.data = &dummy;
-        }
-    }
-    const TensorView &view() const { return view_; }
-
-private:
-    TensorView view_;
-    std::vector<unsigned char> scratch_;
-};
 
 // (N, C, H, W) -> (N, G, C/G, H, W): the channels split by offset group.
 TensorView split_channels(const TensorView &t, int64_t groups) {
@@ -183,7 +124,7 @@ void deform_conv2d_backward(const TensorView &grad_output, const TensorView &inp
         const detail::KernelEntry &k =
             kernel_for(detail::Direction::backward_data, dt, mask ? deform_conv2d_with_mask : 0);
         const bool gpu = opt.device != Device::cpu;
-        const Unwanted no_input_u(input.shape, dt, gpu), no_offset_u(offset.shape, dt, gpu),
+        const detail::UnwantedGradient no_input_u(input.shape, dt, gpu), no_offset_u(offset.shape, dt, gpu),
             no_mask_u(pr.mask_shape(), dt, gpu);
         const TensorView &no_input = no_input_u.view(), &no_offset = no_offset_u.view(), &no_mask = no_mask_u.view();
         for (int64_t n = 0; n < pr.N; n++) {
@@ -215,7 +156,7 @@ void deform_conv2d_backward(const TensorView &grad_output, const TensorView &inp
         call.scalar("kernel_h", static_cast<int32_t>(pr.kH));
         call.scalar("kernel_w", static_cast<int32_t>(pr.kW));
         detail::add_geometry_scalars(call, pr, opt);
-        const Unwanted no_weight(weight.shape, dt, opt.device != Device::cpu);
+        const detail::UnwantedGradient no_weight(weight.shape, dt, opt.device != Device::cpu);
         call.output("grad_weight", grads.weight ? *grads.weight : no_weight.view());
         if (grads.bias) call.output("grad_bias", *grads.bias);
         const int status = call.run(k);

@@ -41,20 +41,11 @@ detail::RoiPoolProblem validate(const TensorView &input, const TensorView &rois,
                           const DeformRoiPoolOptions &o) {
     const detail::RoiPoolProblem pr = detail::resolve_deform_roi_pool(input, rois, o);
     const int64_t R = pr.R, C = pr.C, PH = pr.PH, PW = pr.PW;
-    if (offset) {
-        detail::check_shape(kRp, "offset", *offset, {R, 2, PH, PW}, "(R, 2, PH, PW): x then y per bin");
-        detail::check_tensor(kRp, "offset", *offset, 4, "(R, 2, PH, PW)", o.device);
-    }
-    if (mask) {
-        detail::check_shape(kRp, "mask", *mask, {R, 1, PH, PW}, "(R, 1, PH, PW)");
-        detail::check_tensor(kRp, "mask", *mask, 4, "(R, 1, PH, PW)", o.device);
-    }
+    detail::check_roi_pool_bin_inputs(kRp, pr, offset, mask, input.dtype, o.device);
     detail::check_shape(kRp, "output", output, {R, C, PH, PW}, "(R, C, PH, PW)");
     detail::check_tensor(kRp, "output", output, 4, "(R, C, PH, PW)", o.device);
-    for (const auto &[name, t] : {std::pair<const char *, const TensorView *>{"rois", &rois},
-                                  {"offset", offset ? &*offset : nullptr}, {"mask", mask ? &*mask : nullptr},
-                                  {"output", &output}})
-        if (t) detail::check_dtype(kRp, name, *t, input.dtype);
+    detail::check_dtype(kRp, "rois", rois, input.dtype);
+    detail::check_dtype(kRp, "output", output, input.dtype);
     return pr;
 }
 
@@ -69,11 +60,8 @@ void deform_roi_pool_validate(const TensorView &input, const TensorView &rois, c
 void deform_roi_pool(const TensorView &input, const TensorView &rois, const std::optional<TensorView> &offset,
                      const std::optional<TensorView> &mask, const TensorView &output, const DeformRoiPoolOptions &o) {
     const detail::RoiPoolProblem pr = validate(input, rois, offset, mask, output, o);
-    const int64_t R = pr.R, C = pr.C, max_grid = pr.max_grid;
+    const int64_t R = pr.R, C = pr.C;
     if (R == 0) return;
-    // One more than the host's figure: the kernel's float arithmetic may
-    // round a ceil() the other way, and its RDom only needs a bound.
-    const int bound = static_cast<int>(max_grid + (o.sampling_ratio > 0 ? 0 : 1));
 
     detail::KernelCall call(kRp, o.device, o.cuda);
     static_assert(tunables::shape_feature_index("deform_roi_pool", "channels") == 0 &&
@@ -87,7 +75,7 @@ void deform_roi_pool(const TensorView &input, const TensorView &rois, const std:
     call.scalar("spatial_scale", o.spatial_scale);
     call.scalar("sampling_ratio", o.sampling_ratio);
     call.scalar("gamma", o.gamma);
-    call.scalar("max_grid", bound);
+    call.scalar("max_grid", pr.kernel_grid_bound());
     call.output("output", output);
     using namespace detail::flag;
     const unsigned variant = (offset ? deform_roi_pool_with_offset : 0) | (mask ? deform_roi_pool_with_mask : 0);

@@ -19,7 +19,7 @@ std::string shape_str(const std::vector<int64_t> &shape);
 // A halide_buffer_t over a TensorView's host memory (dimensions reversed:
 // Halide is innermost first). The view must have been validated.
 struct HalideView {
-    static constexpr int kMaxRank = 5;
+    static constexpr int kMaxRank = 6;
     halide_buffer_t buf{};
     halide_dimension_t dims[kMaxRank]{};
     explicit HalideView(const TensorView &t);

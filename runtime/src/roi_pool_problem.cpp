@@ -207,8 +207,22 @@ RoiPoolProblem resolve_deform_roi_pool(const TensorView &input, const TensorView
         max_grid = std::max({max_grid, g.first, g.second});
     }
     RoiPoolProblem p;
-    p.N = N, p.C = C, p.R = R, p.PH = PH, p.PW = PW, p.max_grid = max_grid;
+    p.N = N, p.C = C, p.R = R, p.PH = PH, p.PW = PW, p.max_grid = max_grid, p.sampling_ratio = o.sampling_ratio;
     return p;
+}
+
+void check_roi_pool_bin_inputs(const char *fn, const RoiPoolProblem &pr, const std::optional<TensorView> &offset,
+                               const std::optional<TensorView> &mask, DType dtype, Device device) {
+    if (offset) {
+        check_shape(fn, "offset", *offset, {pr.R, 2, pr.PH, pr.PW}, "(R, 2, PH, PW): x then y per bin");
+        check_tensor(fn, "offset", *offset, 4, "(R, 2, PH, PW)", device);
+        check_dtype(fn, "offset", *offset, dtype);
+    }
+    if (mask) {
+        check_shape(fn, "mask", *mask, {pr.R, 1, pr.PH, pr.PW}, "(R, 1, PH, PW)");
+        check_tensor(fn, "mask", *mask, 4, "(R, 1, PH, PW)", device);
+        check_dtype(fn, "mask", *mask, dtype);
+    }
 }
 
 }  // namespace dcn::detail

@@ -37,6 +37,11 @@ PsroiPoolProblem resolve_deform_psroi_pool(const TensorView &input, const Tensor
 struct RoiPoolProblem {
     int64_t N = 0, C = 0, R = 0, PH = 0, PW = 0;
     int64_t max_grid = 1;  // the largest sampling grid side over the RoIs
+    int sampling_ratio = 0;
+    // The kernels' max_grid argument, the bound of their sample loops: one
+    // more than max_grid when adaptive (the kernel's float arithmetic may
+    // round a ceil() the other way; a loop only needs a bound).
+    int kernel_grid_bound() const { return static_cast<int>(max_grid + (sampling_ratio > 0 ? 0 : 1)); }
     std::vector<int64_t> output_shape() const { return {R, C, PH, PW}; }
 };
 
@@ -47,6 +52,11 @@ RoiPoolProblem resolve_deform_roi_pool_shapes(const std::vector<int64_t> &input_
 // RoI's sampling grid computed; the adaptive limit enforced).
 RoiPoolProblem resolve_deform_roi_pool(const TensorView &input, const TensorView &rois,
                                        const DeformRoiPoolOptions &options);
+// deform_roi_pool's optional per-bin inputs, offset (R, 2, PH, PW) and mask
+// (R, 1, PH, PW): shape, layout, device and dtype (errors name `function`).
+void check_roi_pool_bin_inputs(const char *function, const RoiPoolProblem &problem,
+                               const std::optional<TensorView> &offset, const std::optional<TensorView> &mask,
+                               DType dtype, Device device);
 // One RoI's sampling grid sides (rows, columns) as the kernel computes them.
 std::pair<int64_t, int64_t> roi_grid(const TensorView &rois, int64_t r, const DeformRoiPoolOptions &options);
 

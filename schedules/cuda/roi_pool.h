@@ -19,8 +19,8 @@
 namespace dcn {
 
 // deform_psroi_pool: threads = 8 x 8 bins (49 used for 7x7) x 4 channels = 256.
-// Shared memory per block: P*P*spp^2 samples x 7 floats x classes in the
-// chunk: 7x7 bins, spp 4, 1 class = 22 KB. Registers: one sum and one count
+// Shared memory per block: P*P*spp^2 samples x 6 values x classes in the
+// chunk: 7x7 bins, spp 4, 1 class = 19 KB. Registers: one sum and one count
 // per thread plus addressing (ptxas: see README).
 inline void schedule_deform_psroi_pool_gpu(DeformPsroiPoolStages &s, const Halide::Target &target) {
     using namespace Halide;

@@ -1,5 +1,5 @@
-// libFuzzer harness: the API's validation of every operator (and of
-// deform_conv2d_backward). The bytes
+// libFuzzer harness: the API's validation of every operator and of their
+// backward passes. The bytes
 // choose an operator, a dtype, small shapes (each dimension 0-11, so that
 // the buffers can be allocated as claimed), options and which optional
 // tensors are given; the call must return or throw dcn::Error, never crash
@@ -51,7 +51,44 @@ struct Tensor {
 
 template <typename T>
 void run(Bytes &b) {
-    switch (b.small(3)) {
+    switch (b.small(5)) {
+    case 4: {  // deform_psroi_pool_backward
+        Tensor<T> gy(b, 4), in(b, 4), rois(b, 2), trans(b, 4), gi(b, 4), gt(b, 4);
+        for (T &v : rois.data) v = T(b.small(12)) - T(1);
+        dcn::DeformPsroiPoolOptions o;
+        o.spatial_scale = b.small(1) ? 1.0f : b.f32();
+        o.output_dim = b.small(4);
+        o.group_size = b.small(3);
+        o.pooled_size = b.small(4);
+        o.part_size = b.small(4);
+        o.sample_per_part = b.small(3);
+        o.trans_std = b.small(1) ? 0.1f : b.f32();
+        const uint8_t opt = b.u8();
+        dcn::DeformPsroiPoolGradients g;
+        if (opt & 2) g.input = gi.view();
+        if (opt & 4) g.trans = gt.view();
+        dcn::deform_psroi_pool_backward(gy.view(), in.view(), rois.view(),
+                                        opt & 1 ? std::optional(trans.view()) : std::nullopt, g, o);
+        break;
+    }
+    case 5: {  // deform_roi_pool_backward
+        Tensor<T> gy(b, 4), in(b, 4), rois(b, 2), off(b, 4), m(b, 4), gi(b, 4), goff(b, 4), gm(b, 4);
+        for (T &v : rois.data) v = T(b.small(12)) - T(1);
+        dcn::DeformRoiPoolOptions o;
+        o.output_size = {b.small(4), b.small(4)};
+        o.spatial_scale = b.small(1) ? 1.0f : b.f32();
+        o.sampling_ratio = b.small(4) - 1;
+        o.gamma = b.small(1) ? 0.1f : b.f32();
+        const uint8_t opt = b.u8();
+        dcn::DeformRoiPoolGradients g;
+        if (opt & 4) g.input = gi.view();
+        if (opt & 8) g.offset = goff.view();
+        if (opt & 16) g.mask = gm.view();
+        dcn::deform_roi_pool_backward(gy.view(), in.view(), rois.view(),
+                                      opt & 1 ? std::optional(off.view()) : std::nullopt,
+                                      opt & 2 ? std::optional(m.view()) : std::nullopt, g, o);
+        break;
+    }
     case 3: {  // deform_conv2d_backward: any subset of the gradients
         Tensor<T> gy(b, 4), in(b, 4), off(b, 4), w(b, 4), m(b, 4), gi(b, 4), goff(b, 4), gm(b, 4), gw(b, 4),
             gb(b, 1);

@@ -84,10 +84,10 @@ RoiPoolGradients deform_roi_pool_backward(const TensorD &grad_output, const Tens
                             // The derivative with the unclamped (y, x) (mmcv).
                             const double v00 = X[y0 * W + x0], v01 = X[y0 * W + x1], v10 = X[y1 * W + x0],
                                          v11 = X[y1 * W + x1];
-                            const double dx = v11 * (y - double(y0)) + v01 * (double(y1) - y) + v10 * (double(y0) - y) +
-                                              v00 * (y - double(y1));
-                            const double dy = v11 * (x - double(x0)) + v10 * (double(x1) - x) + v01 * (double(x0) - x) +
-                                              v00 * (x - double(x1));
+                            // mmcv's v11 (y - y0) + v01 (y1 - y) + v10 (y0 - y) + v00 (y - y1),
+                            // grouped so that it is exactly 0 when the two rows are one.
+                            const double dx = (v11 - v10) * (y - double(y0)) + (v01 - v00) * (double(y1) - y);
+                            const double dy = (v11 - v01) * (x - double(x0)) + (v10 - v00) * (double(x1) - x);
                             g.offset[r * 2 * PH * PW + q] += p.gamma * roi_w * share * dx;
                             g.offset[r * 2 * PH * PW + PH * PW + q] += p.gamma * roi_h * share * dy;
                         }

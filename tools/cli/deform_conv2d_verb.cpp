@@ -1,5 +1,6 @@
 // dcn deform-conv2d: deformable convolution on .npy files.
 #include "arrays.h"
+#include "backward_flags.h"
 #include "flags.h"
 #include "timing.h"
 #include "verb.h"
@@ -27,24 +28,11 @@ int run(const VerbFlags &f) {
     if (f.has("device")) opts.device = parse_device(f.get("device"));
     const int repeat = f.repeat();
 
-    // --grad-output runs the backward pass: the gradients asked for by the
-    // --grad-* output flags (at least one); --output then also runs the
-    // forward pass (optional). Without it, --output is required.
-    const bool backward = f.has("grad-output");
+    const OutputPlan plan = plan_outputs(f, {{"grad-input", nullptr}, {"grad-offset", nullptr},
+                                             {"grad-mask", "mask"}, {"grad-weight", nullptr},
+                                             {"grad-bias", nullptr}});
+    const bool backward = plan.backward;
     const char *const grad_flags[] = {"grad-input", "grad-offset", "grad-mask", "grad-weight", "grad-bias"};
-    std::vector<std::pair<std::string, std::string>> outputs;
-    if (f.has("output")) outputs.push_back({"output", f.get("output")});
-    for (const char *g : grad_flags) {
-        if (!f.has(g)) continue;
-        if (!backward) throw UsageError(std::string("--") + g + " needs --grad-output (the backward pass's input)");
-        outputs.push_back({g, f.get(g)});
-    }
-    if (!backward && !f.has("output")) throw UsageError("--output is required (or --grad-output for the backward pass)");
-    if (backward && outputs.size() == (f.has("output") ? 1u : 0u))
-        throw UsageError("--grad-output: no gradient asked for (give --grad-input, --grad-offset, --grad-mask, "
-                         "--grad-weight or --grad-bias)");
-    if (f.has("grad-mask") && !f.has("mask")) throw UsageError("--grad-mask needs --mask (DCNv2)");
-    CallArrays::check_distinct_outputs(outputs);
 
     // The whole call is checked from the files' headers before any data is
     // read or any output allocated.
@@ -121,8 +109,7 @@ Verb add_deform_conv2d(CLI::App &app) {
     f.add("groups", "weight groups (default: C / weight.shape[1])");
     f.add("offset-groups", "offset groups G (default: offset.shape[1] / (2*kH*kW))");
     f.add("output", "output (N, K, oH, oW), written as .npy in the inputs' dtype (required without --grad-output)");
-    f.add("grad-output", "gradient of the output (N, K, oH, oW): runs the backward pass, writing the --grad-* "
-                         "files asked for");
+    f.add("grad-output", grad_output_help("(N, K, oH, oW)"));
     f.add("grad-input", "gradient of the input (N, C, H, W), written");
     f.add("grad-offset", "gradient of the offsets, written");
     f.add("grad-mask", "gradient of the mask, written (needs --mask)");

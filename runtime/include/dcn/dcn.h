@@ -322,6 +322,59 @@ void deform_roi_pool_validate(const TensorView &input, const TensorView &rois, c
                               const std::optional<TensorView> &mask, const TensorView &output,
                               const DeformRoiPoolOptions &options);
 
+// Gradients of deform_psroi_pool to compute (each of the shape, dtype and
+// device of its input, or absent: not computed).
+struct DeformPsroiPoolGradients {
+    std::optional<TensorView> input;  // (N, C, H, W)
+    std::optional<TensorView> trans;  // (R, 2*num_classes, part, part); only with trans
+};
+
+// Backward pass of deform_psroi_pool (docs/operators.md, Gradients), MSRA's
+// rules: from grad_output (R, output_dim, P, P) and the forward's inputs,
+// the gradients asked for (each overwritten). Each valid sample of a bin
+// passes grad_output / count to its four corners; trans gets trans_std * the
+// RoI's size * those shares * the bilinear derivative at the clamped
+// coordinate, summed over the part cell's bins, the class's channels and
+// the samples. Deterministic (bitwise, any thread count). Throws dcn::Error
+// (as deform_psroi_pool) before anything runs; the gradients must not
+// overlap each other or the inputs.
+void deform_psroi_pool_backward(const TensorView &grad_output, const TensorView &input, const TensorView &rois,
+                                const std::optional<TensorView> &trans, const DeformPsroiPoolGradients &grads,
+                                const DeformPsroiPoolOptions &options);
+
+// deform_psroi_pool_backward's checks without running it (the RoI table's
+// data is read; the memory-overlap check is left to the call).
+void deform_psroi_pool_backward_validate(const TensorView &grad_output, const TensorView &input,
+                                         const TensorView &rois, const std::optional<TensorView> &trans,
+                                         const DeformPsroiPoolGradients &grads, const DeformPsroiPoolOptions &options);
+
+// Gradients of deform_roi_pool to compute (as DeformPsroiPoolGradients).
+struct DeformRoiPoolGradients {
+    std::optional<TensorView> input;   // (N, C, H, W)
+    std::optional<TensorView> offset;  // (R, 2, PH, PW); only with an offset
+    std::optional<TensorView> mask;    // (R, 1, PH, PW); only with a mask
+};
+
+// Backward pass of deform_roi_pool (docs/operators.md, Gradients), mmcv's
+// rules: from grad_output (R, C, PH, PW) and the forward's inputs, the
+// gradients asked for (each overwritten). Each sample inside [-1, H] x
+// [-1, W] passes grad_output * mask / (samples of the bin) to its four
+// RoIAlign corners; the offset gets gamma * the RoI's size * those shares *
+// the bilinear derivative taken, as mmcv does, with the sample's unclamped
+// coordinate (in the border band y < 0 or y > H - 1 that is not the true
+// derivative); the mask gets the sum over channels of grad_output * the
+// unmasked pooled value. Deterministic (bitwise, any thread count). Errors
+// as deform_psroi_pool_backward.
+void deform_roi_pool_backward(const TensorView &grad_output, const TensorView &input, const TensorView &rois,
+                              const std::optional<TensorView> &offset, const std::optional<TensorView> &mask,
+                              const DeformRoiPoolGradients &grads, const DeformRoiPoolOptions &options);
+
+// deform_roi_pool_backward's checks without running it (as
+// deform_psroi_pool_backward_validate).
+void deform_roi_pool_backward_validate(const TensorView &grad_output, const TensorView &input, const TensorView &rois,
+                                       const std::optional<TensorView> &offset, const std::optional<TensorView> &mask,
+                                       const DeformRoiPoolGradients &grads, const DeformRoiPoolOptions &options);
+
 // Bilinear samples a pooling call takes (for the CLI's gsamples figure):
 // deform_psroi_pool: R * output_dim * P^2 * sample_per_part^2;
 // deform_roi_pool: R * C * PH * PW * (its sampling grid per bin, summed over
