@@ -380,6 +380,26 @@ TEST_F(DcnTest, BackwardWritesOnlyTheGradientsAskedFor) {
     }
 }
 
+TEST_F(DcnTest, BackwardWithoutImagesGivesZeroWeightGradients) {
+    Case c("batch0");
+    c.in(1, 5, 6, 7).wt(4, 3, 3).pad(1).with_mask();
+    BackwardProblem b = make_backward(c);
+    Problem &f = b.fwd;
+    for (Tensor *t : {&f.input, &f.offset, &f.mask, &b.grad_output}) {
+        t->shape[0] = 0;
+        t->data.clear();
+    }
+    f.out_shape[0] = 0;
+    for (dcn::Device device : {dcn::Device::cpu, dcn::Device::opencl}) {
+        std::string why;
+        if (!dcn::device_usable(device, &why)) continue;
+        SCOPED_TRACE(dcn::device_name(device));
+        const Grads<float> g = run_backward<float>(b, {}, device);
+        for (float v : g.weight) EXPECT_EQ(v, 0.0f);
+        for (float v : g.bias) EXPECT_EQ(v, 0.0f);
+    }
+}
+
 TEST_F(DcnTest, BackwardRefusesBadArgumentsNamingThem) {
     std::vector<float> x(1 * 4 * 6 * 7, 0.5f), off(1 * 18 * 6 * 7, 0.25f), w(3 * 4 * 9, 0.5f), m(1 * 9 * 6 * 7, 1.0f),
         gy(1 * 3 * 6 * 7, 1.0f), gi(x.size()), goff(off.size()), gw(w.size()), gm(m.size());

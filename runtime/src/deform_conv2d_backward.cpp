@@ -148,11 +148,25 @@ void deform_conv2d_backward(const TensorView &grad_output, const TensorView &inp
     if (grads.weight || grads.bias) {
         const unsigned variant = (mask ? deform_conv2d_with_mask : 0) | (grads.bias ? deform_conv2d_with_bias : 0);
         const detail::KernelEntry &k = kernel_for(detail::Direction::backward_weight, dt, variant);
+        // No image (N = 0): the weight gradients are zero. The kernel runs on
+        // one image whose input and grad_output are zero, which writes exactly that.
+        const bool no_images = pr.N == 0;
+        auto one_image = [](std::vector<int64_t> s) {
+            s[0] = 1;
+            return s;
+        };
+        std::optional<detail::ScratchTensor> zero_input, zero_offset, zero_gy, zero_mask;
+        if (no_images) {
+            zero_input.emplace(one_image(input.shape), dt);
+            zero_offset.emplace(one_image(offset.shape), dt);
+            zero_gy.emplace(one_image(grad_output.shape), dt);
+            if (mask) zero_mask.emplace(one_image(mask->shape), dt);
+        }
         detail::KernelCall call(kFn, opt.device, opt.cuda);
-        call.input("input", input);
-        call.input("offset", offset);
-        call.input("grad_output", grad_output);
-        if (mask) call.input("mask", *mask);
+        call.input("input", no_images ? zero_input->view() : input);
+        call.input("offset", no_images ? zero_offset->view() : offset);
+        call.input("grad_output", no_images ? zero_gy->view() : grad_output);
+        if (mask) call.input("mask", no_images ? zero_mask->view() : *mask);
         call.scalar("kernel_h", static_cast<int32_t>(pr.kH));
         call.scalar("kernel_w", static_cast<int32_t>(pr.kW));
         detail::add_geometry_scalars(call, pr, opt);

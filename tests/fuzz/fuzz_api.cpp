@@ -49,20 +49,34 @@ struct Tensor {
     dcn::TensorView view() { return dcn::TensorView(data.data(), shape); }
 };
 
+dcn::DeformPsroiPoolOptions psroi_options(Bytes &b) {
+    dcn::DeformPsroiPoolOptions o;
+    o.spatial_scale = b.small(1) ? 1.0f : b.f32();
+    o.output_dim = b.small(4);
+    o.group_size = b.small(3);
+    o.pooled_size = b.small(4);
+    o.part_size = b.small(4);
+    o.sample_per_part = b.small(3);
+    o.trans_std = b.small(1) ? 0.1f : b.f32();
+    return o;
+}
+
+dcn::DeformRoiPoolOptions roi_options(Bytes &b) {
+    dcn::DeformRoiPoolOptions o;
+    o.output_size = {b.small(4), b.small(4)};
+    o.spatial_scale = b.small(1) ? 1.0f : b.f32();
+    o.sampling_ratio = b.small(4) - 1;
+    o.gamma = b.small(1) ? 0.1f : b.f32();
+    return o;
+}
+
 template <typename T>
 void run(Bytes &b) {
     switch (b.small(5)) {
     case 4: {  // deform_psroi_pool_backward
         Tensor<T> gy(b, 4), in(b, 4), rois(b, 2), trans(b, 4), gi(b, 4), gt(b, 4);
         for (T &v : rois.data) v = T(b.small(12)) - T(1);
-        dcn::DeformPsroiPoolOptions o;
-        o.spatial_scale = b.small(1) ? 1.0f : b.f32();
-        o.output_dim = b.small(4);
-        o.group_size = b.small(3);
-        o.pooled_size = b.small(4);
-        o.part_size = b.small(4);
-        o.sample_per_part = b.small(3);
-        o.trans_std = b.small(1) ? 0.1f : b.f32();
+        const dcn::DeformPsroiPoolOptions o = psroi_options(b);
         const uint8_t opt = b.u8();
         dcn::DeformPsroiPoolGradients g;
         if (opt & 2) g.input = gi.view();
@@ -74,11 +88,7 @@ void run(Bytes &b) {
     case 5: {  // deform_roi_pool_backward
         Tensor<T> gy(b, 4), in(b, 4), rois(b, 2), off(b, 4), m(b, 4), gi(b, 4), goff(b, 4), gm(b, 4);
         for (T &v : rois.data) v = T(b.small(12)) - T(1);
-        dcn::DeformRoiPoolOptions o;
-        o.output_size = {b.small(4), b.small(4)};
-        o.spatial_scale = b.small(1) ? 1.0f : b.f32();
-        o.sampling_ratio = b.small(4) - 1;
-        o.gamma = b.small(1) ? 0.1f : b.f32();
+        const dcn::DeformRoiPoolOptions o = roi_options(b);
         const uint8_t opt = b.u8();
         dcn::DeformRoiPoolGradients g;
         if (opt & 4) g.input = gi.view();
@@ -125,14 +135,7 @@ void run(Bytes &b) {
     case 1: {
         Tensor<T> in(b, 4), rois(b, 2), trans(b, 4), out(b, 4), count(b, 4);
         for (T &v : rois.data) v = T(b.small(12)) - T(1);  // batch indices and corners near the image
-        dcn::DeformPsroiPoolOptions o;
-        o.spatial_scale = b.small(1) ? 1.0f : b.f32();
-        o.output_dim = b.small(4);
-        o.group_size = b.small(3);
-        o.pooled_size = b.small(4);
-        o.part_size = b.small(4);
-        o.sample_per_part = b.small(3);
-        o.trans_std = b.small(1) ? 0.1f : b.f32();
+        const dcn::DeformPsroiPoolOptions o = psroi_options(b);
         const uint8_t opt = b.u8();
         dcn::deform_psroi_pool(in.view(), rois.view(), opt & 1 ? std::optional(trans.view()) : std::nullopt,
                                out.view(), opt & 2 ? std::optional(count.view()) : std::nullopt, o);
@@ -141,11 +144,7 @@ void run(Bytes &b) {
     default: {
         Tensor<T> in(b, 4), rois(b, 2), off(b, 4), m(b, 4), out(b, 4);
         for (T &v : rois.data) v = T(b.small(12)) - T(1);
-        dcn::DeformRoiPoolOptions o;
-        o.output_size = {b.small(4), b.small(4)};
-        o.spatial_scale = b.small(1) ? 1.0f : b.f32();
-        o.sampling_ratio = b.small(4) - 1;
-        o.gamma = b.small(1) ? 0.1f : b.f32();
+        const dcn::DeformRoiPoolOptions o = roi_options(b);
         const uint8_t opt = b.u8();
         dcn::deform_roi_pool(in.view(), rois.view(), opt & 1 ? std::optional(off.view()) : std::nullopt,
                              opt & 2 ? std::optional(m.view()) : std::nullopt, out.view(), o);

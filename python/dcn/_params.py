@@ -1,0 +1,36 @@
+"""Argument normalisation shared by the numpy functions and the torch ops:
+torchvision's and mmcv's conventions turned into the library's."""
+
+
+def pair(name, v):
+    """An int or a pair of ints -> a tuple of two ints (torchvision's
+    stride / padding / dilation)."""
+    if isinstance(v, int) and not isinstance(v, bool):
+        return (v, v)
+    try:
+        t = tuple(int(x) for x in v)
+    except TypeError:
+        raise ValueError("%s: expected an int or a pair of ints, got %r" % (name, v)) from None
+    if len(t) != 2:
+        raise ValueError("%s: expected an int or a pair of ints, got %r" % (name, v))
+    return t
+
+
+def conv_padding(padding):
+    """torchvision's (padH, padW) (or an int) -> (top, left, bottom, right)."""
+    ph, pw = pair("padding", padding)
+    return (ph, pw, ph, pw)
+
+
+def conv_output_hw(H, W, kH, kW, stride, padding, dilation):
+    """The output size (works on ints and on torch's symbolic sizes)."""
+    sh, sw = stride
+    top, left, bottom, right = padding
+    dh, dw = dilation
+    oH = (H + top + bottom - (dh * (kH - 1) + 1)) // sh + 1
+    oW = (W + left + right - (dw * (kW - 1) + 1)) // sw + 1
+    return oH, oW
+
+
+def psroi_part_size(part_size, pooled_size):
+    return 0 if part_size is None else int(part_size)

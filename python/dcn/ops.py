@@ -1,0 +1,249 @@
+"""PyTorch custom operators (torch.library, torch >= 2.4): torch.ops.dcn.*.
+
+Each forward op has a fake (meta) implementation, so that torch.compile
+(fullgraph=True) and torch.export trace through it, and an autograd formula
+that calls the backward op, itself a custom op with a fake implementation.
+The kernels run on the tensors' memory through DLPack (no copy for
+C-contiguous inputs), on CPU tensors, or on CUDA tensors in torch's current
+context and stream.
+
+    torch.ops.dcn.deform_conv2d(input, offset, weight, bias, mask, stride, padding, dilation)
+    torch.ops.dcn.deform_roi_pool(input, rois, offset, mask, output_size, spatial_scale, sampling_ratio, gamma)
+    torch.ops.dcn.deform_psroi_pool(input, rois, trans, spatial_scale, output_dim, group_size, pooled_size,
+                                    part_size, sample_per_part, trans_std)   # -> (output, count)
+"""
+import ctypes
+from typing import List, Optional, Tuple
+
+import torch
+from torch import Tensor
+
+from . import _dcn
+from ._params import conv_output_hw
+
+_cuda_driver = None
+
+
+def _cuda_current_context():
+    """The calling thread's current CUcontext (torch's), through the CUDA
+    driver library torch itself has loaded."""
+    global _cuda_driver
+    if _cuda_driver is None:
+        _cuda_driver = ctypes.CDLL("libcuda.so.1")
+    ctx = ctypes.c_void_p()
+    if _cuda_driver.cuCtxGetCurrent(ctypes.byref(ctx)) != 0:
+        raise RuntimeError("dcn: cuCtxGetCurrent failed")
+    return ctx.value or 0
+
+
+def _where(t: Tensor):
+    """(device, context, stream) of a call on tensor t's device."""
+    if t.device.type == "cpu":
+        return "cpu", 0, 0
+    if t.device.type == "cuda":
+        torch.cuda.set_device(t.device)
+        return "cuda", _cuda_current_context(), torch.cuda.current_stream(t.device).cuda_stream
+    raise ValueError("dcn: input: expected a CPU or CUDA tensor, got device %s" % t.device)
+
+
+def _c(t: Optional[Tensor]):
+    return None if t is None else t.detach().contiguous()
+
+
+def _empty_if(want: bool, like: Tensor, shape):
+    return like.new_empty(shape if want else (0,))
+
+
+# ---- deform_conv2d ----------------------------------------------------------------
+
+def _conv_out_shape(input, offset, weight, stride, padding, dilation):
+    oH, oW = conv_output_hw(input.shape[2], input.shape[3], weight.shape[2], weight.shape[3], stride, padding,
+                            dilation)
+    return (input.shape[0], weight.shape[0], oH, oW)
+
+
+@torch.library.custom_op("dcn::deform_conv2d", mutates_args=())
+def deform_conv2d(input: Tensor, offset: Tensor, weight: Tensor, bias: Optional[Tensor], mask: Optional[Tensor],
+                  stride: List[int], padding: List[int], dilation: List[int]) -> Tensor:
+    """padding: (top, left, bottom, right)."""
+    x = _c(input)
+    if x.dim() != 4 or weight.dim() != 4:  # the library's one-line error, from its own checks
+        out = x.new_empty((0,))
+    else:
+        out = x.new_empty(_conv_out_shape(x, offset, weight, stride, padding, dilation))
+    _dcn.deform_conv2d(x, _c(offset), _c(weight), _c(mask), _c(bias), out, stride, padding, dilation, 0, 0,
+                       *_where(x))
+    return out
+
+
+@deform_conv2d.register_fake
+def _(input, offset, weight, bias, mask, stride, padding, dilation):
+    return input.new_empty(_conv_out_shape(input, offset, weight, stride, padding, dilation))
+
+
+@torch.library.custom_op("dcn::deform_conv2d_backward", mutates_args=())
+def deform_conv2d_backward(grad_output: Tensor, input: Tensor, offset: Tensor, weight: Tensor,
+                           mask: Optional[Tensor], stride: List[int], padding: List[int], dilation: List[int],
+                           wanted: List[bool]) -> Tuple[Tensor, Tensor, Tensor, Tensor, Tensor]:
+    """The gradients (input, offset, weight, bias, mask) asked for by
+    `wanted` (in that order); the others are empty (0 elements)."""
+    x = _c(input)
+    g = [_empty_if(wanted[0], x, input.shape), _empty_if(wanted[1], x, offset.shape),
+         _empty_if(wanted[2], x, weight.shape), _empty_if(wanted[3], x, (weight.shape[0],)),
+         _empty_if(wanted[4] and mask is not None, x, mask.shape if mask is not None else (0,))]
+    opt = [t if w else None for t, w in zip(g, [wanted[0], wanted[1], wanted[2], wanted[3],
+                                                  wanted[4] and mask is not None])]
+    if any(t is not None for t in opt):
+        _dcn.deform_conv2d_backward(_c(grad_output), x, _c(offset), _c(weight), _c(mask), opt[0], opt[1], opt[4],
+                                    opt[2], opt[3], stride, padding, dilation, 0, 0, *_where(x))
+    return tuple(g)
+
+
+@deform_conv2d_backward.register_fake
+def _(grad_output, input, offset, weight, mask, stride, padding, dilation, wanted):
+    return (_empty_if(wanted[0], input, input.shape), _empty_if(wanted[1], input, offset.shape),
+            _empty_if(wanted[2], input, weight.shape), _empty_if(wanted[3], input, (weight.shape[0],)),
+            _empty_if(wanted[4] and mask is not None, input, mask.shape if mask is not None else (0,)))
+
+
+def _conv_setup(ctx, inputs, output):
+    input, offset, weight, bias, mask, stride, padding, dilation = inputs
+    ctx.save_for_backward(input, offset, weight, mask)
+    ctx.has_bias = bias is not None
+    ctx.params = (stride, padding, dilation)
+
+
+def _conv_backward(ctx, grad):
+    input, offset, weight, mask = ctx.saved_tensors
+    need = ctx.needs_input_grad
+    wanted = [need[0], need[1], need[2], need[3] and ctx.has_bias, need[4] and mask is not None]
+    gi, goff, gw, gb, gm = torch.ops.dcn.deform_conv2d_backward(grad, input, offset, weight, mask, *ctx.params,
+                                                                wanted)
+    pick = lambda t, w: t if w else None
+    return (pick(gi, wanted[0]), pick(goff, wanted[1]), pick(gw, wanted[2]), pick(gb, wanted[3]),
+            pick(gm, wanted[4]), None, None, None)
+
+
+deform_conv2d.register_autograd(_conv_backward, setup_context=_conv_setup)
+
+
+# ---- deform_roi_pool (mmcv) ------------------------------------------------------------
+
+@torch.library.custom_op("dcn::deform_roi_pool", mutates_args=())
+def deform_roi_pool(input: Tensor, rois: Tensor, offset: Optional[Tensor], mask: Optional[Tensor],
+                    output_size: List[int], spatial_scale: float, sampling_ratio: int, gamma: float) -> Tensor:
+    x = _c(input)
+    r = rois.detach().cpu().contiguous()  # the RoI table is read on the host
+    out = x.new_empty((r.shape[0] if r.dim() == 2 else 0, x.shape[1] if x.dim() == 4 else 0, *output_size))
+    _dcn.deform_roi_pool(x, r, _c(offset), _c(mask), out, output_size, spatial_scale, sampling_ratio, gamma,
+                         *_where(x))
+    return out
+
+
+@deform_roi_pool.register_fake
+def _(input, rois, offset, mask, output_size, spatial_scale, sampling_ratio, gamma):
+    return input.new_empty((rois.shape[0], input.shape[1], *output_size))
+
+
+@torch.library.custom_op("dcn::deform_roi_pool_backward", mutates_args=())
+def deform_roi_pool_backward(grad_output: Tensor, input: Tensor, rois: Tensor, offset: Optional[Tensor],
+                             mask: Optional[Tensor], output_size: List[int], spatial_scale: float,
+                             sampling_ratio: int, gamma: float, wanted: List[bool]) -> Tuple[Tensor, Tensor, Tensor]:
+    """The gradients (input, offset, mask) asked for; the others empty."""
+    x = _c(input)
+    w = [wanted[0], wanted[1] and offset is not None, wanted[2] and mask is not None]
+    g = [_empty_if(w[0], x, input.shape), _empty_if(w[1], x, offset.shape if offset is not None else (0,)),
+         _empty_if(w[2], x, mask.shape if mask is not None else (0,))]
+    if any(w):
+        _dcn.deform_roi_pool_backward(_c(grad_output), x, rois.detach().cpu().contiguous(), _c(offset), _c(mask),
+                                      *[t if k else None for t, k in zip(g, w)], output_size, spatial_scale,
+                                      sampling_ratio, gamma, *_where(x))
+    return tuple(g)
+
+
+@deform_roi_pool_backward.register_fake
+def _(grad_output, input, rois, offset, mask, output_size, spatial_scale, sampling_ratio, gamma, wanted):
+    w = [wanted[0], wanted[1] and offset is not None, wanted[2] and mask is not None]
+    return (_empty_if(w[0], input, input.shape), _empty_if(w[1], input, offset.shape if offset is not None else (0,)),
+            _empty_if(w[2], input, mask.shape if mask is not None else (0,)))
+
+
+def _roi_setup(ctx, inputs, output):
+    input, rois, offset, mask, output_size, spatial_scale, sampling_ratio, gamma = inputs
+    ctx.save_for_backward(input, rois, offset, mask)
+    ctx.params = (output_size, spatial_scale, sampling_ratio, gamma)
+
+
+def _roi_backward(ctx, grad):
+    input, rois, offset, mask = ctx.saved_tensors
+    need = ctx.needs_input_grad
+    wanted = [need[0], need[2] and offset is not None, need[3] and mask is not None]
+    gi, goff, gm = torch.ops.dcn.deform_roi_pool_backward(grad, input, rois, offset, mask, *ctx.params, wanted)
+    pick = lambda t, w: t if w else None
+    return pick(gi, wanted[0]), None, pick(goff, wanted[1]), pick(gm, wanted[2]), None, None, None, None
+
+
+deform_roi_pool.register_autograd(_roi_backward, setup_context=_roi_setup)
+
+
+# ---- deform_psroi_pool (MSRA) -------------------------------------------------------------
+
+@torch.library.custom_op("dcn::deform_psroi_pool", mutates_args=())
+def deform_psroi_pool(input: Tensor, rois: Tensor, trans: Optional[Tensor], spatial_scale: float, output_dim: int,
+                      group_size: int, pooled_size: int, part_size: int, sample_per_part: int,
+                      trans_std: float) -> Tuple[Tensor, Tensor]:
+    """(output, count); part_size 0 = pooled_size."""
+    x = _c(input)
+    r = rois.detach().cpu().contiguous()
+    shape = (r.shape[0] if r.dim() == 2 else 0, output_dim, pooled_size, pooled_size)
+    out, count = x.new_empty(shape), x.new_empty(shape)
+    _dcn.deform_psroi_pool(x, r, _c(trans), out, count, spatial_scale, output_dim, group_size, pooled_size, part_size,
+                           sample_per_part, trans_std, *_where(x))
+    return out, count
+
+
+@deform_psroi_pool.register_fake
+def _(input, rois, trans, spatial_scale, output_dim, group_size, pooled_size, part_size, sample_per_part, trans_std):
+    shape = (rois.shape[0], output_dim, pooled_size, pooled_size)
+    return input.new_empty(shape), input.new_empty(shape)
+
+
+@torch.library.custom_op("dcn::deform_psroi_pool_backward", mutates_args=())
+def deform_psroi_pool_backward(grad_output: Tensor, input: Tensor, rois: Tensor, trans: Optional[Tensor],
+                               spatial_scale: float, output_dim: int, group_size: int, pooled_size: int,
+                               part_size: int, sample_per_part: int, trans_std: float,
+                               wanted: List[bool]) -> Tuple[Tensor, Tensor]:
+    """The gradients (input, trans) asked for; the others empty."""
+    x = _c(input)
+    w = [wanted[0], wanted[1] and trans is not None]
+    g = [_empty_if(w[0], x, input.shape), _empty_if(w[1], x, trans.shape if trans is not None else (0,))]
+    if any(w):
+        _dcn.deform_psroi_pool_backward(_c(grad_output), x, rois.detach().cpu().contiguous(), _c(trans),
+                                        *[t if k else None for t, k in zip(g, w)], spatial_scale, output_dim,
+                                        group_size, pooled_size, part_size, sample_per_part, trans_std, *_where(x))
+    return tuple(g)
+
+
+@deform_psroi_pool_backward.register_fake
+def _(grad_output, input, rois, trans, spatial_scale, output_dim, group_size, pooled_size, part_size, sample_per_part,
+      trans_std, wanted):
+    w = [wanted[0], wanted[1] and trans is not None]
+    return (_empty_if(w[0], input, input.shape), _empty_if(w[1], input, trans.shape if trans is not None else (0,)))
+
+
+def _psroi_setup(ctx, inputs, output):
+    input, rois, trans = inputs[:3]
+    ctx.save_for_backward(input, rois, trans)
+    ctx.mark_non_differentiable(output[1])  # the count
+    ctx.params = tuple(inputs[3:])
+
+
+def _psroi_backward(ctx, grad, grad_count):
+    input, rois, trans = ctx.saved_tensors
+    need = ctx.needs_input_grad
+    wanted = [need[0], need[2] and trans is not None]
+    gi, gt = torch.ops.dcn.deform_psroi_pool_backward(grad, input, rois, trans, *ctx.params, wanted)
+    return (gi if wanted[0] else None, None, gt if wanted[1] else None) + (None,) * 7
+
+
+deform_psroi_pool.register_autograd(_psroi_backward, setup_context=_psroi_setup)

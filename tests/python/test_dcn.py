@@ -1,0 +1,224 @@
+"""The Python package: numpy and torch entry points, torch.ops.dcn.* (opcheck,
+gradcheck, autograd against torchvision), torch.compile and torch.export.
+
+Run by tools/test.sh (the README's test command) in .venv-py, after the
+package is built from this checkout (tools/python_test.sh)."""
+import numpy as np
+import pytest
+import torch
+import torchvision
+
+import dcn
+import dcn.ops  # noqa: F401 (registers torch.ops.dcn.*)
+
+torch.manual_seed(0)
+
+
+def conv_case(N=2, C=4, H=7, W=8, K=6, kh=3, kw=3, stride=(1, 1), padding=(1, 1), dilation=(1, 1), groups=1,
+              offset_groups=1, mask=True, bias=True, dtype=torch.float32, offset_scale=2.0):
+    oH = (H + 2 * padding[0] - (dilation[0] * (kh - 1) + 1)) // stride[0] + 1
+    oW = (W + 2 * padding[1] - (dilation[1] * (kw - 1) + 1)) // stride[1] + 1
+    g = torch.Generator().manual_seed(N * 1000 + C * 100 + K)
+    t = lambda *s, lo=-1.0, hi=1.0: (torch.rand(*s, generator=g, dtype=dtype) * (hi - lo) + lo)
+    return dict(
+        input=t(N, C, H, W), offset=t(N, 2 * offset_groups * kh * kw, oH, oW, lo=-offset_scale, hi=offset_scale),
+        weight=t(K, C // groups, kh, kw), bias=t(K) if bias else None,
+        mask=t(N, offset_groups * kh * kw, oH, oW, lo=0.0, hi=1.0) if mask else None,
+        stride=stride, padding=padding, dilation=dilation)
+
+
+def tv_conv(a):
+    return torchvision.ops.deform_conv2d(a["input"], a["offset"], a["weight"], a["bias"], stride=a["stride"],
+                                         padding=a["padding"], dilation=a["dilation"], mask=a["mask"])
+
+
+def dcn_conv(a):
+    return dcn.deform_conv2d(a["input"], a["offset"], a["weight"], a["bias"], stride=a["stride"],
+                             padding=a["padding"], dilation=a["dilation"], mask=a["mask"])
+
+
+GRAD_NAMES = ["input", "offset", "weight", "bias", "mask"]
+
+
+def grads_of(fn, a, gy):
+    leaves = {k: a[k].detach().clone().requires_grad_(True) for k in GRAD_NAMES if a[k] is not None}
+    b = dict(a, **leaves)
+    y = fn(b)
+    y.backward(gy)
+    return y.detach(), {k: v.grad for k, v in leaves.items()}
+
+
+CONV_CASES = {
+    "basic": dict(),
+    "no_mask_no_bias": dict(mask=False, bias=False),
+    # torchvision's own TestDeformConv shape
+    "torchvision_test_shape": dict(N=3, C=6, H=5, W=4, K=2, kh=3, kw=2, stride=(2, 1), padding=(1, 0),
+                                   dilation=(2, 1), groups=2, offset_groups=3),
+    "batch0": dict(N=0),
+    "batch33": dict(N=33, C=2, H=5, W=5, K=3),
+    "groups_og": dict(C=6, K=4, groups=2, offset_groups=3),
+    "large_offsets": dict(offset_scale=6.0),
+}
+
+
+@pytest.mark.parametrize("name", sorted(CONV_CASES))
+def test_conv_forward_and_gradients_match_torchvision(name):
+    a = conv_case(**CONV_CASES[name])
+    gy = torch.rand(tv_conv(a).shape, generator=torch.Generator().manual_seed(7)) * 2 - 1
+    y_tv, g_tv = grads_of(tv_conv, a, gy)
+    y, g = grads_of(dcn_conv, a, gy)
+    torch.testing.assert_close(y, y_tv, rtol=1e-4, atol=1e-4)
+    for k in g_tv:
+        torch.testing.assert_close(g[k], g_tv[k], rtol=1e-4, atol=1e-4, msg=lambda m: "grad_%s: %s" % (k, m))
+
+
+def test_conv_non_contiguous_inputs():
+    a = conv_case()
+    nc = {k: (v.transpose(-1, -2).contiguous().transpose(-1, -2) if isinstance(v, torch.Tensor) and v.dim() == 4
+              else v) for k, v in a.items()}
+    assert not nc["input"].is_contiguous()
+    sliced = dict(nc, input=torch.cat([nc["input"], nc["input"]], 1)[:, ::2])
+    torch.testing.assert_close(dcn_conv(sliced), tv_conv(sliced), rtol=1e-4, atol=1e-4)
+
+
+def test_numpy_in_numpy_out():
+    a = conv_case(dtype=torch.float64)
+    an = {k: (v.numpy() if isinstance(v, torch.Tensor) else v) for k, v in a.items()}
+    y = dcn_conv(an)
+    assert isinstance(y, np.ndarray) and y.dtype == np.float64
+    np.testing.assert_allclose(y, tv_conv(a).numpy(), rtol=1e-10, atol=1e-10)
+    y32 = dcn_conv({k: (v.astype(np.float32) if isinstance(v, np.ndarray) else v) for k, v in an.items()})
+    assert y32.dtype == np.float32
+
+
+def test_bad_shapes_raise_the_library_message():
+    a = conv_case()
+    bad = dict(a, offset=a["offset"][:, :, :, :-1])
+    with pytest.raises(ValueError, match=r"^deform_conv2d: offset: .*\[2, 18, 7, 8\]"):
+        dcn_conv(bad)
+    an = {k: (v.numpy() if isinstance(v, torch.Tensor) else v) for k, v in bad.items()}
+    with pytest.raises(ValueError, match=r"^deform_conv2d: offset: "):
+        dcn_conv(an)
+    with pytest.raises(ValueError, match=r"float32 or float64"):
+        dcn.deform_conv2d(a["input"].numpy().astype(np.float16), a["offset"].numpy(), a["weight"].numpy())
+
+
+def test_cuda_without_a_driver_is_a_clear_error():
+    a = {k: (v.numpy() if isinstance(v, torch.Tensor) else v) for k, v in conv_case().items()}
+    ok, why = dcn._dcn.device_usable("cuda")
+    if ok:
+        pytest.skip("a CUDA driver answers here")
+    with pytest.raises(RuntimeError, match=r"^deform_conv2d: device: "):
+        dcn._numpy.deform_conv2d(a["input"], a["offset"], a["weight"], padding=(1, 1), device="cuda")
+
+
+# ---- torch.library: opcheck, gradcheck -------------------------------------------------
+
+def conv_op_args(a, requires_grad=False):
+    t = lambda v: None if v is None else v.detach().clone().requires_grad_(requires_grad)
+    pad = [a["padding"][0], a["padding"][1], a["padding"][0], a["padding"][1]]
+    return (t(a["input"]), t(a["offset"]), t(a["weight"]), t(a["bias"]), t(a["mask"]), list(a["stride"]), pad,
+            list(a["dilation"]))
+
+
+@pytest.mark.parametrize("mask,bias", [(True, True), (False, False), (True, False)])
+def test_opcheck_deform_conv2d(mask, bias):
+    a = conv_case(mask=mask, bias=bias)
+    torch.library.opcheck(torch.ops.dcn.deform_conv2d.default, conv_op_args(a, requires_grad=True))
+    torch.library.opcheck(torch.ops.dcn.deform_conv2d.default, conv_op_args(a))
+
+
+@pytest.mark.parametrize("name", ["basic", "no_mask_no_bias", "torchvision_test_shape"])
+def test_gradcheck_deform_conv2d_float64(name):
+    kw = dict(CONV_CASES[name])
+    kw.update(N=min(kw.get("N", 2), 2), dtype=torch.float64)
+    a = conv_case(**kw)
+    args = conv_op_args(a, requires_grad=True)
+    assert torch.autograd.gradcheck(lambda *t: torch.ops.dcn.deform_conv2d(*t, *args[5:]), args[:5],
+                                    eps=1e-6, atol=1e-5, rtol=1e-4)
+
+
+def roi_case(dtype=torch.float32, R=5, C=3, H=12, W=14, P=(3, 4), offset=True, mask=True, inside=False):
+    g = torch.Generator().manual_seed(11)
+    x = torch.rand(2, C, H, W, generator=g, dtype=dtype) * 2 - 1
+    lo, hi = (2.0, 8.0) if inside else (-2.0, 12.0)
+    xy1 = torch.rand(R, 2, generator=g, dtype=dtype) * (hi - lo) + lo
+    size = torch.rand(R, 2, generator=g, dtype=dtype) * (3.0 if inside else 8.0) + 1.0
+    rois = torch.cat([torch.randint(0, 2, (R, 1), generator=g).to(dtype), xy1, xy1 + size], 1)
+    off = (torch.rand(R, 2, *P, generator=g, dtype=dtype) * 2 - 1) * 0.3 if offset else None
+    m = torch.rand(R, 1, *P, generator=g, dtype=dtype) if mask else None
+    return x, rois, off, m, list(P)
+
+
+def test_deform_roi_pool_with_zero_offsets_is_roi_align():
+    x, rois, _, _, P = roi_case(offset=False, mask=False)
+    for sr in (0, 2):
+        ref = torchvision.ops.roi_align(x, rois, output_size=P, spatial_scale=0.5, sampling_ratio=sr, aligned=True)
+        got = dcn.deform_roi_pool(x, rois, torch.zeros(rois.shape[0], 2, *P), P, spatial_scale=0.5,
+                                  sampling_ratio=sr)
+        torch.testing.assert_close(got, ref, rtol=1e-5, atol=1e-5)
+        xr = x.clone().requires_grad_(True)
+        xd = x.clone().requires_grad_(True)
+        gy = torch.rand(ref.shape)
+        torchvision.ops.roi_align(xr, rois, output_size=P, spatial_scale=0.5, sampling_ratio=sr,
+                                  aligned=True).backward(gy)
+        dcn.deform_roi_pool(xd, rois, None, P, spatial_scale=0.5, sampling_ratio=sr).backward(gy)
+        torch.testing.assert_close(xd.grad, xr.grad, rtol=1e-5, atol=1e-5)
+
+
+def test_opcheck_and_gradcheck_roi_pools():
+    x, rois, off, m, P = roi_case()
+    torch.library.opcheck(torch.ops.dcn.deform_roi_pool.default,
+                          (x.requires_grad_(True), rois, off.requires_grad_(True), m.requires_grad_(True), P, 1.0, 2,
+                           0.1))
+    # gradcheck where mmcv's offset gradient is the true derivative: RoIs
+    # inside the image (not in the border band), a fixed grid.
+    x, rois, off, m, P = roi_case(dtype=torch.float64, inside=True)
+    f = lambda x, off, m: torch.ops.dcn.deform_roi_pool(x, rois, off, m, P, 1.0, 2, 0.1)
+    assert torch.autograd.gradcheck(f, (x.requires_grad_(True), off.requires_grad_(True), m.requires_grad_(True)),
+                                    eps=1e-6, atol=1e-5, rtol=1e-4)
+
+    D, G, Pp = 2, 2, 4
+    g = torch.Generator().manual_seed(5)
+    xp = torch.rand(1, D * G * G, 10, 11, generator=g, dtype=torch.float64) * 2 - 1
+    prois = torch.tensor([[0, 1.0, 2.0, 8.0, 7.0], [0, 2.0, 1.0, 6.0, 8.0]], dtype=torch.float64)
+    trans = (torch.rand(2, 2, 2, 2, generator=g, dtype=torch.float64) * 2 - 1) * 0.5
+    args = (xp.requires_grad_(True), prois, trans.requires_grad_(True), 1.0, D, G, Pp, 2, 2, 0.1)
+    torch.library.opcheck(torch.ops.dcn.deform_psroi_pool.default, args)
+    fp = lambda xp, trans: torch.ops.dcn.deform_psroi_pool(xp, prois, trans, *args[3:])[0]
+    assert torch.autograd.gradcheck(fp, (args[0], args[2]), eps=1e-6, atol=1e-5, rtol=1e-4)
+
+
+# ---- torch.compile and torch.export ------------------------------------------------------
+
+class TinyDeformNet(torch.nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.offset = torch.nn.Conv2d(3, 18, 3, padding=1)
+        self.weight = torch.nn.Parameter(torch.randn(4, 3, 3, 3) * 0.2)
+
+    def forward(self, x):
+        return dcn.deform_conv2d(x, self.offset(x), self.weight, padding=(1, 1)).relu().sum(dim=(2, 3))
+
+
+def test_torch_compile_fullgraph_and_export():
+    net = TinyDeformNet()
+    x = torch.rand(2, 3, 9, 10)
+    eager = net(x)
+    compiled = torch.compile(net, fullgraph=True, backend="aot_eager")
+    torch.testing.assert_close(compiled(x), eager)
+    ep = torch.export.export(net, (x,))
+    assert any("dcn.deform_conv2d" in str(n.target) for n in ep.graph.nodes)
+    torch.testing.assert_close(ep.module()(x), eager)
+    # Training through the compiled graph: gradients reach the offset conv.
+    loss = compiled(x).sum()
+    loss.backward()
+    assert net.offset.weight.grad is not None and torch.isfinite(net.offset.weight.grad).all()
+
+
+def test_halide_runtime_symbols_stay_inside_the_module():
+    import ctypes
+    lib = ctypes.CDLL(dcn._dcn.__file__)
+    for name in ("halide_malloc", "halide_free", "halide_do_par_for", "halide_error", "halide_cuda_device_interface"):
+        assert not hasattr(lib, name), name
+    assert hasattr(lib, "PyInit__dcn")
