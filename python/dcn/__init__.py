@@ -14,7 +14,7 @@ or kernel failure) with the library's one-line message.
                           pooled_size, part_size=None, sample_per_part=4, trans_std=0.0)  # MSRA
 """
 from . import _dcn, _numpy
-from ._params import conv_padding, pair, psroi_part_size
+from ._params import conv_groups, conv_padding, pair, psroi_part_size
 
 __version__ = "0.1.0"
 
@@ -38,8 +38,10 @@ def deform_conv2d(input, offset, weight, bias=None, stride=(1, 1), padding=(0, 0
     weight (K, C/groups, kH, kW), mask (N, G*kH*kW, oH, oW); groups and
     offset groups follow from the shapes."""
     if _is_torch(input):
+        groups, offset_groups = conv_groups(input, offset, weight)
         return _torch_ops().deform_conv2d(input, offset, weight, bias, mask, list(pair("stride", stride)),
-                                          list(conv_padding(padding)), list(pair("dilation", dilation)))
+                                          list(conv_padding(padding)), list(pair("dilation", dilation)), groups,
+                                          offset_groups)
     return _numpy.deform_conv2d(input, offset, weight, bias, stride, padding, dilation, mask)
 
 

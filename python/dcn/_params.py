@@ -22,6 +22,18 @@ def conv_padding(padding):
     return (ph, pw, ph, pw)
 
 
+def conv_groups(input, offset, weight):
+    """(groups, offset_groups) as torchvision infers them from the shapes;
+    0 (the library infers and checks them) where a shape is not 4-D or a
+    division is not exact, so that the library's error names it."""
+    if len(input.shape) != 4 or len(offset.shape) != 4 or len(weight.shape) != 4:
+        return 0, 0
+    C, Cg, taps = int(input.shape[1]), int(weight.shape[1]), int(weight.shape[2]) * int(weight.shape[3])
+    groups = C // Cg if Cg > 0 and C % Cg == 0 else 0
+    og = int(offset.shape[1]) // (2 * taps) if taps > 0 and int(offset.shape[1]) % (2 * taps) == 0 else 0
+    return groups, og
+
+
 def conv_output_hw(H, W, kH, kW, stride, padding, dilation):
     """The output size (works on ints and on torch's symbolic sizes)."""
     sh, sw = stride

@@ -7,7 +7,8 @@ The kernels run on the tensors' memory through DLPack (no copy for
 C-contiguous inputs), on CPU tensors, or on CUDA tensors in torch's current
 context and stream.
 
-    torch.ops.dcn.deform_conv2d(input, offset, weight, bias, mask, stride, padding, dilation)
+    torch.ops.dcn.deform_conv2d(input, offset, weight, bias, mask, stride, padding, dilation, groups,
+                                offset_groups)
     torch.ops.dcn.deform_roi_pool(input, rois, offset, mask, output_size, spatial_scale, sampling_ratio, gamma)
     torch.ops.dcn.deform_psroi_pool(input, rois, trans, spatial_scale, output_dim, group_size, pooled_size,
                                     part_size, sample_per_part, trans_std)   # -> (output, count)
@@ -64,26 +65,30 @@ def _conv_out_shape(input, offset, weight, stride, padding, dilation):
 
 @torch.library.custom_op("dcn::deform_conv2d", mutates_args=())
 def deform_conv2d(input: Tensor, offset: Tensor, weight: Tensor, bias: Optional[Tensor], mask: Optional[Tensor],
-                  stride: List[int], padding: List[int], dilation: List[int]) -> Tensor:
-    """padding: (top, left, bottom, right)."""
+                  stride: List[int], padding: List[int], dilation: List[int], groups: int,
+                  offset_groups: int) -> Tensor:
+    """padding: (top, left, bottom, right); groups / offset_groups 0 =
+    inferred from the shapes (dcn.deform_conv2d passes them inferred, so
+    that an exported graph states them: ONNX DeformConv's attributes)."""
     x = _c(input)
     if x.dim() != 4 or weight.dim() != 4:  # the library's one-line error, from its own checks
         out = x.new_empty((0,))
     else:
         out = x.new_empty(_conv_out_shape(x, offset, weight, stride, padding, dilation))
-    _dcn.deform_conv2d(x, _c(offset), _c(weight), _c(mask), _c(bias), out, stride, padding, dilation, 0, 0,
-                       *_where(x))
+    _dcn.deform_conv2d(x, _c(offset), _c(weight), _c(mask), _c(bias), out, stride, padding, dilation, groups,
+                       offset_groups, *_where(x))
     return out
 
 
 @deform_conv2d.register_fake
-def _(input, offset, weight, bias, mask, stride, padding, dilation):
+def _(input, offset, weight, bias, mask, stride, padding, dilation, groups, offset_groups):
     return input.new_empty(_conv_out_shape(input, offset, weight, stride, padding, dilation))
 
 
 @torch.library.custom_op("dcn::deform_conv2d_backward", mutates_args=())
 def deform_conv2d_backward(grad_output: Tensor, input: Tensor, offset: Tensor, weight: Tensor,
                            mask: Optional[Tensor], stride: List[int], padding: List[int], dilation: List[int],
+                           groups: int, offset_groups: int,
                            wanted: List[bool]) -> Tuple[Tensor, Tensor, Tensor, Tensor, Tensor]:
     """The gradients (input, offset, weight, bias, mask) asked for by
     `wanted` (in that order); the others are empty (0 elements)."""
@@ -95,22 +100,22 @@ def deform_conv2d_backward(grad_output: Tensor, input: Tensor, offset: Tensor, w
                                                   wanted[4] and mask is not None])]
     if any(t is not None for t in opt):
         _dcn.deform_conv2d_backward(_c(grad_output), x, _c(offset), _c(weight), _c(mask), opt[0], opt[1], opt[4],
-                                    opt[2], opt[3], stride, padding, dilation, 0, 0, *_where(x))
+                                    opt[2], opt[3], stride, padding, dilation, groups, offset_groups, *_where(x))
     return tuple(g)
 
 
 @deform_conv2d_backward.register_fake
-def _(grad_output, input, offset, weight, mask, stride, padding, dilation, wanted):
+def _(grad_output, input, offset, weight, mask, stride, padding, dilation, groups, offset_groups, wanted):
     return (_empty_if(wanted[0], input, input.shape), _empty_if(wanted[1], input, offset.shape),
             _empty_if(wanted[2], input, weight.shape), _empty_if(wanted[3], input, (weight.shape[0],)),
             _empty_if(wanted[4] and mask is not None, input, mask.shape if mask is not None else (0,)))
 
 
 def _conv_setup(ctx, inputs, output):
-    input, offset, weight, bias, mask, stride, padding, dilation = inputs
+    input, offset, weight, bias, mask = inputs[:5]
     ctx.save_for_backward(input, offset, weight, mask)
     ctx.has_bias = bias is not None
-    ctx.params = (stride, padding, dilation)
+    ctx.params = tuple(inputs[5:])  # stride, padding, dilation, groups, offset_groups
 
 
 def _conv_backward(ctx, grad):
@@ -121,7 +126,7 @@ def _conv_backward(ctx, grad):
                                                                 wanted)
     pick = lambda t, w: t if w else None
     return (pick(gi, wanted[0]), pick(goff, wanted[1]), pick(gw, wanted[2]), pick(gb, wanted[3]),
-            pick(gm, wanted[4]), None, None, None)
+            pick(gm, wanted[4])) + (None,) * 5
 
 
 deform_conv2d.register_autograd(_conv_backward, setup_context=_conv_setup)

@@ -117,8 +117,10 @@ def test_cuda_without_a_driver_is_a_clear_error():
 def conv_op_args(a, requires_grad=False):
     t = lambda v: None if v is None else v.detach().clone().requires_grad_(requires_grad)
     pad = [a["padding"][0], a["padding"][1], a["padding"][0], a["padding"][1]]
+    groups = a["input"].shape[1] // a["weight"].shape[1]
+    og = a["offset"].shape[1] // (2 * a["weight"].shape[2] * a["weight"].shape[3])
     return (t(a["input"]), t(a["offset"]), t(a["weight"]), t(a["bias"]), t(a["mask"]), list(a["stride"]), pad,
-            list(a["dilation"]))
+            list(a["dilation"]), groups, og)
 
 
 @pytest.mark.parametrize("mask,bias", [(True, True), (False, False), (True, False)])
@@ -222,3 +224,40 @@ def test_halide_runtime_symbols_stay_inside_the_module():
     for name in ("halide_malloc", "halide_free", "halide_do_par_for", "halide_error", "halide_cuda_device_interface"):
         assert not hasattr(lib, name), name
     assert hasattr(lib, "PyInit__dcn")
+
+
+# ---- ONNX export -------------------------------------------------------------------------
+
+class DeformBlock(torch.nn.Module):
+    """The paper's layer: offsets and mask predicted by a conv, then a
+    modulated deformable conv with bias, groups and offset groups."""
+    def __init__(self):
+        super().__init__()
+        self.offset_mask = torch.nn.Conv2d(4, 3 * 2 * 9, 3, padding=1)
+        self.weight = torch.nn.Parameter(torch.randn(6, 2, 3, 3) * 0.2)
+        self.bias = torch.nn.Parameter(torch.randn(6) * 0.1)
+
+    def forward(self, x):
+        om = self.offset_mask(x)
+        offset, mask = om[:, :36], om[:, 36:].sigmoid()
+        return dcn.deform_conv2d(x, offset, self.weight, self.bias, padding=(1, 1), mask=mask)
+
+
+@pytest.mark.parametrize("opset", [19, 22])
+def test_onnx_export_runs_in_onnxruntime(opset, tmp_path):
+    import onnx
+    import onnxruntime
+    import dcn.onnx
+    torch.manual_seed(opset)
+    net = DeformBlock().eval()
+    x = torch.rand(2, 4, 9, 11)
+    with torch.no_grad():
+        expected = net(x).numpy()
+    path = str(tmp_path / "deform.onnx")
+    dcn.onnx.export(net, (x,), path, opset_version=opset)
+    model = onnx.load(path)
+    assert [n.op_type for n in model.graph.node].count("DeformConv") == 1
+    assert any(o.domain in ("", "ai.onnx") and o.version == opset for o in model.opset_import)
+    session = onnxruntime.InferenceSession(path, providers=["CPUExecutionProvider"])
+    got = session.run(None, {session.get_inputs()[0].name: x.numpy()})[0]
+    np.testing.assert_allclose(got, expected, rtol=1e-4, atol=1e-4)
