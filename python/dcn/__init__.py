@@ -72,3 +72,11 @@ def deform_psroi_pool(input, rois, trans=None, spatial_scale=1.0, output_dim=Non
                                               float(trans_std))[0]
     return _numpy.deform_psroi_pool(input, rois, trans, spatial_scale, output_dim, group_size, pooled_size,
                                     part_size, sample_per_part, trans_std)
+
+
+def __getattr__(name):
+    """dcn.nn, dcn.ops and dcn.onnx need torch: imported on first use."""
+    if name in ("nn", "ops", "onnx"):
+        import importlib
+        return importlib.import_module("." + name, __name__)
+    raise AttributeError("module 'dcn' has no attribute %r" % name)

@@ -261,3 +261,45 @@ def test_onnx_export_runs_in_onnxruntime(opset, tmp_path):
     session = onnxruntime.InferenceSession(path, providers=["CPUExecutionProvider"])
     got = session.run(None, {session.get_inputs()[0].name: x.numpy()})[0]
     np.testing.assert_allclose(got, expected, rtol=1e-4, atol=1e-4)
+
+
+# ---- nn modules ----------------------------------------------------------------------------
+
+def test_deform_conv2d_module_is_state_dict_compatible_with_torchvision():
+    tv = torchvision.ops.DeformConv2d(6, 4, (3, 2), stride=(2, 1), padding=(1, 0), dilation=(2, 1), groups=2)
+    ours = dcn.nn.DeformConv2d(6, 4, (3, 2), stride=(2, 1), padding=(1, 0), dilation=(2, 1), groups=2)
+    assert set(ours.state_dict()) == set(tv.state_dict())
+    ours.load_state_dict(tv.state_dict())
+    a = conv_case(N=2, C=6, H=7, W=6, K=4, kh=3, kw=2, stride=(2, 1), padding=(1, 0), dilation=(2, 1), groups=2,
+                  offset_groups=3)
+    torch.testing.assert_close(ours(a["input"], a["offset"], a["mask"]), tv(a["input"], a["offset"], a["mask"]),
+                               rtol=1e-4, atol=1e-4)
+
+
+def test_modulated_pack_starts_as_a_plain_conv_and_learns_offsets():
+    layer = dcn.nn.ModulatedDeformConv2dPack(4, 5, 3, padding=1, deform_groups=2)
+    assert set(layer.state_dict()) == {"weight", "bias", "conv_offset.weight", "conv_offset.bias"}
+    x = torch.rand(2, 4, 8, 9)
+    plain = torch.nn.functional.conv2d(x, layer.weight * 0.5, None, padding=1) + layer.bias.view(1, -1, 1, 1)
+    torch.testing.assert_close(layer(x), plain, rtol=1e-4, atol=1e-4)  # zero offsets, mask sigmoid(0) = 0.5
+    layer(x).square().sum().backward()
+    assert layer.conv_offset.weight.grad.abs().sum() > 0
+
+
+def test_roi_pool_modules():
+    x, rois, off, m, P = roi_case(offset=True, mask=True)
+    pool = dcn.nn.DeformRoIPool(P, spatial_scale=1.0, sampling_ratio=2, gamma=0.1)
+    torch.testing.assert_close(pool(x, rois, off), dcn.deform_roi_pool(x, rois, off, P, 1.0, 2, 0.1))
+    for cls in (dcn.nn.DeformRoIPoolPack, dcn.nn.ModulatedDeformRoIPoolPack):
+        pack = cls(P, x.shape[1], deform_fc_channels=16, spatial_scale=1.0, sampling_ratio=2)
+        y = pack(x, rois)
+        scale = 0.5 if cls is dcn.nn.ModulatedDeformRoIPoolPack else 1.0  # zero-initialised: no offset, mask 0.5
+        torch.testing.assert_close(y, scale * dcn.deform_roi_pool(x, rois, None, P, 1.0, 2, 0.1))
+        y.sum().backward()
+        assert pack.offset_fc[-1].weight.grad is not None
+    D, G = 2, 2
+    xp = torch.rand(1, D * G * G, 10, 11)
+    prois = torch.tensor([[0, 1.0, 2.0, 8.0, 7.0]])
+    ps = dcn.nn.DeformPSRoIPool(1.0, D, G, 3, sample_per_part=2, trans_std=0.1)
+    trans = torch.rand(1, 2, 3, 3) - 0.5
+    torch.testing.assert_close(ps(xp, prois, trans), dcn.deform_psroi_pool(xp, prois, trans, 1.0, D, G, 3, None, 2, 0.1))
