@@ -303,3 +303,18 @@ def test_roi_pool_modules():
     ps = dcn.nn.DeformPSRoIPool(1.0, D, G, 3, sample_per_part=2, trans_std=0.1)
     trans = torch.rand(1, 2, 3, 3) - 0.5
     torch.testing.assert_close(ps(xp, prois, trans), dcn.deform_psroi_pool(xp, prois, trans, 1.0, D, G, 3, None, 2, 0.1))
+
+
+def test_demo_runs(tmp_path):
+    """examples/python/learn_offsets.py end to end on a few images (its real
+    run, in the README, takes minutes)."""
+    import os
+    import subprocess
+    import sys
+    script = os.path.join(os.path.dirname(__file__), "..", "..", "examples", "python", "learn_offsets.py")
+    png = str(tmp_path / "offsets.png")
+    r = subprocess.run([sys.executable, script, "--epochs", "1", "--train", "128", "--test", "32", "--png", png],
+                       capture_output=True, text=True, timeout=300)
+    assert r.returncode == 0, r.stderr
+    assert "| plain 3x3 |" in r.stdout and "| deformable |" in r.stdout
+    assert os.path.getsize(png) > 1000
