@@ -128,6 +128,11 @@ def test_opcheck_deform_conv2d(mask, bias):
     a = conv_case(mask=mask, bias=bias)
     torch.library.opcheck(torch.ops.dcn.deform_conv2d.default, conv_op_args(a, requires_grad=True))
     torch.library.opcheck(torch.ops.dcn.deform_conv2d.default, conv_op_args(a))
+    args = conv_op_args(a)
+    gy = torch.rand(dcn_conv(a).shape)
+    for wanted in ([True] * 5, [False, True, False, True, mask]):
+        torch.library.opcheck(torch.ops.dcn.deform_conv2d_backward.default,
+                              (gy,) + args[:3] + (args[4],) + args[5:] + (wanted,))
 
 
 @pytest.mark.parametrize("name", ["basic", "no_mask_no_bias", "torchvision_test_shape"])
@@ -173,6 +178,14 @@ def test_opcheck_and_gradcheck_roi_pools():
     torch.library.opcheck(torch.ops.dcn.deform_roi_pool.default,
                           (x.requires_grad_(True), rois, off.requires_grad_(True), m.requires_grad_(True), P, 1.0, 2,
                            0.1))
+    gy = torch.rand(rois.shape[0], x.shape[1], *P)
+    torch.library.opcheck(torch.ops.dcn.deform_roi_pool_backward.default,
+                          (gy, x.detach(), rois, off.detach(), m.detach(), P, 1.0, 2, 0.1, [True, True, True]))
+    for with_offset, with_mask in ((False, False), (True, False), (False, True)):
+        torch.library.opcheck(torch.ops.dcn.deform_roi_pool.default,
+                              (x.detach().requires_grad_(True), rois,
+                               off.detach().requires_grad_(True) if with_offset else None,
+                               m.detach().requires_grad_(True) if with_mask else None, P, 0.5, 0, 0.1))
     # gradcheck where mmcv's offset gradient is the true derivative: RoIs
     # inside the image (not in the border band), a fixed grid.
     x, rois, off, m, P = roi_case(dtype=torch.float64, inside=True)
@@ -187,6 +200,10 @@ def test_opcheck_and_gradcheck_roi_pools():
     trans = (torch.rand(2, 2, 2, 2, generator=g, dtype=torch.float64) * 2 - 1) * 0.5
     args = (xp.requires_grad_(True), prois, trans.requires_grad_(True), 1.0, D, G, Pp, 2, 2, 0.1)
     torch.library.opcheck(torch.ops.dcn.deform_psroi_pool.default, args)
+    torch.library.opcheck(torch.ops.dcn.deform_psroi_pool.default, (args[0], prois, None) + args[3:])
+    gyp = torch.rand(2, D, Pp, Pp, dtype=torch.float64)
+    torch.library.opcheck(torch.ops.dcn.deform_psroi_pool_backward.default,
+                          (gyp, xp.detach(), prois, trans.detach()) + args[3:] + ([True, True],))
     fp = lambda xp, trans: torch.ops.dcn.deform_psroi_pool(xp, prois, trans, *args[3:])[0]
     assert torch.autograd.gradcheck(fp, (args[0], args[2]), eps=1e-6, atol=1e-5, rtol=1e-4)
 
