@@ -6,8 +6,9 @@ plain 3x3 convolutions, trained the same way on the CPU; then the learned
 sampling locations drawn over test images, as the paper's Figure 5.
 
 The task: 32x32 images of one of four shapes (disc, square, triangle,
-cross) drawn with numpy at random scales (0.25-0.95 of the image),
-rotations and positions, with noise; nothing is downloaded.
+cross) drawn with numpy at random scales (0.2-1.0 of the image), rotations
+and positions, with two random line segments of clutter and noise; nothing
+is downloaded.
 
     .venv-py/bin/python examples/python/learn_offsets.py [--epochs 6] [--png docs/images/learned_offsets.png]
 """
@@ -45,8 +46,13 @@ def draw(kind, scale, angle, cx, cy, rng):
         inside = (v <= 0.5) & (v >= -1.0 + 1.732 * np.abs(u))
     else:
         inside = ((np.abs(u) <= 0.25) & (np.abs(v) <= 0.9)) | ((np.abs(v) <= 0.25) & (np.abs(u) <= 0.9))
-    img = inside.astype(np.float32) + rng.normal(0, 0.15, (SIZE, SIZE)).astype(np.float32)
-    return img
+    img = inside.astype(np.float32)
+    # Clutter: two random line segments, and noise.
+    for _ in range(2):
+        (x0, y0), (x1, y1) = rng.uniform(0, SIZE, (2, 2))
+        t = np.linspace(0, 1, 48)
+        img[np.clip((y0 + (y1 - y0) * t).astype(int), 0, SIZE - 1), np.clip((x0 + (x1 - x0) * t).astype(int), 0, SIZE - 1)] = 1.0
+    return img + rng.normal(0, 0.3, (SIZE, SIZE)).astype(np.float32)
 
 
 def dataset(n, seed):
@@ -54,7 +60,7 @@ def dataset(n, seed):
     x = np.empty((n, 1, SIZE, SIZE), np.float32)
     y = rng.integers(0, len(CLASSES), n)
     for i in range(n):
-        scale = rng.uniform(0.25, 0.95)
+        scale = rng.uniform(0.2, 1.0)
         r = scale * SIZE / 2
         cx, cy = rng.uniform(r * 0.8, SIZE - r * 0.8, 2)
         x[i, 0] = draw(y[i], scale, rng.uniform(0, 2 * math.pi), cx, cy, rng)

@@ -45,12 +45,11 @@ def deform_conv2d(input, offset, weight, bias=None, stride=(1, 1), padding=(0, 0
     return _numpy.deform_conv2d(input, offset, weight, bias, stride, padding, dilation, mask)
 
 
-def deform_roi_pool(input, rois, offset=None, output_size=(7, 7), spatial_scale=1.0, sampling_ratio=0, gamma=0.1,
-                    mask=None):
+def deform_roi_pool(input, rois, offset, output_size, spatial_scale=1.0, sampling_ratio=0, gamma=0.1, mask=None):
     """Deformable RoI pooling, exactly mmcv.ops.deform_roi_pool (RoIAlign
     sampling, aligned); with a mask, the modulated variant (the output times
     the mask, mmcv's ModulatedDeformRoIPoolPack). rois (R, 5) = (batch, x1,
-    y1, x2, y2); offset (R, 2, PH, PW); mask (R, 1, PH, PW)."""
+    y1, x2, y2); offset (R, 2, PH, PW) or None; mask (R, 1, PH, PW)."""
     if _is_torch(input):
         return _torch_ops().deform_roi_pool(input, rois, offset, mask, list(pair("output_size", output_size)),
                                             float(spatial_scale), int(sampling_ratio), float(gamma))
