@@ -59,6 +59,22 @@ dcn_test::Tolerance gradient_tolerance(double coord_max, int64_t terms, double s
     return t;
 }
 
+// Runs `check` with the CPU path capped at `isa` (a path this CPU lacks is
+// skipped), then checks that the kernels ran on that path.
+template <typename Check>
+void on_cpu_path(CpuIsa isa, Check check) {
+    const std::string why = why_unusable(isa);
+    if (!why.empty()) GTEST_SKIP() << why;
+    dcn::set_max_cpu_isa(isa);
+    check();
+    EXPECT_EQ(dcn::last_cpu_isa(), isa) << "ran " << dcn::cpu_isa_name(dcn::last_cpu_isa());
+}
+
+template <typename Case>
+std::string case_and_path(const ::testing::TestParamInfo<std::tuple<Case, CpuIsa>> &info) {
+    return std::get<0>(info.param).name + "_" + isa_label(std::get<1>(info.param));
+}
+
 // ---- deform_roi_pool -------------------------------------------------------------
 
 struct RoiBackward {
@@ -149,38 +165,30 @@ class RoiBackwardCases : public RoiFixture, public ::testing::WithParamInterface
 
 TEST_P(RoiBackwardCases, Float32MatchesReference) {
     const RoiCase &c = std::get<0>(GetParam());
-    const CpuIsa isa = std::get<1>(GetParam());
-    const std::string why = why_unusable(isa);
-    if (!why.empty()) GTEST_SKIP() << why;
-    const RoiBackward b = make_roi_backward(c);
-    dcn::set_max_cpu_isa(isa);
-    const RoiGrads<float> g = run_roi_backward<float>(b);
-    EXPECT_EQ(dcn::last_cpu_isa(), isa) << "ran " << dcn::cpu_isa_name(dcn::last_cpu_isa());
-    expect_roi_matches(g, b, false);
-    if (c.offset == Deform::nonfinite || c.offset == Deform::large) {
-        EXPECT_TRUE(all_finite(g.input, numel(b.fwd.input.shape)));
-        EXPECT_TRUE(all_finite(g.offset, numel(b.fwd.offset.shape)));
-        if (c.mask) EXPECT_TRUE(all_finite(g.mask, numel(b.fwd.mask.shape)));
-    }
+    on_cpu_path(std::get<1>(GetParam()), [&] {
+        const RoiBackward b = make_roi_backward(c);
+        const RoiGrads<float> g = run_roi_backward<float>(b);
+        expect_roi_matches(g, b, false);
+        if (c.offset == Deform::nonfinite || c.offset == Deform::large) {
+            EXPECT_TRUE(all_finite(g.input, numel(b.fwd.input.shape)));
+            EXPECT_TRUE(all_finite(g.offset, numel(b.fwd.offset.shape)));
+            if (c.mask) EXPECT_TRUE(all_finite(g.mask, numel(b.fwd.mask.shape)));
+        }
+    });
 }
 
 TEST_P(RoiBackwardCases, Float64MatchesReference) {
     const RoiCase &c = std::get<0>(GetParam());
-    const CpuIsa isa = std::get<1>(GetParam());
-    const std::string why = why_unusable(isa);
-    if (!why.empty()) GTEST_SKIP() << why;
-    const RoiBackward b = make_roi_backward(c);
-    dcn::set_max_cpu_isa(isa);
-    expect_roi_matches(run_roi_backward<double>(b), b, true);
-    EXPECT_EQ(dcn::last_cpu_isa(), isa);
+    on_cpu_path(std::get<1>(GetParam()), [&] {
+        const RoiBackward b = make_roi_backward(c);
+        expect_roi_matches(run_roi_backward<double>(b), b, true);
+    });
 }
 
 INSTANTIATE_TEST_SUITE_P(Edge, RoiBackwardCases,
                          ::testing::Combine(::testing::ValuesIn(roi_cases()),
                                             ::testing::ValuesIn(dcn_test::all_cpu_paths())),
-                         [](const ::testing::TestParamInfo<std::tuple<RoiCase, CpuIsa>> &info) {
-                             return std::get<0>(info.param).name + "_" + isa_label(std::get<1>(info.param));
-                         });
+                         case_and_path<RoiCase>);
 
 // ---- deform_psroi_pool -----------------------------------------------------------
 
@@ -265,37 +273,29 @@ class PsBackwardCases : public RoiFixture, public ::testing::WithParamInterface<
 
 TEST_P(PsBackwardCases, Float32MatchesReference) {
     const PsCase &c = std::get<0>(GetParam());
-    const CpuIsa isa = std::get<1>(GetParam());
-    const std::string why = why_unusable(isa);
-    if (!why.empty()) GTEST_SKIP() << why;
-    const PsBackward b = make_ps_backward(c);
-    dcn::set_max_cpu_isa(isa);
-    const PsGrads<float> g = run_ps_backward<float>(b);
-    EXPECT_EQ(dcn::last_cpu_isa(), isa) << "ran " << dcn::cpu_isa_name(dcn::last_cpu_isa());
-    expect_ps_matches(g, b, false);
-    if (c.trans == Deform::nonfinite || c.trans == Deform::large) {
-        EXPECT_TRUE(all_finite(g.input, numel(b.fwd.input.shape)));
-        EXPECT_TRUE(all_finite(g.trans, numel(b.fwd.trans.shape)));
-    }
+    on_cpu_path(std::get<1>(GetParam()), [&] {
+        const PsBackward b = make_ps_backward(c);
+        const PsGrads<float> g = run_ps_backward<float>(b);
+        expect_ps_matches(g, b, false);
+        if (c.trans == Deform::nonfinite || c.trans == Deform::large) {
+            EXPECT_TRUE(all_finite(g.input, numel(b.fwd.input.shape)));
+            EXPECT_TRUE(all_finite(g.trans, numel(b.fwd.trans.shape)));
+        }
+    });
 }
 
 TEST_P(PsBackwardCases, Float64MatchesReference) {
     const PsCase &c = std::get<0>(GetParam());
-    const CpuIsa isa = std::get<1>(GetParam());
-    const std::string why = why_unusable(isa);
-    if (!why.empty()) GTEST_SKIP() << why;
-    const PsBackward b = make_ps_backward(c);
-    dcn::set_max_cpu_isa(isa);
-    expect_ps_matches(run_ps_backward<double>(b), b, true);
-    EXPECT_EQ(dcn::last_cpu_isa(), isa);
+    on_cpu_path(std::get<1>(GetParam()), [&] {
+        const PsBackward b = make_ps_backward(c);
+        expect_ps_matches(run_ps_backward<double>(b), b, true);
+    });
 }
 
 INSTANTIATE_TEST_SUITE_P(Edge, PsBackwardCases,
                          ::testing::Combine(::testing::ValuesIn(ps_cases()),
                                             ::testing::ValuesIn(dcn_test::all_cpu_paths())),
-                         [](const ::testing::TestParamInfo<std::tuple<PsCase, CpuIsa>> &info) {
-                             return std::get<0>(info.param).name + "_" + isa_label(std::get<1>(info.param));
-                         });
+                         case_and_path<PsCase>);
 
 // ---- GPU schedules: OpenCL on PoCL (how CI runs them), CUDA where a driver
 // answers; float32 on both, float64 on OpenCL. ----------------------------------
