@@ -51,6 +51,15 @@ def _c(t: Optional[Tensor]):
     return None if t is None else t.detach().contiguous()
 
 
+def _a(t: Optional[Tensor]):
+    """A C-contiguous tensor as the extension module takes it: a numpy view of
+    a CPU tensor (the cheapest import: no DLPack capsule), else the tensor
+    (DLPack)."""
+    if t is None:
+        return None
+    return t.numpy() if t.device.type == "cpu" else t
+
+
 def _empty_if(want: bool, like: Tensor, shape):
     return like.new_empty(shape if want else (0,))
 
@@ -75,8 +84,8 @@ def deform_conv2d(input: Tensor, offset: Tensor, weight: Tensor, bias: Optional[
         out = x.new_empty((0,))
     else:
         out = x.new_empty(_conv_out_shape(x, offset, weight, stride, padding, dilation))
-    _dcn.deform_conv2d(x, _c(offset), _c(weight), _c(mask), _c(bias), out, stride, padding, dilation, groups,
-                       offset_groups, *_where(x))
+    _dcn.deform_conv2d(_a(x), _a(_c(offset)), _a(_c(weight)), _a(_c(mask)), _a(_c(bias)), _a(out), stride, padding,
+                       dilation, groups, offset_groups, *_where(x))
     return out
 
 
@@ -99,8 +108,9 @@ def deform_conv2d_backward(grad_output: Tensor, input: Tensor, offset: Tensor, w
     opt = [t if w else None for t, w in zip(g, [wanted[0], wanted[1], wanted[2], wanted[3],
                                                   wanted[4] and mask is not None])]
     if any(t is not None for t in opt):
-        _dcn.deform_conv2d_backward(_c(grad_output), x, _c(offset), _c(weight), _c(mask), opt[0], opt[1], opt[4],
-                                    opt[2], opt[3], stride, padding, dilation, groups, offset_groups, *_where(x))
+        _dcn.deform_conv2d_backward(_a(_c(grad_output)), _a(x), _a(_c(offset)), _a(_c(weight)), _a(_c(mask)),
+                                    _a(opt[0]), _a(opt[1]), _a(opt[4]), _a(opt[2]), _a(opt[3]), stride, padding,
+                                    dilation, groups, offset_groups, *_where(x))
     return tuple(g)
 
 
@@ -140,8 +150,8 @@ def deform_roi_pool(input: Tensor, rois: Tensor, offset: Optional[Tensor], mask:
     x = _c(input)
     r = rois.detach().cpu().contiguous()  # the RoI table is read on the host
     out = x.new_empty((r.shape[0] if r.dim() == 2 else 0, x.shape[1] if x.dim() == 4 else 0, *output_size))
-    _dcn.deform_roi_pool(x, r, _c(offset), _c(mask), out, output_size, spatial_scale, sampling_ratio, gamma,
-                         *_where(x))
+    _dcn.deform_roi_pool(_a(x), _a(r), _a(_c(offset)), _a(_c(mask)), _a(out), output_size, spatial_scale,
+                         sampling_ratio, gamma, *_where(x))
     return out
 
 
@@ -160,9 +170,9 @@ def deform_roi_pool_backward(grad_output: Tensor, input: Tensor, rois: Tensor, o
     g = [_empty_if(w[0], x, input.shape), _empty_if(w[1], x, offset.shape if offset is not None else (0,)),
          _empty_if(w[2], x, mask.shape if mask is not None else (0,))]
     if any(w):
-        _dcn.deform_roi_pool_backward(_c(grad_output), x, rois.detach().cpu().contiguous(), _c(offset), _c(mask),
-                                      *[t if k else None for t, k in zip(g, w)], output_size, spatial_scale,
-                                      sampling_ratio, gamma, *_where(x))
+        _dcn.deform_roi_pool_backward(_a(_c(grad_output)), _a(x), _a(rois.detach().cpu().contiguous()),
+                                      _a(_c(offset)), _a(_c(mask)), *[_a(t) if k else None for t, k in zip(g, w)],
+                                      output_size, spatial_scale, sampling_ratio, gamma, *_where(x))
     return tuple(g)
 
 
@@ -202,8 +212,8 @@ def deform_psroi_pool(input: Tensor, rois: Tensor, trans: Optional[Tensor], spat
     r = rois.detach().cpu().contiguous()
     shape = (r.shape[0] if r.dim() == 2 else 0, output_dim, pooled_size, pooled_size)
     out, count = x.new_empty(shape), x.new_empty(shape)
-    _dcn.deform_psroi_pool(x, r, _c(trans), out, count, spatial_scale, output_dim, group_size, pooled_size, part_size,
-                           sample_per_part, trans_std, *_where(x))
+    _dcn.deform_psroi_pool(_a(x), _a(r), _a(_c(trans)), _a(out), _a(count), spatial_scale, output_dim, group_size,
+                           pooled_size, part_size, sample_per_part, trans_std, *_where(x))
     return out, count
 
 
@@ -223,9 +233,10 @@ def deform_psroi_pool_backward(grad_output: Tensor, input: Tensor, rois: Tensor,
     w = [wanted[0], wanted[1] and trans is not None]
     g = [_empty_if(w[0], x, input.shape), _empty_if(w[1], x, trans.shape if trans is not None else (0,))]
     if any(w):
-        _dcn.deform_psroi_pool_backward(_c(grad_output), x, rois.detach().cpu().contiguous(), _c(trans),
-                                        *[t if k else None for t, k in zip(g, w)], spatial_scale, output_dim,
-                                        group_size, pooled_size, part_size, sample_per_part, trans_std, *_where(x))
+        _dcn.deform_psroi_pool_backward(_a(_c(grad_output)), _a(x), _a(rois.detach().cpu().contiguous()),
+                                        _a(_c(trans)), *[_a(t) if k else None for t, k in zip(g, w)], spatial_scale,
+                                        output_dim, group_size, pooled_size, part_size, sample_per_part, trans_std,
+                                        *_where(x))
     return tuple(g)
 
 
