@@ -26,10 +26,17 @@ def _is_torch(x):
     return type(x).__module__.startswith("torch")
 
 
+_ops = None
+
+
 def _torch_ops():
-    from . import ops  # noqa: F401 (registers torch.ops.dcn.*)
-    import torch
-    return torch.ops.dcn
+    """torch.ops.dcn, registered (dcn.ops) on first use."""
+    global _ops
+    if _ops is None:
+        from . import ops  # noqa: F401
+        import torch
+        _ops = torch.ops.dcn
+    return _ops
 
 
 def deform_conv2d(input, offset, weight, bias=None, stride=(1, 1), padding=(0, 0), dilation=(1, 1), mask=None):
