@@ -3,7 +3,8 @@
 # everything is already there:
 #   - Debian packages: compiler, ninja, GoogleTest, Google Benchmark, CLI11
 #     (flag parsing of the tools), nlohmann-json (the tuner's files), clang
-#     with its sanitizer runtimes (tools/check.sh), venv,
+#     with its sanitizer runtimes (tools/check.sh), venv, Python headers (the
+#     Python extension module; torch.compile's C++ backend),
 #     PoCL (OpenCL on the CPU: how the tests run the GPU schedules);
 #   - a project-local venv (.venv) with halide==21.0.0 (the C++ SDK: headers,
 #     libHalide, CMake package, autoschedulers) and CMake >= 3.28.
@@ -15,7 +16,7 @@ HALIDE_VERSION=21.0.0
 CMAKE_SPEC='cmake>=3.28,<4'
 
 need_apt=()
-for pkg in g++ ninja-build libgtest-dev libgmock-dev libbenchmark-dev libcli11-dev nlohmann-json3-dev clang libclang-rt-14-dev python3-venv \
+for pkg in g++ ninja-build libgtest-dev libgmock-dev libbenchmark-dev libcli11-dev nlohmann-json3-dev clang libclang-rt-14-dev python3-venv python3-dev \
            pocl-opencl-icd ocl-icd-libopencl1 ocl-icd-opencl-dev; do
     dpkg -s "$pkg" >/dev/null 2>&1 || need_apt+=("$pkg")
 done

@@ -224,7 +224,7 @@ def test_torch_compile_fullgraph_and_export():
     net = TinyDeformNet()
     x = torch.rand(2, 3, 9, 10)
     eager = net(x)
-    compiled = torch.compile(net, fullgraph=True, backend="aot_eager")
+    compiled = torch.compile(net, fullgraph=True)  # inductor: dcn's op stays an extern call
     torch.testing.assert_close(compiled(x), eager)
     ep = torch.export.export(net, (x,))
     assert any("dcn.deform_conv2d" in str(n.target) for n in ep.graph.nodes)
