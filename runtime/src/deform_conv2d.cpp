@@ -140,11 +140,8 @@ void deform_conv2d(const TensorView &input, const TensorView &offset, const Tens
     call.output("output", flat_output.view());
     using namespace detail::flag;
     const unsigned variant = (mask ? deform_conv2d_with_mask : 0) | (bias ? deform_conv2d_with_bias : 0);
-    const detail::KernelEntry *kernel =
-        detail::find_kernel(detail::Op::deform_conv2d, detail::Direction::forward, input.dtype, variant);
-    if (!kernel)
-        throw Error(kFn, "input", std::string("this build has no ") + dtype_name(input.dtype) + " kernel");
-    const int status = call.run(*kernel);
+    const int status = call.run(
+        detail::require_kernel(kFn, detail::Op::deform_conv2d, detail::Direction::forward, input.dtype, variant));
     call.finish(status);
     flat_output.finish();
 }

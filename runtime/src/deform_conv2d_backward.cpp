@@ -98,9 +98,7 @@ TensorView split_channels(const TensorView &t, int64_t groups) {
 }
 
 const detail::KernelEntry &kernel_for(detail::Direction dir, DType dtype, unsigned variant) {
-    const detail::KernelEntry *k = detail::find_kernel(detail::Op::deform_conv2d, dir, dtype, variant);
-    if (!k) throw Error(kFn, "input", std::string("this build has no ") + dtype_name(dtype) + " backward kernel");
-    return *k;
+    return detail::require_kernel(kFn, detail::Op::deform_conv2d, dir, dtype, variant);
 }
 
 }  // namespace

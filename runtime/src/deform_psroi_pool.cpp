@@ -96,11 +96,8 @@ void deform_psroi_pool(const TensorView &input, const TensorView &rois, const st
     call.scalar("trans_std", o.trans_std);
     call.output("output.0", output);  // the generator's output is a Tuple (value, count)
     call.output("output.1", count_view);
-    const detail::KernelEntry *kernel =
-        detail::find_kernel(detail::Op::deform_psroi_pool, detail::Direction::forward, input.dtype,
-                            trans ? detail::flag::deform_psroi_pool_with_trans : 0);
-    if (!kernel) throw Error(kPs, "input", std::string("this build has no ") + dtype_name(input.dtype) + " kernel");
-    const int status = call.run(*kernel);
+    const int status = call.run(detail::require_kernel(kPs, detail::Op::deform_psroi_pool, detail::Direction::forward,
+                                                       input.dtype, trans ? detail::flag::deform_psroi_pool_with_trans : 0));
     call.finish(status);
 }
 

@@ -101,11 +101,9 @@ void deform_psroi_pool_backward(const TensorView &grad_output, const TensorView 
     call.scalar("trans_std", o.trans_std);
     call.output("grad_input", split_channels(grads.input ? *grads.input : no_input.view(), classes, pr.G * pr.G));
     if (trans) call.output("grad_trans", grads.trans && !no_rois ? *grads.trans : no_trans.view());
-    const detail::KernelEntry *kernel =
-        detail::find_kernel(detail::Op::deform_psroi_pool, detail::Direction::backward_data, dt,
-                            trans ? detail::flag::deform_psroi_pool_with_trans : 0);
-    if (!kernel) throw Error(kFn, "input", std::string("this build has no ") + dtype_name(dt) + " backward kernel");
-    const int status = call.run(*kernel);
+    const int status = call.run(detail::require_kernel(kFn, detail::Op::deform_psroi_pool,
+                                                       detail::Direction::backward_data, dt,
+                                                       trans ? detail::flag::deform_psroi_pool_with_trans : 0));
     call.finish(status);
 }
 

@@ -79,10 +79,8 @@ void deform_roi_pool(const TensorView &input, const TensorView &rois, const std:
     call.output("output", output);
     using namespace detail::flag;
     const unsigned variant = (offset ? deform_roi_pool_with_offset : 0) | (mask ? deform_roi_pool_with_mask : 0);
-    const detail::KernelEntry *kernel =
-        detail::find_kernel(detail::Op::deform_roi_pool, detail::Direction::forward, input.dtype, variant);
-    if (!kernel) throw Error(kRp, "input", std::string("this build has no ") + dtype_name(input.dtype) + " kernel");
-    const int status = call.run(*kernel);
+    const int status = call.run(
+        detail::require_kernel(kRp, detail::Op::deform_roi_pool, detail::Direction::forward, input.dtype, variant));
     call.finish(status);
 }
 }  // namespace dcn

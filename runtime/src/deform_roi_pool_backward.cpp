@@ -96,10 +96,8 @@ void deform_roi_pool_backward(const TensorView &grad_output, const TensorView &i
     if (mask) call.output("grad_mask", grads.mask && !no_rois ? *grads.mask : no_mask.view());
     using namespace detail::flag;
     const unsigned variant = (offset ? deform_roi_pool_with_offset : 0) | (mask ? deform_roi_pool_with_mask : 0);
-    const detail::KernelEntry *kernel =
-        detail::find_kernel(detail::Op::deform_roi_pool, detail::Direction::backward_data, dt, variant);
-    if (!kernel) throw Error(kFn, "input", std::string("this build has no ") + dtype_name(dt) + " backward kernel");
-    const int status = call.run(*kernel);
+    const int status = call.run(
+        detail::require_kernel(kFn, detail::Op::deform_roi_pool, detail::Direction::backward_data, dt, variant));
     call.finish(status);
 }
 

@@ -1,5 +1,7 @@
 #include "kernel_table.h"
 
+#include <string>
+
 namespace dcn::detail {
 
 const KernelEntry *find_kernel(Op op, Direction direction, DType dtype, unsigned variant) {
@@ -8,6 +10,15 @@ const KernelEntry *find_kernel(Op op, Direction direction, DType dtype, unsigned
         if (k.op == op && k.direction == direction && k.dtype == dtype && k.variant == variant) return &k;
     }
     return nullptr;
+}
+
+const KernelEntry &require_kernel(const char *function, Op op, Direction direction, DType dtype, unsigned variant) {
+    const KernelEntry *k = find_kernel(op, direction, dtype, variant);
+    if (!k)
+        throw Error(function, "input",
+                    std::string("this build has no ") + dtype_name(dtype) +
+                        (direction == Direction::forward ? " kernel" : " backward kernel"));
+    return *k;
 }
 
 }  // namespace dcn::detail

@@ -48,5 +48,8 @@ extern const Device kGpuDevices[kNumGpuDevices];
 
 // The kernel for a call, or nullptr when this build has none.
 const KernelEntry *find_kernel(Op op, Direction direction, DType dtype, unsigned variant);
+// The kernel for a call; a dcn::Error from `function` (argument "input")
+// when this build has none.
+const KernelEntry &require_kernel(const char *function, Op op, Direction direction, DType dtype, unsigned variant);
 
 }  // namespace dcn::detail
