@@ -60,8 +60,28 @@ def _a(t: Optional[Tensor]):
     return t.numpy() if t.device.type == "cpu" else t
 
 
-def _empty_if(want: bool, like: Tensor, shape):
-    return like.new_empty(shape if want else (0,))
+def _shape(t: Optional[Tensor]):
+    return None if t is None else t.shape
+
+
+def _gradient_buffers(like: Tensor, wanted: List[bool], shapes):
+    """A backward op's outputs: each gradient of its input's shape where it is
+    wanted and the input exists (its shape is not None), else empty; and
+    which those are."""
+    w = [bool(k) and sh is not None for k, sh in zip(wanted, shapes)]
+    return [like.new_empty(sh if k else (0,)) for sh, k in zip(shapes, w)], w
+
+
+def _conv_grad_shapes(input, offset, weight, mask):
+    return [input.shape, offset.shape, weight.shape, (weight.shape[0],), _shape(mask)]
+
+
+def _roi_grad_shapes(input, offset, mask):
+    return [input.shape, _shape(offset), _shape(mask)]
+
+
+def _psroi_grad_shapes(input, trans):
+    return [input.shape, _shape(trans)]
 
 
 # ---- deform_conv2d ----------------------------------------------------------------
@@ -102,12 +122,9 @@ def deform_conv2d_backward(grad_output: Tensor, input: Tensor, offset: Tensor, w
     """The gradients (input, offset, weight, bias, mask) asked for by
     `wanted` (in that order); the others are empty (0 elements)."""
     x = _c(input)
-    g = [_empty_if(wanted[0], x, input.shape), _empty_if(wanted[1], x, offset.shape),
-         _empty_if(wanted[2], x, weight.shape), _empty_if(wanted[3], x, (weight.shape[0],)),
-         _empty_if(wanted[4] and mask is not None, x, mask.shape if mask is not None else (0,))]
-    opt = [t if w else None for t, w in zip(g, [wanted[0], wanted[1], wanted[2], wanted[3],
-                                                  wanted[4] and mask is not None])]
-    if any(t is not None for t in opt):
+    g, w = _gradient_buffers(x, wanted, _conv_grad_shapes(input, offset, weight, mask))
+    opt = [t if k else None for t, k in zip(g, w)]
+    if any(w):
         _dcn.deform_conv2d_backward(_a(_c(grad_output)), _a(x), _a(_c(offset)), _a(_c(weight)), _a(_c(mask)),
                                     _a(opt[0]), _a(opt[1]), _a(opt[4]), _a(opt[2]), _a(opt[3]), stride, padding,
                                     dilation, groups, offset_groups, *_where(x))
@@ -116,9 +133,7 @@ def deform_conv2d_backward(grad_output: Tensor, input: Tensor, offset: Tensor, w
 
 @deform_conv2d_backward.register_fake
 def _(grad_output, input, offset, weight, mask, stride, padding, dilation, groups, offset_groups, wanted):
-    return (_empty_if(wanted[0], input, input.shape), _empty_if(wanted[1], input, offset.shape),
-            _empty_if(wanted[2], input, weight.shape), _empty_if(wanted[3], input, (weight.shape[0],)),
-            _empty_if(wanted[4] and mask is not None, input, mask.shape if mask is not None else (0,)))
+    return tuple(_gradient_buffers(input, wanted, _conv_grad_shapes(input, offset, weight, mask))[0])
 
 
 def _conv_setup(ctx, inputs, output):
@@ -166,9 +181,7 @@ def deform_roi_pool_backward(grad_output: Tensor, input: Tensor, rois: Tensor, o
                              sampling_ratio: int, gamma: float, wanted: List[bool]) -> Tuple[Tensor, Tensor, Tensor]:
     """The gradients (input, offset, mask) asked for; the others empty."""
     x = _c(input)
-    w = [wanted[0], wanted[1] and offset is not None, wanted[2] and mask is not None]
-    g = [_empty_if(w[0], x, input.shape), _empty_if(w[1], x, offset.shape if offset is not None else (0,)),
-         _empty_if(w[2], x, mask.shape if mask is not None else (0,))]
+    g, w = _gradient_buffers(x, wanted, _roi_grad_shapes(input, offset, mask))
     if any(w):
         _dcn.deform_roi_pool_backward(_a(_c(grad_output)), _a(x), _a(rois.detach().cpu().contiguous()),
                                       _a(_c(offset)), _a(_c(mask)), *[_a(t) if k else None for t, k in zip(g, w)],
@@ -178,9 +191,7 @@ def deform_roi_pool_backward(grad_output: Tensor, input: Tensor, rois: Tensor, o
 
 @deform_roi_pool_backward.register_fake
 def _(grad_output, input, rois, offset, mask, output_size, spatial_scale, sampling_ratio, gamma, wanted):
-    w = [wanted[0], wanted[1] and offset is not None, wanted[2] and mask is not None]
-    return (_empty_if(w[0], input, input.shape), _empty_if(w[1], input, offset.shape if offset is not None else (0,)),
-            _empty_if(w[2], input, mask.shape if mask is not None else (0,)))
+    return tuple(_gradient_buffers(input, wanted, _roi_grad_shapes(input, offset, mask))[0])
 
 
 def _roi_setup(ctx, inputs, output):
@@ -230,8 +241,7 @@ def deform_psroi_pool_backward(grad_output: Tensor, input: Tensor, rois: Tensor,
                                wanted: List[bool]) -> Tuple[Tensor, Tensor]:
     """The gradients (input, trans) asked for; the others empty."""
     x = _c(input)
-    w = [wanted[0], wanted[1] and trans is not None]
-    g = [_empty_if(w[0], x, input.shape), _empty_if(w[1], x, trans.shape if trans is not None else (0,))]
+    g, w = _gradient_buffers(x, wanted, _psroi_grad_shapes(input, trans))
     if any(w):
         _dcn.deform_psroi_pool_backward(_a(_c(grad_output)), _a(x), _a(rois.detach().cpu().contiguous()),
                                         _a(_c(trans)), *[_a(t) if k else None for t, k in zip(g, w)], spatial_scale,
@@ -243,8 +253,7 @@ def deform_psroi_pool_backward(grad_output: Tensor, input: Tensor, rois: Tensor,
 @deform_psroi_pool_backward.register_fake
 def _(grad_output, input, rois, trans, spatial_scale, output_dim, group_size, pooled_size, part_size, sample_per_part,
       trans_std, wanted):
-    w = [wanted[0], wanted[1] and trans is not None]
-    return (_empty_if(w[0], input, input.shape), _empty_if(w[1], input, trans.shape if trans is not None else (0,)))
+    return tuple(_gradient_buffers(input, wanted, _psroi_grad_shapes(input, trans))[0])
 
 
 def _psroi_setup(ctx, inputs, output):
