@@ -16,14 +16,15 @@ struct DeformConv2dStages {
     Halide::Var p{"p"}, o{"o"}, n{"n"}, x{"x"}, y{"y"}, c{"c"}, ci{"ci"}, k{"k"}, g{"g"}, ob{"ob"};
 
     // input_cl(c, x, y, n): the input repacked channels-innermost, zero
-    // outside the image (only [-1, W] x [-1, H] is ever needed).
+    // outside the image (only [-2, W] x [-2, H] is ever needed).
     Halide::Func input_cl{"input_cl"};
     // pixel(p): (row, column) of output pixel p.
     Halide::Func pixel{"pixel"};
     // sample(p, k, g, n): per output pixel, tap and offset group, the
-    // top-left corner (row, column) clamped to [-1, H-1] x [-1, W-1] and the
-    // four bilinear weights, already multiplied by the mask and zeroed for a
-    // sample outside the image. Computed once, shared by all channels of g.
+    // top-left corner (row, column) clamped to [-1, H-1] x [-1, W-1] (-2, -2
+    // for a sample outside the image: all four corners in the zero border)
+    // and the four bilinear weights, already multiplied by the mask and
+    // zeroed for a sample outside the image. Computed once, shared by all channels of g.
     Halide::Func sample{"sample"};
     // columns(ci, g, k, p, n): the bilinearly sampled input (im2col).
     Halide::Func columns{"columns"};

@@ -150,8 +150,14 @@ public:
                    zero);
         s.grad_offset = grad_offset;
         if (with_mask) {
+            // The mask's gradient is the sample's value, 0 outside the open
+            // region -1 < y < H, -1 < x < W: on the line y = -1 (x = -1)
+            // the corner inside has weight 0 and may hold NaN / Inf, so the
+            // sum is dropped there too (row -1 with ly = 0: y = -1 exactly).
             Expr mg = c / taps, mk = c % taps;
-            (*grad_mask)(x, y, c, n) = select(valid_at(s, q, mk, mg, n), s.coord_sums(q, mk, mg, n)[2], zero);
+            Tuple sm = s.sample(q, mk, mg, n);
+            Expr open = sm[5] && (sm[0] > -1 || sm[2] > zero) && (sm[1] > -1 || sm[3] > zero);
+            (*grad_mask)(x, y, c, n) = select(open, s.coord_sums(q, mk, mg, n)[2], zero);
             s.grad_mask = *grad_mask;
         }
 

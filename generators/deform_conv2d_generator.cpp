@@ -77,8 +77,10 @@ public:
         const bool gpu = get_target().has_gpu_feature();
 
         // Input repacked channels-innermost with a zero exterior. Sample
-        // corners are clamped to [-1, H] x [-1, W], so this is the only
-        // region ever read: a bounded repack whatever the offsets are.
+        // corners are clamped to [-2, H] x [-2, W] (a sample outside the
+        // image reads only the border: deform_conv2d_forward_sample), so
+        // this is the only region ever read: a bounded repack whatever the
+        // offsets are.
         Func input_zero = BoundaryConditions::constant_exterior(input, Internal::make_zero(t), {{0, W}, {0, H}});
         s.input_cl(c, x, y, n) = input_zero(x, y, c, n);
 

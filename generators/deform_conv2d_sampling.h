@@ -66,11 +66,16 @@ inline DeformSamplePoint deform_conv2d_sample_point(const DeformConv2dGeometry &
 
 // The forward's sample: (corner row, corner column, the four bilinear
 // weights times `mask`), the weights zero unless -1 < y < H and -1 < x < W
-// (torchvision's zero exterior; corners with row -1 or H, column -1 or W,
-// land in a repacked input's zero border).
+// (torchvision's zero exterior). Every corner outside the image lands in
+// the repacked input's zero border, so that it contributes exactly 0
+// whatever the image holds (0 * Inf would be NaN): a sample inside has its
+// outside corners on row -1 or H, column -1 or W; a sample outside has all
+// four at rows / columns -2 and -1 (the border is 2 wide on the low side).
+// No select in the per-channel loop: the index is chosen once per sample.
 inline Halide::Tuple deform_conv2d_forward_sample(const DeformSamplePoint &sp, Halide::Expr mask) {
     mask = Halide::select(sp.inside, mask, Halide::Internal::make_zero(mask.type()));
-    return Halide::Tuple(sp.y0, sp.x0, sp.hy * sp.hx * mask, sp.hy * sp.lx * mask, sp.ly * sp.hx * mask,
+    Halide::Expr y0 = Halide::select(sp.inside, sp.y0, -2), x0 = Halide::select(sp.inside, sp.x0, -2);
+    return Halide::Tuple(y0, x0, sp.hy * sp.hx * mask, sp.hy * sp.lx * mask, sp.ly * sp.hx * mask,
                          sp.ly * sp.lx * mask);
 }
 

@@ -90,13 +90,21 @@ public:
         s.s = RDom(0, sample_per_part, 0, sample_per_part, "s");
         Tuple smp = s.sample(s.s.x, s.s.y, pw, ph, cls, r);
         Expr sy1 = smp[0], sx1 = smp[1];
+        // A valid sample's (x1, y1) weight (1 - dx)(1 - dy) is > 0 (dx,
+        // dy < 1); an invalid one's is 0, and the select drops it whatever
+        // its clamped corners hold (0 * Inf would be NaN). (MSRA's far
+        // corner on an integer coordinate is x1 itself; here it is x1 + 1
+        // with weight 0: choosing it per sample cost the CUDA schedule a
+        // spill at 64 registers.)
         Expr sx2 = min(sx1 + 1, W - 1), sy2 = min(sy1 + 1, H - 1);
         Expr c_out = cls * per_class + cc, g_idx = gh * G + gw;
         s.pooled(cc, cls, pw, ph, r) = k(0);
-        s.pooled(cc, cls, pw, ph, r) += smp[2] * s.input_ps(c_out, sx1, sy1, g_idx, batch) +
-                                        smp[3] * s.input_ps(c_out, sx1, sy2, g_idx, batch) +
-                                        smp[4] * s.input_ps(c_out, sx2, sy1, g_idx, batch) +
-                                        smp[5] * s.input_ps(c_out, sx2, sy2, g_idx, batch);
+        s.pooled(cc, cls, pw, ph, r) += select(smp[2] > k(0),
+                                               smp[2] * s.input_ps(c_out, sx1, sy1, g_idx, batch) +
+                                                   smp[3] * s.input_ps(c_out, sx1, sy2, g_idx, batch) +
+                                                   smp[4] * s.input_ps(c_out, sx2, sy1, g_idx, batch) +
+                                                   smp[5] * s.input_ps(c_out, sx2, sy2, g_idx, batch),
+                                               k(0));
         s.count(pw, ph, cls, r) = k(0);
         s.count(pw, ph, cls, r) += s.valid(s.s.x, s.s.y, pw, ph, cls, r);
 

@@ -105,14 +105,17 @@ public:
             Expr batch = box.batch;
             Expr v00 = s.input_cl(c, xs[0], ys[0], batch), v01 = s.input_cl(c, xs[1], ys[0], batch);
             Expr v10 = s.input_cl(c, xs[0], ys[1], batch), v11 = s.input_cl(c, xs[1], ys[1], batch);
-            Expr inside = ys[6] * xs[6] > zero;
+            // A sample outside adds exactly 0 (its clamped corners' pixels
+            // may hold NaN / Inf).
+            Expr inside = ys[4] * xs[4] > zero;
             s.sums(c, pw, ph, r) = Tuple(zero, zero, zero);
             s.sums(c, pw, ph, r) = Tuple(
-                s.sums(c, pw, ph, r)[0] + (ys[2] * (xs[2] * v00 + xs[3] * v01) + ys[3] * (xs[2] * v10 + xs[3] * v11)),
+                s.sums(c, pw, ph, r)[0] +
+                    select(inside, ys[2] * (xs[2] * v00 + xs[3] * v01) + ys[3] * (xs[2] * v10 + xs[3] * v11), zero),
                 s.sums(c, pw, ph, r)[1] +
-                    select(inside, ys[4] * (v01 - v00) + ys[5] * ((v11 - v10) - (v01 - v00)), zero),
+                    select(inside, ys[5] * (v01 - v00) + ys[6] * ((v11 - v10) - (v01 - v00)), zero),
                 s.sums(c, pw, ph, r)[2] +
-                    select(inside, xs[4] * (v10 - v00) + xs[5] * ((v11 - v01) - (v10 - v00)), zero));
+                    select(inside, xs[5] * (v10 - v00) + xs[6] * ((v11 - v01) - (v10 - v00)), zero));
         }
         // Their sums over the channels, in order.
         s.rc = RDom(0, C, "rc");
@@ -152,7 +155,7 @@ public:
             Expr wgt = select(cy == 0, ys[2], ys[3]) * select(cx == 0, xs[2], xs[3]);
             s.grad_input_cl(c, x, y, n) = zero;
             s.grad_input_cl(c, col, row, rbox.batch) +=
-                select(ys[6] * xs[6] > zero, s.share(c, rpw, rph, rr) * wgt, zero);
+                select(ys[4] * xs[4] > zero, s.share(c, rpw, rph, rr) * wgt, zero);
         }
         grad_input(x, y, c, n) = s.grad_input_cl(c, x, y, n);
         s.grad_input = grad_input;

@@ -78,10 +78,14 @@ public:
         s.s.where(s.s.x < grid_w && s.s.y < grid_h);
         Tuple ys = s.y_sample(s.s.y, pw, ph, r), xs = s.x_sample(s.s.x, pw, ph, r);
         s.pooled(c, pw, ph, r) = Internal::make_zero(t);
-        s.pooled(c, pw, ph, r) += ys[2] * (xs[2] * s.input_cl(c, xs[0], ys[0], batch) +
-                                           xs[3] * s.input_cl(c, xs[1], ys[0], batch)) +
-                                  ys[3] * (xs[2] * s.input_cl(c, xs[0], ys[1], batch) +
-                                           xs[3] * s.input_cl(c, xs[1], ys[1], batch));
+        // A sample outside adds exactly 0, whatever the pixels its clamped
+        // corners hold (0 * Inf would be NaN): one select per sample.
+        s.pooled(c, pw, ph, r) += select(ys[4] * xs[4] > Internal::make_zero(t),
+                                         ys[2] * (xs[2] * s.input_cl(c, xs[0], ys[0], batch) +
+                                                  xs[3] * s.input_cl(c, xs[1], ys[0], batch)) +
+                                             ys[3] * (xs[2] * s.input_cl(c, xs[0], ys[1], batch) +
+                                                      xs[3] * s.input_cl(c, xs[1], ys[1], batch)),
+                                         Internal::make_zero(t));
 
         Expr value = s.pooled(c, pw, ph, r) / cast(t, box.count());
         if (with_mask) value *= (*mask)(pw, ph, 0, r);

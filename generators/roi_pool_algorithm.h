@@ -38,8 +38,8 @@ struct DeformRoiPoolStages {
     Halide::Func input_cl{"input_cl"};
     // RoIAlign's bilinear rule is separable: per bin, the rows of its
     // samples y_sample(i, pw, ph, r) = (low, high, weight of low, weight of
-    // high) and the columns x_sample(i, pw, ph, r) likewise; a weight is 0
-    // for a sample outside the image.
+    // high, inside) and the columns x_sample(i, pw, ph, r) likewise; a
+    // sample outside the image (inside = 0) is selected away, not weighted.
     Halide::Func y_sample{"y_sample"}, x_sample{"x_sample"};
     Halide::Func pooled{"pooled"};  // (c, pw, ph, r): sum over the bin's samples
     Halide::RDom s;       // s.x = column sample, s.y = row sample

@@ -26,8 +26,8 @@ struct DeformRoiPoolBackwardStages {
     // width, height, grid columns, rows (>= 1)).
     Halide::Func bin_start{"bin_start"};
     // The separable sample rows y_sample(i, pw, ph, r) and columns
-    // x_sample(i, pw, ph, r): (low, high, w_low, w_high, span, d_high,
-    // inside) (roi_align_axis with the derivative).
+    // x_sample(i, pw, ph, r): (low, high, w_low, w_high, inside, span,
+    // d_high) (roi_align_axis with the derivative).
     Halide::Func y_sample{"y_sample"}, x_sample{"x_sample"};
     // share(c, pw, ph, r) = grad_output * mask / (samples of the bin): what
     // each sample of the bin passes on, channels innermost.

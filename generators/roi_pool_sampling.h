@@ -53,12 +53,14 @@ inline Halide::Expr roi_align_coordinate(const Halide::Expr &start, const Halide
 
 // RoIAlign's bilinear rule along one axis for the sample at `coord`: 0
 // outside [-1, size]; negative -> 0; at the last row / column the edge is
-// replicated. Returns (low, high, w_low, w_high); with `derivative` also
-// (span, d_high, inside): the factors of mmcv's derivative, which weights
+// replicated. Returns (low, high, w_low, w_high, inside) (inside: 1 / 0
+// for a sample inside / outside; a sample outside must contribute exactly 0
+// whatever the pixels its clamped corners hold, so its users select on it
+// rather than multiply by its zero weights); with `derivative` also
+// (span, d_high): the factors of mmcv's derivative, which weights
 // the low line by high - coord and the high line by coord - low with the
 // unclamped coordinate: span = high - low (0 or 1) and d_high = coord - low
-// (so that high - coord = span - d_high; both 0 outside), and 1 / 0 for a
-// sample inside / outside.
+// (so that high - coord = span - d_high; both 0 outside).
 inline Halide::Tuple roi_align_axis(const Halide::Expr &coord, const Halide::Expr &size, bool derivative) {
     using namespace Halide;
     const Type t = coord.type();
@@ -70,9 +72,9 @@ inline Halide::Tuple roi_align_axis(const Halide::Expr &coord, const Halide::Exp
     Expr high = min(low + 1, size - 1);
     Expr l = cc - cast(t, low);
     Expr v = select(inside, one, zero);
-    if (!derivative) return Tuple(low, high, (1.0f - l) * v, l * v);
-    return Tuple(low, high, (1.0f - l) * v, l * v, select(inside, cast(t, high - low), zero),
-                 select(inside, coord - cast(t, low), zero), v);
+    if (!derivative) return Tuple(low, high, (1.0f - l) * v, l * v, v);
+    return Tuple(low, high, (1.0f - l) * v, l * v, v, select(inside, cast(t, high - low), zero),
+                 select(inside, coord - cast(t, low), zero));
 }
 
 // ---- deform_psroi_pool (MSRA) -----------------------------------------

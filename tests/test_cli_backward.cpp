@@ -158,4 +158,48 @@ TEST(CliBackward, UsageErrorsOfTheGradientFlags) {
     EXPECT_FALSE(std::filesystem::exists(path_in(s.dir, "gw.npy")));
 }
 
+// Outputs that name one file in different ways are refused before anything
+// is written: a path normalised (./a, d/../a), a symbolic link to a file
+// that does not exist yet, a hard link to an existing one; --output with a
+// gradient as well as two gradients.
+TEST(CliBackward, AliasedOutputsAreRefusedBeforeAnythingIsWritten) {
+    namespace fs = std::filesystem;
+    const CliSetup s = make_setup<float>();
+    const std::string a = path_in(s.dir, "alias.npy");
+    const std::string dot = (fs::path(s.dir) / "." / "alias.npy").string();
+    const std::string up = (fs::path(s.dir) / "sub" / ".." / "alias.npy").string();
+    fs::create_directories(fs::path(s.dir) / "sub");
+    const std::string link = path_in(s.dir, "link.npy");
+    fs::create_symlink("alias.npy", link);  // dangling: alias.npy does not exist yet
+    const std::string other = path_in(s.dir, "other.npy");
+    const std::vector<std::vector<std::string>> outs = {
+        {"--grad-input", a, "--grad-offset", dot},
+        {"--grad-input", a, "--grad-weight", up},
+        {"--grad-input", link, "--grad-mask", a},
+        {"--output", dot, "--grad-bias", a},
+    };
+    for (const auto &o : outs) {
+        const CliResult r = run_cli(concat(args(s), o), s.dir);
+        EXPECT_TRUE(fails_with(r, 2, {"name the same file", o[0], o[2]}));
+        EXPECT_FALSE(fs::exists(a)) << describe(r);
+    }
+    // A hard link to an existing output file.
+    dcn_test::write_file(other, "x");
+    const std::string hard = path_in(s.dir, "hard.npy");
+    fs::create_hard_link(other, hard);
+    const CliResult r = run_cli(concat(args(s), {"--grad-input", other, "--grad-offset", hard}), s.dir);
+    EXPECT_TRUE(fails_with(r, 2, {"name the same file"}));
+    EXPECT_EQ(dcn_test::read_file(other), "x");
+}
+
+// A later output that cannot be written: the error names the ones that were.
+TEST(CliBackward, AFailedWriteNamesTheOutputsAlreadyWritten) {
+    const CliSetup s = make_setup<float>();
+    const std::string gi = path_in(s.dir, "gi.npy");
+    const std::string missing = path_in(s.dir, "no_such_dir/gw.npy");
+    const CliResult r = run_cli(concat(args(s), {"--grad-input", gi, "--grad-weight", missing}), s.dir);
+    EXPECT_TRUE(fails_with(r, -1, {"no_such_dir", "already written: --grad-input " + gi}));
+    EXPECT_TRUE(std::filesystem::exists(gi));
+}
+
 }  // namespace

@@ -15,7 +15,7 @@ import torch
 from torch import nn
 
 from . import deform_conv2d, deform_psroi_pool, deform_roi_pool
-from ._params import pair
+from ._params import int_arg, pair
 
 
 class DeformConv2d(nn.Module):
@@ -24,6 +24,14 @@ class DeformConv2d(nn.Module):
     def __init__(self, in_channels, out_channels, kernel_size, stride=1, padding=0, dilation=1, groups=1,
                  bias=True):
         super().__init__()
+        fn = type(self).__name__
+        for name, v in (("in_channels", in_channels), ("out_channels", out_channels), ("groups", groups)):
+            if int_arg(name, v, fn) < 1:
+                raise ValueError("%s: %s: expected >= 1, got %d" % (fn, name, v))
+        for name, v, least in (("kernel_size", kernel_size, 1), ("stride", stride, 1), ("padding", padding, 0),
+                               ("dilation", dilation, 1)):
+            if min(pair(name, v, fn)) < least:
+                raise ValueError("%s: %s: expected values >= %d, got %r" % (fn, name, least, v))
         if in_channels % groups != 0 or out_channels % groups != 0:
             raise ValueError("DeformConv2d: groups: %d must divide in_channels %d and out_channels %d"
                              % (groups, in_channels, out_channels))
@@ -61,6 +69,9 @@ class ModulatedDeformConv2dPack(DeformConv2d):
     def __init__(self, in_channels, out_channels, kernel_size, stride=1, padding=0, dilation=1, groups=1,
                  deform_groups=1, bias=True):
         super().__init__(in_channels, out_channels, kernel_size, stride, padding, dilation, groups, bias)
+        if int_arg("deform_groups", deform_groups, type(self).__name__) < 1 or in_channels % deform_groups != 0:
+            raise ValueError("%s: deform_groups: expected >= 1 dividing in_channels %d, got %d"
+                             % (type(self).__name__, in_channels, deform_groups))
         self.deform_groups = deform_groups
         kh, kw = self.kernel_size
         self.conv_offset = nn.Conv2d(in_channels, deform_groups * 3 * kh * kw, self.kernel_size, stride=self.stride,
@@ -106,14 +117,31 @@ class DeformRoIPoolPack(DeformRoIPool):
     def __init__(self, output_size, output_channels, deform_fc_channels=1024, spatial_scale=1.0, sampling_ratio=0,
                  gamma=0.1):
         super().__init__(output_size, spatial_scale, sampling_ratio, gamma)
+        fn = type(self).__name__
+        for name, v in (("output_channels", output_channels), ("deform_fc_channels", deform_fc_channels)):
+            if int_arg(name, v, fn) < 1:
+                raise ValueError("%s: %s: expected >= 1, got %d" % (fn, name, v))
+        if min(self.output_size) < 1:
+            raise ValueError("%s: output_size: expected values >= 1, got %r" % (fn, output_size))
         self.output_channels, self.deform_fc_channels = output_channels, deform_fc_channels
         ph, pw = self.output_size
         self.offset_fc = _fc_stack(ph * pw * output_channels, deform_fc_channels, ph * pw * 2)
 
+    def _check(self, input, rois):
+        fn = type(self).__name__
+        if not isinstance(input, torch.Tensor) or input.dim() != 4 or input.size(1) != self.output_channels:
+            raise ValueError("%s: input: expected a 4-D tensor (N, %d, H, W) (output_channels), got shape %s"
+                             % (fn, self.output_channels, list(getattr(input, "shape", []))))
+        if not isinstance(rois, torch.Tensor) or rois.dim() != 2 or rois.size(1) != 5:
+            raise ValueError("%s: rois: expected a 2-D tensor (R, 5), got shape %s"
+                             % (fn, list(getattr(rois, "shape", []))))
+        ph, pw = self.output_size
+        return rois.size(0), ph * pw * self.output_channels
+
     def forward(self, input, rois):
-        assert input.size(1) == self.output_channels
+        R, features = self._check(input, rois)
         x = super().forward(input, rois, None)
-        offset = self.offset_fc(x.view(rois.size(0), -1)).view(rois.size(0), 2, *self.output_size)
+        offset = self.offset_fc(x.reshape(R, features)).view(R, 2, *self.output_size)
         return super().forward(input, rois, offset)
 
 
@@ -129,11 +157,11 @@ class ModulatedDeformRoIPoolPack(DeformRoIPoolPack):
         self.mask_fc = _fc_stack(ph * pw * output_channels, deform_fc_channels, ph * pw, last=nn.Sigmoid())
 
     def forward(self, input, rois):
-        assert input.size(1) == self.output_channels
+        R, features = self._check(input, rois)
         x = DeformRoIPool.forward(self, input, rois, None)
-        flat = x.view(rois.size(0), -1)
-        offset = self.offset_fc(flat).view(rois.size(0), 2, *self.output_size)
-        mask = self.mask_fc(flat).view(rois.size(0), 1, *self.output_size)
+        flat = x.reshape(R, features)
+        offset = self.offset_fc(flat).view(R, 2, *self.output_size)
+        mask = self.mask_fc(flat).view(R, 1, *self.output_size)
         return DeformRoIPool.forward(self, input, rois, offset, mask)
 
 

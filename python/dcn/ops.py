@@ -17,10 +17,16 @@ import ctypes
 from typing import List, Optional, Tuple
 
 import torch
+# Imported here, not lazily by torch at the first call (torch._compile's
+# wrapper of every custom op imports torch._dynamo on first use): a fork
+# while another thread is inside that import would deadlock the child.
+import torch._dynamo  # noqa: F401
+import torch._library.autograd
+import torch.autograd.forward_ad
 from torch import Tensor
 
 from . import _dcn
-from ._params import conv_output_hw
+from ._params import conv_output_hw, int_arg
 
 _cuda_driver = None
 
@@ -37,14 +43,89 @@ def _cuda_current_context():
     return ctx.value or 0
 
 
+_DTYPES = {torch.float32: "float32", torch.float64: "float64"}
+
+# The thread count dcn.set_num_threads asked for; None: calls through these
+# ops follow torch.get_num_threads() (docs/guarantees.md, "Threads").
+_user_threads = None
+
+
+def _follow_torch_threads():
+    if _user_threads is None:
+        n = torch.get_num_threads()
+        if n != _dcn.num_threads():
+            _dcn.set_num_threads(n)
+
+
 def _where(t: Tensor):
     """(device, context, stream) of a call on tensor t's device."""
     if t.device.type == "cpu":
+        _follow_torch_threads()
         return "cpu", 0, 0
     if t.device.type == "cuda":
         torch.cuda.set_device(t.device)
         return "cuda", _cuda_current_context(), torch.cuda.current_stream(t.device).cuda_stream
     raise ValueError("dcn: input: expected a CPU or CUDA tensor, got device %s" % t.device)
+
+
+def _spec(fn: str, name: str, t: Optional[Tensor], required: bool = True):
+    """What validation needs of a tensor: (shape, dtype, device); a
+    ValueError naming the argument for a dtype or device the library cannot
+    take. Nothing is copied."""
+    if t is None:
+        if required:
+            raise TypeError("%s: %s: expected a tensor, got None" % (fn, name))
+        return None
+    if t.dtype not in _DTYPES:
+        raise ValueError("%s: %s: expected float32 or float64 elements, got %s" % (fn, name, t.dtype))
+    if t.device.type not in ("cpu", "cuda"):
+        raise ValueError("%s: %s: expected a CPU or CUDA tensor, got device %s" % (fn, name, t.device))
+    return (list(t.shape), _DTYPES[t.dtype], t.device.type)
+
+
+def _grad_specs(like: Tensor, wanted: List[bool], shapes):
+    """The specs of the gradient buffers a backward op will write."""
+    return [(list(sh), _DTYPES.get(like.dtype, str(like.dtype)), like.device.type) if k and sh is not None else None
+            for k, sh in zip(wanted, shapes)]
+
+
+def _device(t: Tensor):
+    return "cuda" if t.device.type == "cuda" else "cpu"
+
+
+def _ints(fn: str, name: str, v: List[int], n: int):
+    """A list parameter of n ints, each a 32-bit int (the extension's type)."""
+    if len(v) != n:
+        raise ValueError("%s: %s: expected %d ints, got %r" % (fn, name, n, list(v)))
+    return [int_arg(name, x, fn) for x in v]
+
+
+_lib = torch.library.Library("dcn", "IMPL")
+
+
+def _refuse_forward_ad(op, name: str):
+    """Forward-mode AD (torch.func.jvp, jacfwd, torch.autograd.forward_ad)
+    is not implemented: a RuntimeError, never torch's silent zero tangent
+    (a custom op without a forward formula passes its dual inputs' tangents
+    nowhere). The op's Autograd kernel (torch's, from register_autograd) is
+    wrapped by one that looks for tangents first: at that dispatch key the
+    inputs are still dual tensors, under functorch's transforms too."""
+    inner = torch._library.autograd.make_autograd_impl(op._opoverload, op)
+
+    def autograd_kernel(keyset, *args, **kwargs):
+        for a in args:
+            if isinstance(a, Tensor) and torch.autograd.forward_ad.unpack_dual(a).tangent is not None:
+                raise RuntimeError("dcn.%s: forward-mode AD (torch.func.jvp, jacfwd, forward_ad) is not "
+                                   "implemented; use reverse mode (backward, torch.autograd.grad)" % name)
+        return inner(keyset, *args, **kwargs)
+
+    _lib.impl(name, autograd_kernel, "Autograd", with_keyset=True)
+
+
+def _concrete(*tensors):
+    """True when every shape is a plain int (not a symbolic size of
+    torch.compile's dynamic shapes): then a fake can run the library's checks."""
+    return all(isinstance(d, int) for t in tensors if t is not None for d in t.shape)
 
 
 def _c(t: Optional[Tensor]):
@@ -73,7 +154,7 @@ def _gradient_buffers(like: Tensor, wanted: List[bool], shapes):
 
 
 def _conv_grad_shapes(input, offset, weight, mask):
-    return [input.shape, offset.shape, weight.shape, (weight.shape[0],), _shape(mask)]
+    return [input.shape, offset.shape, weight.shape, (weight.shape[0],) if weight.dim() > 0 else None, _shape(mask)]
 
 
 def _roi_grad_shapes(input, offset, mask):
@@ -92,25 +173,41 @@ def _conv_out_shape(input, offset, weight, stride, padding, dilation):
     return (input.shape[0], weight.shape[0], oH, oW)
 
 
+def _conv_params(fn, stride, padding, dilation, groups, offset_groups):
+    return (_ints(fn, "stride", stride, 2), _ints(fn, "padding", padding, 4), _ints(fn, "dilation", dilation, 2),
+            int_arg("groups", groups, fn), int_arg("offset_groups", offset_groups, fn))
+
+
+def _conv_validate(input, offset, weight, bias, mask, params):
+    fn = "deform_conv2d"
+    return _dcn.deform_conv2d_validate(_spec(fn, "input", input), _spec(fn, "offset", offset),
+                                       _spec(fn, "weight", weight), _spec(fn, "mask", mask, False),
+                                       _spec(fn, "bias", bias, False), *params, _device(input))
+
+
 @torch.library.custom_op("dcn::deform_conv2d", mutates_args=())
 def deform_conv2d(input: Tensor, offset: Tensor, weight: Tensor, bias: Optional[Tensor], mask: Optional[Tensor],
                   stride: List[int], padding: List[int], dilation: List[int], groups: int,
                   offset_groups: int) -> Tensor:
     """padding: (top, left, bottom, right); groups / offset_groups 0 =
     inferred from the shapes (dcn.deform_conv2d passes them inferred, so
-    that an exported graph states them: ONNX DeformConv's attributes)."""
+    that an exported graph states them: ONNX DeformConv's attributes).
+    Checked from the shapes first; then the copies (non-contiguous inputs
+    only); then the output."""
+    params = _conv_params("deform_conv2d", stride, padding, dilation, groups, offset_groups)
+    shape = _conv_validate(input, offset, weight, bias, mask, params)
     x = _c(input)
-    if x.dim() != 4 or weight.dim() != 4:  # the library's one-line error, from its own checks
-        out = x.new_empty((0,))
-    else:
-        out = x.new_empty(_conv_out_shape(x, offset, weight, stride, padding, dilation))
-    _dcn.deform_conv2d(_a(x), _a(_c(offset)), _a(_c(weight)), _a(_c(mask)), _a(_c(bias)), _a(out), stride, padding,
-                       dilation, groups, offset_groups, *_where(x))
+    out = x.new_empty(shape)
+    _dcn.deform_conv2d(_a(x), _a(_c(offset)), _a(_c(weight)), _a(_c(mask)), _a(_c(bias)), _a(out), *params,
+                       *_where(x))
     return out
 
 
 @deform_conv2d.register_fake
 def _(input, offset, weight, bias, mask, stride, padding, dilation, groups, offset_groups):
+    if _concrete(input, offset, weight, bias, mask):
+        params = _conv_params("deform_conv2d", stride, padding, dilation, groups, offset_groups)
+        return input.new_empty(_conv_validate(input, offset, weight, bias, mask, params))
     return input.new_empty(_conv_out_shape(input, offset, weight, stride, padding, dilation))
 
 
@@ -121,13 +218,21 @@ def deform_conv2d_backward(grad_output: Tensor, input: Tensor, offset: Tensor, w
                            wanted: List[bool]) -> Tuple[Tensor, Tensor, Tensor, Tensor, Tensor]:
     """The gradients (input, offset, weight, bias, mask) asked for by
     `wanted` (in that order); the others are empty (0 elements)."""
+    fn = "deform_conv2d_backward"
+    params = _conv_params(fn, stride, padding, dilation, groups, offset_groups)
+    shapes = _conv_grad_shapes(input, offset, weight, mask)
+    gs = _grad_specs(input, [bool(k) for k in wanted], shapes)
+    _dcn.deform_conv2d_backward_validate(_spec(fn, "grad_output", grad_output), _spec(fn, "input", input),
+                                         _spec(fn, "offset", offset), _spec(fn, "weight", weight),
+                                         _spec(fn, "mask", mask, False), gs[0], gs[1], gs[4], gs[2], gs[3], *params,
+                                         _device(input))
     x = _c(input)
-    g, w = _gradient_buffers(x, wanted, _conv_grad_shapes(input, offset, weight, mask))
+    g, w = _gradient_buffers(x, wanted, shapes)
     opt = [t if k else None for t, k in zip(g, w)]
     if any(w):
         _dcn.deform_conv2d_backward(_a(_c(grad_output)), _a(x), _a(_c(offset)), _a(_c(weight)), _a(_c(mask)),
-                                    _a(opt[0]), _a(opt[1]), _a(opt[4]), _a(opt[2]), _a(opt[3]), stride, padding,
-                                    dilation, groups, offset_groups, *_where(x))
+                                    _a(opt[0]), _a(opt[1]), _a(opt[4]), _a(opt[2]), _a(opt[3]), *params,
+                                    *_where(x))
     return tuple(g)
 
 
@@ -155,23 +260,41 @@ def _conv_backward(ctx, grad):
 
 
 deform_conv2d.register_autograd(_conv_backward, setup_context=_conv_setup)
+_refuse_forward_ad(deform_conv2d, "deform_conv2d")
 
 
 # ---- deform_roi_pool (mmcv) ------------------------------------------------------------
 
+def _roi_params(fn, output_size, spatial_scale, sampling_ratio, gamma):
+    return (_ints(fn, "output_size", output_size, 2), float(spatial_scale), int_arg("sampling_ratio", sampling_ratio, fn),
+            float(gamma))
+
+
+def _rois(fn, rois):
+    """The RoI table, read on the host (by validation too)."""
+    _spec(fn, "rois", rois)
+    return rois.detach().cpu().contiguous()
+
+
 @torch.library.custom_op("dcn::deform_roi_pool", mutates_args=())
 def deform_roi_pool(input: Tensor, rois: Tensor, offset: Optional[Tensor], mask: Optional[Tensor],
                     output_size: List[int], spatial_scale: float, sampling_ratio: int, gamma: float) -> Tensor:
+    fn = "deform_roi_pool"
+    params = _roi_params(fn, output_size, spatial_scale, sampling_ratio, gamma)
+    r = _rois(fn, rois)
+    shape = _dcn.deform_roi_pool_validate(_spec(fn, "input", input), _a(r), _spec(fn, "offset", offset, False),
+                                          _spec(fn, "mask", mask, False), *params, _device(input))
     x = _c(input)
-    r = rois.detach().cpu().contiguous()  # the RoI table is read on the host
-    out = x.new_empty((r.shape[0] if r.dim() == 2 else 0, x.shape[1] if x.dim() == 4 else 0, *output_size))
-    _dcn.deform_roi_pool(_a(x), _a(r), _a(_c(offset)), _a(_c(mask)), _a(out), output_size, spatial_scale,
-                         sampling_ratio, gamma, *_where(x))
+    out = x.new_empty(shape)
+    _dcn.deform_roi_pool(_a(x), _a(r), _a(_c(offset)), _a(_c(mask)), _a(out), *params, *_where(x))
     return out
 
 
 @deform_roi_pool.register_fake
 def _(input, rois, offset, mask, output_size, spatial_scale, sampling_ratio, gamma):
+    if _concrete(input, rois):
+        params = _roi_params("deform_roi_pool", output_size, spatial_scale, sampling_ratio, gamma)
+        return input.new_empty(_dcn.deform_roi_pool_output_shape(list(input.shape), list(rois.shape), *params))
     return input.new_empty((rois.shape[0], input.shape[1], *output_size))
 
 
@@ -180,12 +303,19 @@ def deform_roi_pool_backward(grad_output: Tensor, input: Tensor, rois: Tensor, o
                              mask: Optional[Tensor], output_size: List[int], spatial_scale: float,
                              sampling_ratio: int, gamma: float, wanted: List[bool]) -> Tuple[Tensor, Tensor, Tensor]:
     """The gradients (input, offset, mask) asked for; the others empty."""
+    fn = "deform_roi_pool_backward"
+    params = _roi_params(fn, output_size, spatial_scale, sampling_ratio, gamma)
+    r = _rois(fn, rois)
+    shapes = _roi_grad_shapes(input, offset, mask)
+    gs = _grad_specs(input, [bool(k) for k in wanted], shapes)
+    _dcn.deform_roi_pool_backward_validate(_spec(fn, "grad_output", grad_output), _spec(fn, "input", input), _a(r),
+                                           _spec(fn, "offset", offset, False), _spec(fn, "mask", mask, False), *gs,
+                                           *params, _device(input))
     x = _c(input)
-    g, w = _gradient_buffers(x, wanted, _roi_grad_shapes(input, offset, mask))
+    g, w = _gradient_buffers(x, wanted, shapes)
     if any(w):
-        _dcn.deform_roi_pool_backward(_a(_c(grad_output)), _a(x), _a(rois.detach().cpu().contiguous()),
-                                      _a(_c(offset)), _a(_c(mask)), *[_a(t) if k else None for t, k in zip(g, w)],
-                                      output_size, spatial_scale, sampling_ratio, gamma, *_where(x))
+        _dcn.deform_roi_pool_backward(_a(_c(grad_output)), _a(x), _a(r), _a(_c(offset)), _a(_c(mask)),
+                                      *[_a(t) if k else None for t, k in zip(g, w)], *params, *_where(x))
     return tuple(g)
 
 
@@ -210,27 +340,42 @@ def _roi_backward(ctx, grad):
 
 
 deform_roi_pool.register_autograd(_roi_backward, setup_context=_roi_setup)
+_refuse_forward_ad(deform_roi_pool, "deform_roi_pool")
 
 
 # ---- deform_psroi_pool (MSRA) -------------------------------------------------------------
+
+def _psroi_params(fn, spatial_scale, output_dim, group_size, pooled_size, part_size, sample_per_part, trans_std):
+    return (float(spatial_scale), int_arg("output_dim", output_dim, fn), int_arg("group_size", group_size, fn),
+            int_arg("pooled_size", pooled_size, fn), int_arg("part_size", part_size, fn),
+            int_arg("sample_per_part", sample_per_part, fn), float(trans_std))
+
 
 @torch.library.custom_op("dcn::deform_psroi_pool", mutates_args=())
 def deform_psroi_pool(input: Tensor, rois: Tensor, trans: Optional[Tensor], spatial_scale: float, output_dim: int,
                       group_size: int, pooled_size: int, part_size: int, sample_per_part: int,
                       trans_std: float) -> Tuple[Tensor, Tensor]:
     """(output, count); part_size 0 = pooled_size."""
+    fn = "deform_psroi_pool"
+    params = _psroi_params(fn, spatial_scale, output_dim, group_size, pooled_size, part_size, sample_per_part,
+                           trans_std)
+    r = _rois(fn, rois)
+    shape = _dcn.deform_psroi_pool_validate(_spec(fn, "input", input), _a(r), _spec(fn, "trans", trans, False),
+                                            *params, _device(input))
     x = _c(input)
-    r = rois.detach().cpu().contiguous()
-    shape = (r.shape[0] if r.dim() == 2 else 0, output_dim, pooled_size, pooled_size)
     out, count = x.new_empty(shape), x.new_empty(shape)
-    _dcn.deform_psroi_pool(_a(x), _a(r), _a(_c(trans)), _a(out), _a(count), spatial_scale, output_dim, group_size,
-                           pooled_size, part_size, sample_per_part, trans_std, *_where(x))
+    _dcn.deform_psroi_pool(_a(x), _a(r), _a(_c(trans)), _a(out), _a(count), *params, *_where(x))
     return out, count
 
 
 @deform_psroi_pool.register_fake
 def _(input, rois, trans, spatial_scale, output_dim, group_size, pooled_size, part_size, sample_per_part, trans_std):
-    shape = (rois.shape[0], output_dim, pooled_size, pooled_size)
+    if _concrete(input, rois):
+        params = _psroi_params("deform_psroi_pool", spatial_scale, output_dim, group_size, pooled_size, part_size,
+                               sample_per_part, trans_std)
+        shape = _dcn.deform_psroi_pool_output_shape(list(input.shape), list(rois.shape), *params)
+    else:
+        shape = (rois.shape[0], output_dim, pooled_size, pooled_size)
     return input.new_empty(shape), input.new_empty(shape)
 
 
@@ -240,13 +385,19 @@ def deform_psroi_pool_backward(grad_output: Tensor, input: Tensor, rois: Tensor,
                                part_size: int, sample_per_part: int, trans_std: float,
                                wanted: List[bool]) -> Tuple[Tensor, Tensor]:
     """The gradients (input, trans) asked for; the others empty."""
+    fn = "deform_psroi_pool_backward"
+    params = _psroi_params(fn, spatial_scale, output_dim, group_size, pooled_size, part_size, sample_per_part,
+                           trans_std)
+    r = _rois(fn, rois)
+    shapes = _psroi_grad_shapes(input, trans)
+    gs = _grad_specs(input, [bool(k) for k in wanted], shapes)
+    _dcn.deform_psroi_pool_backward_validate(_spec(fn, "grad_output", grad_output), _spec(fn, "input", input), _a(r),
+                                             _spec(fn, "trans", trans, False), *gs, *params, _device(input))
     x = _c(input)
-    g, w = _gradient_buffers(x, wanted, _psroi_grad_shapes(input, trans))
+    g, w = _gradient_buffers(x, wanted, shapes)
     if any(w):
-        _dcn.deform_psroi_pool_backward(_a(_c(grad_output)), _a(x), _a(rois.detach().cpu().contiguous()),
-                                        _a(_c(trans)), *[_a(t) if k else None for t, k in zip(g, w)], spatial_scale,
-                                        output_dim, group_size, pooled_size, part_size, sample_per_part, trans_std,
-                                        *_where(x))
+        _dcn.deform_psroi_pool_backward(_a(_c(grad_output)), _a(x), _a(r), _a(_c(trans)),
+                                        *[_a(t) if k else None for t, k in zip(g, w)], *params, *_where(x))
     return tuple(g)
 
 
@@ -272,3 +423,4 @@ def _psroi_backward(ctx, grad, grad_count):
 
 
 deform_psroi_pool.register_autograd(_psroi_backward, setup_context=_psroi_setup)
+_refuse_forward_ad(deform_psroi_pool, "deform_psroi_pool")

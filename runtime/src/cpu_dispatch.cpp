@@ -162,7 +162,10 @@ CpuIsa last_cpu_isa() { return t_last_isa; }
 
 const char *last_cpu_schedule() { return t_last_schedule; }
 
-void set_num_threads(int n) { halide_set_num_threads(n > 0 ? n : 0); }
+void set_num_threads(int n) {
+    if (n < 0) throw Error("set_num_threads", "n", "expected >= 0 (0 = the default), got " + std::to_string(n));
+    halide_set_num_threads(n);
+}
 
 int num_threads() {
     // Halide reports 0 until its pool has been sized; resolve the default

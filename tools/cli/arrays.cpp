@@ -110,27 +110,60 @@ dcn::TensorView CallArrays::output(const std::string &flag, const std::vector<in
     return view_of(a);
 }
 
+namespace {
+
+// Where writing `path` would put the file: symbolic links followed (a link
+// whose target does not exist yet too, up to a bound on the chain), the
+// rest normalised lexically.
+std::filesystem::path resolved_output_path(const std::string &path) {
+    namespace fs = std::filesystem;
+    std::error_code ec;
+    fs::path p = fs::absolute(path, ec);
+    if (ec) p = path;
+    for (int hops = 0; hops < 40; hops++) {
+        const fs::path dir = fs::weakly_canonical(p.parent_path(), ec);
+        if (!ec) p = dir / p.filename();
+        if (!fs::is_symlink(fs::symlink_status(p, ec))) break;
+        const fs::path target = fs::read_symlink(p, ec);
+        if (ec) break;
+        p = target.is_absolute() ? target : p.parent_path() / target;
+    }
+    return p.lexically_normal();
+}
+
+}  // namespace
+
 void CallArrays::check_distinct_outputs(const std::vector<std::pair<std::string, std::string>> &outputs) {
+    std::vector<std::filesystem::path> where;
+    for (const auto &o : outputs) where.push_back(resolved_output_path(o.second));
     for (size_t i = 0; i < outputs.size(); i++)
         for (size_t j = i + 1; j < outputs.size(); j++) {
             std::error_code ec;
-            const bool same = outputs[i].second == outputs[j].second ||
+            const bool same = where[i] == where[j] ||
                               std::filesystem::equivalent(outputs[i].second, outputs[j].second, ec);
             if (same)
                 throw dcn_tools::UsageError("--" + outputs[i].first + " and --" + outputs[j].first +
-                                            " name the same file '" + outputs[j].second +
-                                            "': one would overwrite the other");
+                                            " name the same file ('" + outputs[i].second + "', '" +
+                                            outputs[j].second + "'): one would overwrite the other");
         }
 }
 
-void CallArrays::write(const std::string &flag, const std::string &path) const {
+void CallArrays::write(const std::string &flag, const std::string &path) {
     const dcn_npy::Array &a = outputs_.at(flag);
     const size_t n = static_cast<size_t>(checked_numel(a.shape));
-    if (a.f64) {
-        dcn_npy::write_npy(path, a.shape, a.data64.data(), n);
-    } else {
-        dcn_npy::write_npy(path, a.shape, a.data.data(), n);
+    try {
+        if (a.f64) {
+            dcn_npy::write_npy(path, a.shape, a.data64.data(), n);
+        } else {
+            dcn_npy::write_npy(path, a.shape, a.data.data(), n);
+        }
+    } catch (const std::exception &e) {
+        if (written_.empty()) throw;
+        std::string done;
+        for (const std::string &w : written_) done += (done.empty() ? "" : ", ") + w;
+        throw std::runtime_error(std::string(e.what()) + " (already written: " + done + ")");
     }
+    written_.push_back("--" + flag + " " + path);
 }
 
 }  // namespace dcn_cli

@@ -40,8 +40,13 @@ public:
     dcn::TensorView output(const std::string &flag, const std::vector<int64_t> &shape);
     // An output view for *_validate: the shape, no storage (not to be written).
     dcn::TensorView unallocated(const std::vector<int64_t> &shape) const;
-    void write(const std::string &flag, const std::string &path) const;
-    // Output files (flag, path) must be different files (a usage error).
+    // Writes output `flag` to `path`. If it cannot, the error also names the
+    // outputs this call has already written (they stay on disk).
+    void write(const std::string &flag, const std::string &path);
+    // Output files (flag, path) must be different files (a usage error):
+    // the same path after normalisation (./a.npy, dir/../a.npy), a symbolic
+    // link to another output (followed even where its target does not exist
+    // yet), or an existing file reached two ways (a hard link).
     static void check_distinct_outputs(const std::vector<std::pair<std::string, std::string>> &outputs);
 
 private:
@@ -53,6 +58,7 @@ private:
     };
     std::map<std::string, Input> inputs_;
     std::map<std::string, dcn_npy::Array> outputs_;
+    std::vector<std::string> written_;  // "--flag path" of each output written
     std::string first_flag_;
     bool float64_ = false;
 };

@@ -384,8 +384,9 @@ double deform_roi_pool_samples(const TensorView &rois, int64_t channels, const D
 
 // ---- CPU threads and instruction sets ---------------------------------------
 
-// Worker threads of the CPU kernels (Halide's thread pool). n <= 0 restores
-// the default (HL_NUM_THREADS, else the number of cores).
+// Worker threads of the CPU kernels (Halide's thread pool). n = 0 restores
+// the default (HL_NUM_THREADS, else the number of cores); n < 0 throws
+// dcn::Error (argument "n").
 void set_num_threads(int n);
 int num_threads();
 
