@@ -29,6 +29,7 @@ namespace dcn_bench {
 struct Setup {
     int threads = 2;
     double peak_gflops = 0;  // 0: not reported
+    std::string dtype = "float32";  // --dtype (the benchmarks that take one)
     std::vector<char *> argv;
     std::vector<std::string> owned;  // storage for injected flags
 };
@@ -56,6 +57,8 @@ inline Setup parse_flags(int argc, char **argv) {
         if (const char *v = value("--threads")) {
             s.threads = std::atoi(v);
             if (s.threads < 1) usage_error(argv[0], "--threads wants an integer >= 1");
+        } else if (const char *v = value("--dtype")) {
+            s.dtype = v;
         } else if (const char *v = value("--peak-gflops")) {
             s.peak_gflops = std::atof(v);
             if (!(s.peak_gflops > 0)) usage_error(argv[0], "--peak-gflops wants a number > 0");
@@ -73,6 +76,7 @@ inline Setup parse_flags(int argc, char **argv) {
     dcn::set_num_threads(s.threads);
     benchmark::AddCustomContext("dcn_threads", std::to_string(dcn::num_threads()));
     if (s.peak_gflops > 0) benchmark::AddCustomContext("fp32_peak_gflops", std::to_string(s.peak_gflops));
+    benchmark::AddCustomContext("dtype", s.dtype);
     return s;
 }
 

@@ -2,7 +2,11 @@
 // (the shape table of bench/peers.py and bench/RESULTS.md), reporting
 // GFLOP/s: FLOPs = 2*N*K*(C/groups)*kH*kW*oH*oW per call.
 //
-//   build/bin/dcn_bench_conv [--threads N] [--peak-gflops G] [Google Benchmark flags]
+//   build/bin/dcn_bench_conv [--threads N] [--peak-gflops G] [--dtype float32|bfloat16|float16]
+//                            [Google Benchmark flags]
+//
+// --dtype: the tensors' storage type (the 16-bit ones hold the float32
+// data rounded to nearest); run each dtype in its own process to compare.
 //
 // Threads: --threads, else HL_NUM_THREADS, else 2. Each case runs 5
 // repetitions unless --benchmark_repetitions is given; read the median.
@@ -35,10 +39,48 @@ const ConvCase kCases[] = {
 
 constexpr int kTaps = 9;  // 3x3
 
+// A tensor's data in the benchmark's dtype: float32, or 16-bit storage
+// (the float32 values rounded to nearest even).
+struct Stored {
+    std::vector<float> f32;
+    std::vector<uint16_t> bits;
+    dcn::DType dtype = dcn::DType::float32;
+
+    Stored() = default;
+    Stored(const std::vector<float> &v, dcn::DType t) : dtype(t) {
+        if (t == dcn::DType::float32) {
+            f32 = v;
+            return;
+        }
+        bits.resize(v.size());
+        for (size_t i = 0; i < v.size(); i++)
+            bits[i] = t == dcn::DType::bfloat16 ? dcn::bfloat16_t::from_float(v[i]).bits
+                                                : dcn::float16_t::from_float(v[i]).bits;
+    }
+    bool empty() const { return f32.empty() && bits.empty(); }
+    dcn::TensorView view(const std::vector<int64_t> &shape) {
+        dcn::TensorView t;
+        t.data = f32.empty() ? static_cast<void *>(bits.data()) : static_cast<void *>(f32.data());
+        t.shape = shape;
+        t.dtype = dtype;
+        return t;
+    }
+};
+
+dcn::DType dtype_named(const std::string &name) {
+    if (name == "float32") return dcn::DType::float32;
+    if (name == "bfloat16") return dcn::DType::bfloat16;
+    if (name == "float16") return dcn::DType::float16;
+    dcn_bench::usage_error("dcn_bench_conv", "--dtype: expected float32, bfloat16 or float16");
+    return dcn::DType::float32;
+}
+
+dcn::DType g_dtype = dcn::DType::float32;
+
 struct ConvProblem {
     dcn::DeformConv2dOptions opt;
     std::vector<int64_t> in_shape, w_shape, out_shape, off_shape, mask_shape;
-    std::vector<float> x, w, off, mask, out;
+    Stored x, w, off, mask, out;
     double flops = 0;
 
     explicit ConvProblem(const ConvCase &c) {
@@ -51,21 +93,21 @@ struct ConvProblem {
         off_shape = {c.N, 2 * G * kTaps, oH, oW};
         mask_shape = {c.N, G * kTaps, oH, oW};
         std::mt19937 rng(42);
-        x = dcn_bench::uniform(size_t(c.N * c.C * c.H * c.W), -1.0f, 1.0f, rng);
+        const dcn::DType t = g_dtype;
+        x = Stored(dcn_bench::uniform(size_t(c.N * c.C * c.H * c.W), -1.0f, 1.0f, rng), t);
         const float ws = 1.0f / std::sqrt(float(c.C * kTaps));
-        w = dcn_bench::uniform(size_t(c.K * c.C * kTaps), -ws, ws, rng);
-        off = dcn_bench::smooth_field(c.N * 2 * G * kTaps, oH, oW, 2.5f, rng);
-        if (c.mask) mask = dcn_bench::sigmoid_normal(size_t(c.N * G * kTaps * oH * oW), rng);
-        out.assign(size_t(c.N * c.K * oH * oW), 0.0f);
+        w = Stored(dcn_bench::uniform(size_t(c.K * c.C * kTaps), -ws, ws, rng), t);
+        off = Stored(dcn_bench::smooth_field(c.N * 2 * G * kTaps, oH, oW, 2.5f, rng), t);
+        if (c.mask) mask = Stored(dcn_bench::sigmoid_normal(size_t(c.N * G * kTaps * oH * oW), rng), t);
+        out = Stored(std::vector<float>(size_t(c.N * c.K * oH * oW), 0.0f), t);
         flops = dcn::deform_conv2d_flops(in_shape, w_shape, out_shape);
     }
 
     void run() {
         std::optional<dcn::TensorView> m;
-        if (!mask.empty()) m = dcn::TensorView(mask.data(), mask_shape);
-        dcn::deform_conv2d(dcn::TensorView(x.data(), in_shape), dcn::TensorView(off.data(), off_shape),
-                           dcn::TensorView(w.data(), w_shape), m, std::nullopt,
-                           dcn::TensorView(out.data(), out_shape), opt);
+        if (!mask.empty()) m = mask.view(mask_shape);
+        dcn::deform_conv2d(x.view(in_shape), off.view(off_shape), w.view(w_shape), m, std::nullopt,
+                           out.view(out_shape), opt);
     }
 };
 
@@ -89,7 +131,7 @@ void bench_deform_conv2d(benchmark::State &state, const ConvCase &c, double peak
     timer.start();
     for (auto _ : state) {
         p.run();
-        benchmark::DoNotOptimize(p.out.data());
+        benchmark::DoNotOptimize(p.out.view(p.out_shape).data);
         benchmark::ClobberMemory();
     }
     const double seconds = timer.seconds();
@@ -103,6 +145,7 @@ void bench_deform_conv2d(benchmark::State &state, const ConvCase &c, double peak
 
 int main(int argc, char **argv) {
     dcn_bench::Setup setup = dcn_bench::parse_flags(argc, argv);
+    g_dtype = dtype_named(setup.dtype);
     for (const ConvCase &c : kCases) {
         benchmark::RegisterBenchmark((std::string("deform_conv2d/") + c.name).c_str(), bench_deform_conv2d, c,
                                      setup.peak_gflops)

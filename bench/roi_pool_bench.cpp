@@ -117,6 +117,7 @@ void bench_pool(benchmark::State &state, Problem *p) {
 
 int main(int argc, char **argv) {
     dcn_bench::Setup setup = dcn_bench::parse_flags(argc, argv);
+    if (setup.dtype != "float32") dcn_bench::usage_error(argv[0], "--dtype: the RoI poolings have float32 kernels only here");
     // Inputs are made once, here, not per repetition.
     static PsroiProblem psroi;
     static RoiProblem roi_plain(false, false), roi_offset(true, false), roi_modulated(true, true);

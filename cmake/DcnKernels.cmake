@@ -258,7 +258,7 @@ foreach (_set IN LISTS DCN_KERNEL_SETS)
         # The variant's flags: suffix and generator parameters (a flag the
         # set does not vary is off, its variants skipped).
         set(_suffix "")
-        set(_params "dtype=${DCN_DTYPE_${_dtype}_NAME}")
+        set(_params "dtype=${DCN_DTYPE_${_dtype}_NAME}" "accum=${DCN_DTYPE_${_dtype}_ACCUM}")
         set(_bit 0)
         set(_skip FALSE)
         foreach (_f IN LISTS _flags)

@@ -36,14 +36,22 @@ macro(dcn_gpu_device name target)
 endmacro()
 
 # dcn_dtype(<short name> <dcn::DType enumerator = Halide GeneratorParam value> <C++ type>
-#           [GPU_FEATURES <device>:<halide target feature>...])
+#           [ACCUM <enumerator>] [GPU_FEATURES <device>:<halide target feature>...])
+#   ACCUM: the type the kernels compute and accumulate in (the generators'
+#   `accum` GeneratorParam); default: the type itself. Storage-only types
+#   (16-bit) name float32.
 #   GPU_FEATURES: target features a GPU device needs for this type (OpenCL
 #   needs cl_doubles for float64).
 macro(dcn_dtype short name ctype)
-    cmake_parse_arguments(_dcn_dt "" "" "GPU_FEATURES" ${ARGN})
+    cmake_parse_arguments(_dcn_dt "" "ACCUM" "GPU_FEATURES" ${ARGN})
     list(APPEND DCN_DTYPES ${short})
     set(DCN_DTYPE_${short}_NAME ${name})
     set(DCN_DTYPE_${short}_CTYPE ${ctype})
+    if (_dcn_dt_ACCUM)
+        set(DCN_DTYPE_${short}_ACCUM ${_dcn_dt_ACCUM})
+    else ()
+        set(DCN_DTYPE_${short}_ACCUM ${name})
+    endif ()
     set(DCN_DTYPE_${short}_GPU_FEATURES ${_dcn_dt_GPU_FEATURES})
 endmacro()
 

@@ -30,6 +30,10 @@ dcn_gpu_device(opencl x86-64-linux-sse41-opencl-user_context)
 # GPU device needs for it.
 dcn_dtype(f32 float32 float)
 dcn_dtype(f64 float64 double GPU_FEATURES opencl:cl_doubles)
+# 16-bit storage, float32 arithmetic (dcn::bfloat16_t / dcn::float16_t: the
+# bits, dcn/dcn.h). Paths without native conversions convert in software.
+dcn_dtype(bf16 bfloat16 ::dcn::bfloat16_t ACCUM float32)
+dcn_dtype(f16 float16 ::dcn::float16_t ACCUM float32)
 
 # Directions: short name (in kernel names), enumerator. The backward pass is
 # two directions (as oneDNN's): the data gradients (input, offset / trans,
@@ -59,6 +63,10 @@ dcn_kernels(deform_roi_pool fwd f32 CPU all GPU cuda opencl)
 dcn_kernels(deform_conv2d fwd f64 CPU all GPU opencl)
 dcn_kernels(deform_psroi_pool fwd f64 CPU all GPU opencl)
 dcn_kernels(deform_roi_pool fwd f64 CPU all GPU opencl)
+# bfloat16 / float16 (issue 18, first slice): deform_conv2d forward on every
+# CPU path. The other operators, directions and the GPU devices follow.
+dcn_kernels(deform_conv2d fwd bf16 CPU all)
+dcn_kernels(deform_conv2d fwd f16 CPU all)
 # Backward (generators/<op>_backward_<direction>_generator.cpp). The RoI
 # poolings have no weights: their backward is the data direction only.
 # The data gradients do not depend on the bias.

@@ -6,6 +6,20 @@
 
 namespace dcn {
 
+// The type a kernel computes and accumulates in: the list's ACCUM for its
+// storage dtype (cmake/DcnRegistry.cmake: float32 for the 16-bit types, the
+// type itself otherwise), passed as the generators' `accum` parameter.
+// `converts`: whether the generator reads and writes storage in another
+// type than it computes in (the others compute in their storage type).
+inline Halide::Type compute_type(const Halide::Type &dtype, const Halide::Type &accum, bool converts) {
+    _halide_user_assert(accum.is_float() && accum.bits() >= dtype.bits())
+        << "accum=" << accum << " cannot hold dtype=" << dtype << " (cmake/DcnRegistry.cmake's ACCUM)";
+    _halide_user_assert(converts || accum == dtype)
+        << "this generator computes in its storage type: dtype=" << dtype << " with accum=" << accum
+        << " is not implemented";
+    return accum;
+}
+
 // C's round(): half away from zero (Halide's round() is half to even).
 // x - trunc(x) is exact in float, so the comparison with 0.5 is exact.
 inline Halide::Expr round_half_away(const Halide::Expr &x) {

@@ -34,6 +34,8 @@ class DeformConv2dBackwardDataGenerator : public Generator<DeformConv2dBackwardD
 public:
     GeneratorParam<bool> with_mask{"with_mask", false};
     GeneratorParam<Type> dtype{"dtype", Float(32)};
+    // The type the kernel computes in (dcn::compute_type; the list's ACCUM).
+    GeneratorParam<Type> accum{"accum", Float(32)};
 
     Input<Buffer<void, 4>> input{"input"};              // (W, H, C, N)
     Input<Buffer<void, 4>> offset{"offset"};            // (oW, oH, 2*G*kH*kW, N)
@@ -58,6 +60,7 @@ public:
     Output<Buffer<>> *grad_mask = nullptr;   // (oW, oH, G*kH*kW, N)
 
     void configure() {
+        dcn::compute_type(dtype, accum, false);
         for (auto *b : {&input, &offset, &weight, &grad_output}) b->set_type(dtype);
         grad_input.set_type(dtype);
         grad_offset.set_type(dtype);

@@ -23,6 +23,8 @@ public:
     GeneratorParam<bool> with_mask{"with_mask", false};
     GeneratorParam<bool> with_bias{"with_bias", false};  // also grad_bias
     GeneratorParam<Type> dtype{"dtype", Float(32)};
+    // The type the kernel computes in (dcn::compute_type; the list's ACCUM).
+    GeneratorParam<Type> accum{"accum", Float(32)};
 
     Input<Buffer<void, 4>> input{"input"};              // (W, H, C, N)
     Input<Buffer<void, 4>> offset{"offset"};            // (oW, oH, 2*G*kH*kW, N)
@@ -44,6 +46,7 @@ public:
     Output<Buffer<>> *grad_bias = nullptr;  // (K)
 
     void configure() {
+        dcn::compute_type(dtype, accum, false);
         for (auto *b : {&input, &offset, &grad_output}) b->set_type(dtype);
         grad_weight.set_type(dtype);
         if (with_mask) mask = add_input<Buffer<>>("mask", dtype, 4);

@@ -26,6 +26,8 @@ public:
 
     // Element type of every tensor (cmake/DcnRegistry.cmake's dtypes).
     GeneratorParam<Type> dtype{"dtype", Float(32)};
+    // The type the kernel computes in (dcn::compute_type; the list's ACCUM).
+    GeneratorParam<Type> accum{"accum", Float(32)};
 
     // CPU schedule tunables (schedules/cpu/deform_conv2d.h has the reasons
     // for the defaults; schedules/cpu/tunables.cmake states them).
@@ -54,6 +56,7 @@ public:
     Input<Buffer<>> *bias = nullptr;  // 1-D  // (K)
 
     void configure() {
+        dcn::compute_type(dtype, accum, true);
         for (auto *b : {&input, &offset, &weight}) b->set_type(dtype);
         output.set_type(dtype);
         if (with_mask) mask = add_input<Buffer<>>("mask", dtype, 4);
@@ -62,7 +65,11 @@ public:
 
     void generate() {
         dcn::DeformConv2dStages s;
-        const Type t = dtype;
+        // Storage in `dtype`, arithmetic in t (float32 for 16-bit storage):
+        // every read is converted once where it is staged (the repacked
+        // input, the packed weights, the sample's offsets and mask, the
+        // bias), the output converted back once.
+        const Type t = dcn::compute_type(dtype, accum, true);
         s.type = t;
         const Var &p = s.p, &o = s.o, &n = s.n, &x = s.x, &y = s.y, &c = s.c, &k = s.k, &g = s.g, &ci = s.ci;
 
@@ -81,8 +88,9 @@ public:
         // image reads only the border: deform_conv2d_forward_sample), so
         // this is the only region ever read: a bounded repack whatever the
         // offsets are.
-        Func input_zero = BoundaryConditions::constant_exterior(input, Internal::make_zero(t), {{0, W}, {0, H}});
-        s.input_cl(c, x, y, n) = input_zero(x, y, c, n);
+        Func input_zero = BoundaryConditions::constant_exterior(input, Internal::make_zero(Type(dtype)),
+                                                                {{0, W}, {0, H}});
+        s.input_cl(c, x, y, n) = cast(t, input_zero(x, y, c, n));
 
         // Output pixel p (raster order) is row p / oW, column p % oW, found
         // once per pixel (not per tap). A schedule may compute whole tiles
@@ -90,14 +98,16 @@ public:
         Expr pc = clamp(p, 0, oH * oW - 1);
         s.pixel(p) = Tuple(pc / oW, pc % oW);
         Expr py = s.pixel(p)[0], px = s.pixel(p)[1];
-        Func offset_c = BoundaryConditions::repeat_edge(offset, {{0, oW}, {0, oH}});
+        Func offset_e = BoundaryConditions::repeat_edge(offset, {{0, oW}, {0, oH}});
+        Func offset_c("offset_c");
+        offset_c(x, y, c, n) = cast(t, offset_e(x, y, c, n));  // p + offset in t
         const dcn::DeformConv2dGeometry geo{stride_y, stride_x, pad_top, pad_left, dilation_y, dilation_x,
                                             H, W, kW, taps};
         const dcn::DeformSamplePoint sp = dcn::deform_conv2d_sample_point(geo, offset_c, py, px, k, g, n, t);
         Expr scale = Internal::make_one(t);
         if (with_mask) {
             Func mask_c = BoundaryConditions::repeat_edge(*mask, {{0, oW}, {0, oH}});
-            scale = mask_c(px, py, g * taps + k, n);
+            scale = cast(t, mask_c(px, py, g * taps + k, n));
         }
         s.sample(p, k, g, n) = dcn::deform_conv2d_forward_sample(sp, scale);
 
@@ -118,7 +128,7 @@ public:
         const int wb = gpu ? dcn::deform_conv2d_gpu_weight_block()
                            : dcn::deform_conv2d_cpu_weight_block(get_target(), t, cpu_params());
         s.weight_packed(o, ci, k, s.ob) =
-            weight(k % kW, k / kW, gpu ? min(ci, Cg - 1) : Expr(ci), min(s.ob * wb + o, K - 1));
+            cast(t, weight(k % kW, k / kW, gpu ? min(ci, Cg - 1) : Expr(ci), min(s.ob * wb + o, K - 1)));
 
         // The reduction over (input channel, tap). With one group it runs
         // over (channel within offset group, offset group, tap), which needs
@@ -138,10 +148,10 @@ public:
         Expr col_ci = select(one_group, s.r.x, clamp(s.channel_og(c_grouped)[1], 0, channels_per_og - 1));
         Expr col_g = select(one_group, s.r.y, clamp(s.channel_og(c_grouped)[0], 0, offset_groups - 1));
         Expr w_ci = select(one_group, s.r.y * channels_per_og + s.r.x, s.r.x);
-        s.accum(o, p, n) = with_bias ? (*bias)(o_c) : Internal::make_zero(t);
+        s.accum(o, p, n) = with_bias ? cast(t, (*bias)(o_c)) : Internal::make_zero(t);
         s.accum(o, p, n) += s.weight_packed(o % wb, w_ci, s.r.z, o / wb) * s.columns(col_ci, col_g, s.r.z, p, n);
 
-        output(p, o, n) = s.accum(o, p, n);
+        output(p, o, n) = cast(Type(dtype), s.accum(o, p, n));
         s.output = output;
 
         s.groups = groups;

@@ -33,6 +33,8 @@ class DeformPsroiPoolBackwardDataGenerator : public Generator<DeformPsroiPoolBac
 public:
     GeneratorParam<bool> with_trans{"with_trans", false};
     GeneratorParam<Type> dtype{"dtype", Float(32)};
+    // The type the kernel computes in (dcn::compute_type; the list's ACCUM).
+    GeneratorParam<Type> accum{"accum", Float(32)};
 
     Input<Buffer<void, 4>> input{"input"};
     Input<Buffer<void, 2>> rois{"rois"};
@@ -50,6 +52,7 @@ public:
     Output<Buffer<>> *grad_trans = nullptr;
 
     void configure() {
+        dcn::compute_type(dtype, accum, false);
         input.set_type(dtype);
         rois.set_type(dtype);
         grad_output.set_type(dtype);

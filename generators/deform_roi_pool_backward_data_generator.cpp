@@ -32,6 +32,8 @@ public:
     GeneratorParam<bool> with_offset{"with_offset", false};
     GeneratorParam<bool> with_mask{"with_mask", false};
     GeneratorParam<Type> dtype{"dtype", Float(32)};
+    // The type the kernel computes in (dcn::compute_type; the list's ACCUM).
+    GeneratorParam<Type> accum{"accum", Float(32)};
 
     Input<Buffer<void, 4>> input{"input"};
     Input<Buffer<void, 2>> rois{"rois"};
@@ -48,6 +50,7 @@ public:
     Output<Buffer<>> *grad_mask = nullptr;
 
     void configure() {
+        dcn::compute_type(dtype, accum, false);
         input.set_type(dtype);
         rois.set_type(dtype);
         grad_output.set_type(dtype);

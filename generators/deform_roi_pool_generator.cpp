@@ -24,6 +24,8 @@ public:
 
     // Element type of every tensor (cmake/DcnRegistry.cmake's dtypes).
     GeneratorParam<Type> dtype{"dtype", Float(32)};
+    // The type the kernel computes in (dcn::compute_type; the list's ACCUM).
+    GeneratorParam<Type> accum{"accum", Float(32)};
 
     // CPU schedule tunables (schedules/cpu/roi_pool.h; 1 and 1 = untuned).
     GeneratorParam<int> rois_per_task{"rois_per_task", dcn::tunables::default_of("deform_roi_pool", "rois_per_task")};
@@ -43,6 +45,7 @@ public:
     Input<Buffer<>> *mask = nullptr;  // 4-D
 
     void configure() {
+        dcn::compute_type(dtype, accum, false);
         input.set_type(dtype);
         rois.set_type(dtype);
         output.set_type(dtype);

@@ -246,6 +246,22 @@ TEST(CliRoiPool, PsroiClassAwareTransAndCount) {
     EXPECT_GT(std::count(ref.count.begin(), ref.count.end(), 4.0), 0);
 }
 
+// --output and --count naming one file (./ prefix, a symbolic link that does
+// not point anywhere yet): refused before anything is written.
+TEST(CliRoiPool, PsroiAliasedOutputsAreRefused) {
+    const PsProblem pr = ps_problem(2, 8, 9, 10, 4, 2, true, 2, 102);
+    const std::string dir = scratch_dir();
+    const PsFiles f = save_ps(pr, dir);
+    const std::string dotted = (fs::path(dir) / "." / fs::path(f.output).filename()).string();
+    const std::string link = path_in(dir, "link.npy");
+    fs::create_symlink(fs::path(f.output).filename(), link);
+    for (const std::string &count : {dotted, link}) {
+        const CliResult r = run_cli(concat(ps_args(pr, f), {"--count", count}), dir);
+        EXPECT_TRUE(fails_with(r, 2, {"--output and --count name the same file"}));
+        EXPECT_FALSE(fs::exists(f.output)) << describe(r);
+    }
+}
+
 TEST(CliRoiPool, PsroiDefaults) {
     // Only the required flags: part 0 (= pooled), 4 samples per part,
     // trans_std 0 (a given trans has no effect), spatial scale 1.

@@ -71,6 +71,22 @@ struct Call {
     }
 };
 
+TEST(Settings, NegativeThreadCountIsRefusedZeroRestoresTheDefault) {
+    const int before = dcn::num_threads();
+    try {
+        dcn::set_num_threads(-1);
+        ADD_FAILURE() << "set_num_threads(-1) did not throw";
+    } catch (const dcn::Error &e) {
+        EXPECT_EQ(e.argument(), "n");
+        EXPECT_STREQ(e.what(), "set_num_threads: n: expected >= 0 (0 = the default), got -1");
+    }
+    EXPECT_EQ(dcn::num_threads(), before);
+    dcn::set_num_threads(1);
+    EXPECT_EQ(dcn::num_threads(), 1);
+    dcn::set_num_threads(0);
+    EXPECT_EQ(dcn::num_threads(), before);
+}
+
 TEST(Validation, TheBaseCallIsValid) {
     // The other tests break exactly one thing in this call.
     EXPECT_NO_THROW(Call{}());

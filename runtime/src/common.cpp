@@ -24,7 +24,8 @@ HalideView::HalideView(const TensorView &t) {
         dims[i].flags = 0;
     }
     buf.host = reinterpret_cast<uint8_t *>(t.data);
-    buf.type = halide_type_t(halide_type_float, static_cast<uint8_t>(8 * dtype_size(t.dtype)), 1);
+    buf.type = halide_type_t(t.dtype == DType::bfloat16 ? halide_type_bfloat : halide_type_float,
+                             static_cast<uint8_t>(8 * dtype_size(t.dtype)), 1);
     buf.dimensions = r;
     buf.dim = dims;
 }

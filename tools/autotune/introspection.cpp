@@ -92,9 +92,10 @@ bool check_tunables(const std::string &op, const Halide::Target &target, bool st
         return false;
     }
     const auto actual = generator_params(*gen);
-    // The element type is an axis of the registry (cmake/DcnRegistry.cmake)
-    // that the build sets, never tuned; the tuner tunes float32.
-    std::set<std::string> known{"dtype"};
+    // The element type and its compute type are an axis of the registry
+    // (cmake/DcnRegistry.cmake) that the build sets, never tuned; the tuner
+    // tunes float32.
+    std::set<std::string> known{"dtype", "accum"};
     if (!actual.count("dtype")) {
         log << "error: " << op << " has no GeneratorParam 'dtype' (cmake/DcnRegistry.cmake sets it)\n";
         ok = false;

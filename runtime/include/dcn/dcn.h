@@ -14,6 +14,7 @@
 
 #include <array>
 #include <cstdint>
+#include <cstring>
 #include <optional>
 #include <stdexcept>
 #include <string>
@@ -45,7 +46,80 @@ struct CudaContext {
 
 const char *device_name(Device d);
 
-// Element types (float32, float64, ...: the build's list, dcn/lists.inc).
+// 16-bit floating-point storage: the bits, as the tensors hold them. The
+// kernels compute in float32 and round their outputs to nearest, ties to
+// even. from_float() rounds the same way (NaN stays NaN); to_float() is
+// exact.
+struct bfloat16_t {
+    uint16_t bits = 0;
+    static bfloat16_t from_float(float f) {
+        uint32_t u;
+        std::memcpy(&u, &f, sizeof u);
+        bfloat16_t b;
+        if ((u & 0x7fffffffu) > 0x7f800000u) {
+            b.bits = static_cast<uint16_t>((u >> 16) | 0x40u);  // a quiet NaN
+        } else {
+            b.bits = static_cast<uint16_t>((u + 0x7fffu + ((u >> 16) & 1u)) >> 16);
+        }
+        return b;
+    }
+    float to_float() const {
+        const uint32_t u = uint32_t(bits) << 16;
+        float f;
+        std::memcpy(&f, &u, sizeof f);
+        return f;
+    }
+};
+
+struct float16_t {
+    uint16_t bits = 0;
+    static float16_t from_float(float f) {
+        uint32_t u;
+        std::memcpy(&u, &f, sizeof u);
+        const uint32_t sign = (u >> 16) & 0x8000u;
+        const uint32_t a = u & 0x7fffffffu;
+        float16_t h;
+        if (a > 0x7f800000u) {
+            h.bits = static_cast<uint16_t>(sign | 0x7e00u);  // a quiet NaN
+        } else if (a >= 0x477ff000u) {
+            h.bits = static_cast<uint16_t>(sign | 0x7c00u);  // rounds to infinity (or is)
+        } else if (a < 0x38800000u) {
+            // Subnormal (or 0): scale to units of 2^-24, round to nearest even.
+            float m;
+            const uint32_t am = a;
+            std::memcpy(&m, &am, sizeof m);
+            const float scaled = m * 16777216.0f;  // exact: a power of two
+            uint32_t q = static_cast<uint32_t>(scaled);
+            const float rest = scaled - static_cast<float>(q);
+            if (rest > 0.5f || (rest == 0.5f && (q & 1u))) q++;
+            h.bits = static_cast<uint16_t>(sign | q);
+        } else {
+            const uint32_t r = a - 0x38000000u;  // rebias the exponent 127 -> 15
+            h.bits = static_cast<uint16_t>(sign | ((r + 0xfffu + ((r >> 13) & 1u)) >> 13));
+        }
+        return h;
+    }
+    float to_float() const {
+        const uint32_t sign = uint32_t(bits & 0x8000u) << 16;
+        const uint32_t e = (bits >> 10) & 0x1fu, m = bits & 0x3ffu;
+        uint32_t u;
+        if (e == 0x1fu) {
+            u = sign | 0x7f800000u | (m << 13);
+        } else if (e != 0) {
+            u = sign | ((e + 112u) << 23) | (m << 13);
+        } else {
+            const float f = static_cast<float>(m) * (1.0f / 16777216.0f);  // subnormal or 0: exact
+            std::memcpy(&u, &f, sizeof u);
+            u |= sign;
+        }
+        float f;
+        std::memcpy(&f, &u, sizeof f);
+        return f;
+    }
+};
+
+// Element types (float32, float64, bfloat16, float16: the build's list,
+// dcn/lists.inc).
 enum class DType {
 #define DCN_DTYPE(name, ctype) name,
 #include "dcn/lists.inc"
@@ -70,7 +144,9 @@ struct dtype_of;
 // elements), device. The innermost (last) dimension must have stride 1; the
 // other strides may be anything non-negative (a padded row pitch, a slice of
 // a larger batch). The element type follows the pointer: a float* view is
-// float32, a double* view float64. All tensors of one call have one dtype.
+// float32, a double* view float64, a dcn::bfloat16_t* / dcn::float16_t*
+// view bfloat16 / float16 (or set `dtype` on a view of raw uint16_t bits).
+// All tensors of one call have one dtype.
 struct TensorView {
     void *data = nullptr;
     std::vector<int64_t> shape;

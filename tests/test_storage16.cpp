@@ -1,0 +1,259 @@
+// 16-bit storage (bfloat16, float16; issue 18, first slice): the public
+// types' conversions against an independent oracle, and deform_conv2d's
+// forward over the whole edge-case matrix on every CPU path against the
+// double reference, the inputs rounded to the storage type first (so only
+// the kernel's own error is measured), at the tolerance of
+// Tolerance::storage16 (test_support.h; docs/operators.md, "Precision").
+// Non-finite offsets keep their rule; the other operators and directions
+// refuse 16-bit tensors with the library's error until their kernels exist.
+#include <gtest/gtest.h>
+
+#include <dcn/dcn.h>
+
+#include <algorithm>
+#include <cmath>
+#include <cstdint>
+#include <cstring>
+#include <limits>
+#include <optional>
+#include <random>
+#include <string>
+#include <tuple>
+#include <vector>
+
+#include "cpu_paths.h"
+#include "deform_conv2d_cases.h"
+#include "reference/deform_conv2d_ref.h"
+#include "test_support.h"
+
+namespace {
+
+using dcn::CpuIsa;
+using dcn_test::DcnTest;
+using dcn_test::isa_label;
+using dcn_test::why_unusable;
+using namespace dcn_conv_cases;
+
+// ---- the storage types ------------------------------------------------------
+
+// Every finite value of a 16-bit type, sorted, from its bits through an
+// independent decoding (sign, exponent, fraction in double).
+double decode(uint16_t bits, int exponent_bits, int fraction_bits) {
+    const int bias = (1 << (exponent_bits - 1)) - 1;
+    const int e = (bits >> fraction_bits) & ((1 << exponent_bits) - 1);
+    const int f = bits & ((1 << fraction_bits) - 1);
+    const double sign = (bits >> 15) ? -1.0 : 1.0;
+    if (e == (1 << exponent_bits) - 1) return f ? std::nan("") : sign * INFINITY;
+    if (e == 0) return sign * std::ldexp(double(f), 1 - bias - fraction_bits);
+    return sign * std::ldexp(double(f + (1 << fraction_bits)), e - bias - fraction_bits);
+}
+
+struct Format {
+    const char *name;
+    int exponent_bits, fraction_bits;
+};
+
+template <typename H>
+void check_conversions(const Format &fmt) {
+    SCOPED_TRACE(fmt.name);
+    // to_float is exact, and from_float(to_float(b)) == b for every non-NaN b.
+    std::vector<std::pair<double, uint16_t>> finite;
+    for (uint32_t b = 0; b < 65536; ++b) {
+        H h;
+        h.bits = uint16_t(b);
+        const double want = decode(uint16_t(b), fmt.exponent_bits, fmt.fraction_bits);
+        const float got = h.to_float();
+        if (std::isnan(want)) {
+            ASSERT_TRUE(std::isnan(got)) << b;
+            ASSERT_TRUE(std::isnan(H::from_float(got).to_float())) << b;
+            continue;
+        }
+        ASSERT_EQ(double(got), want) << b;
+        ASSERT_EQ(H::from_float(got).bits, uint16_t(b)) << b;
+        if (std::isfinite(want) && !(b >> 15)) finite.push_back({want, uint16_t(b)});  // >= +0
+    }
+    std::sort(finite.begin(), finite.end());
+    const double max_finite = finite.back().first;
+    const double next_up = std::ldexp(1.0, int(std::ilogb(max_finite)) + 1);  // the first value past the range
+    // Round to nearest, ties to even, on random floats and on the midpoints.
+    std::mt19937 rng(7);
+    std::vector<float> probes;
+    for (int i = 0; i < 200000; ++i) {
+        uint32_t u = rng();
+        float f;
+        std::memcpy(&f, &u, sizeof f);
+        if (std::isfinite(f)) probes.push_back(f);
+    }
+    for (size_t i = 0; i + 1 < finite.size(); ++i)
+        probes.push_back(float(0.5 * (finite[i].first + finite[i + 1].first)));  // exact in float
+    for (const float f : probes) {
+        const double a = std::fabs(double(f));
+        const H h = H::from_float(f);
+        double want;
+        uint16_t want_bits;
+        if (a >= 0.5 * (max_finite + next_up)) {
+            want = INFINITY;
+            want_bits = uint16_t(0x7c00u);
+        } else {
+            auto hi = std::lower_bound(finite.begin(), finite.end(), std::make_pair(a, uint16_t(0)));
+            if (hi == finite.end()) hi = finite.end() - 1;
+            auto lo = hi == finite.begin() ? hi : hi - 1;
+            const double dlo = a - lo->first, dhi = hi->first - a;
+            auto pick = dlo < dhi ? lo : dhi < dlo ? hi : ((lo->second & 1u) ? hi : lo);
+            want = pick->first;
+            want_bits = pick->second;
+        }
+        ASSERT_EQ(double(std::fabs(h.to_float())), want) << "from_float(" << f << ")";
+        if (std::isfinite(want)) ASSERT_EQ(h.bits & 0x7fffu, want_bits) << f;
+        ASSERT_EQ(std::signbit(h.to_float()), std::signbit(f)) << f;
+    }
+    EXPECT_TRUE(std::isinf(H::from_float(INFINITY).to_float()));
+    EXPECT_TRUE(std::isnan(H::from_float(std::nanf("")).to_float()));
+}
+
+TEST(Storage16, BFloat16ConversionsRoundToNearestEven) {
+    check_conversions<dcn::bfloat16_t>({"bfloat16", 8, 7});
+}
+TEST(Storage16, Float16ConversionsRoundToNearestEven) { check_conversions<dcn::float16_t>({"float16", 5, 10}); }
+
+TEST(Storage16, TheTypesAreInTheList) {
+    EXPECT_EQ(dcn::dtype_of<dcn::bfloat16_t>::value, dcn::DType::bfloat16);
+    EXPECT_EQ(dcn::dtype_of<dcn::float16_t>::value, dcn::DType::float16);
+    EXPECT_EQ(dcn::dtype_size(dcn::DType::bfloat16), 2u);
+    EXPECT_EQ(dcn::dtype_size(dcn::DType::float16), 2u);
+    EXPECT_STREQ(dcn::dtype_name(dcn::DType::bfloat16), "bfloat16");
+}
+
+// ---- deform_conv2d forward ----------------------------------------------------
+
+// A storage type: its C++ type and unit roundoff.
+template <typename H>
+struct Storage;
+template <>
+struct Storage<dcn::bfloat16_t> {
+    static constexpr double u = 1.0 / 256;  // 2^-8
+};
+template <>
+struct Storage<dcn::float16_t> {
+    static constexpr double u = 1.0 / 2048;  // 2^-11
+};
+
+template <typename H>
+std::vector<H> to_storage(const std::vector<float> &v) {
+    std::vector<H> h(v.size());
+    for (size_t i = 0; i < v.size(); ++i) h[i] = H::from_float(v[i]);
+    return h;
+}
+
+template <typename H>
+void round_to(dcn_ref::Tensor &t) {
+    for (float &f : t.data) f = H::from_float(f).to_float();
+}
+
+// The problem with every input rounded to H; the kernel's output (as float).
+template <typename H>
+std::vector<float> run_storage16(Problem &pr) {
+    for (dcn_ref::Tensor *t : {&pr.input, &pr.offset, &pr.weight, &pr.mask, &pr.bias}) round_to<H>(*t);
+    const std::vector<H> x = to_storage<H>(pr.input.data), off = to_storage<H>(pr.offset.data),
+                         w = to_storage<H>(pr.weight.data), m = to_storage<H>(pr.mask.data),
+                         b = to_storage<H>(pr.bias.data);
+    std::vector<H> out(size_t(dcn_test::numel(pr.out_shape)), H::from_float(std::nanf("")));
+    std::optional<dcn::TensorView> mask, bias;
+    if (pr.has_mask) mask = dcn::TensorView(m.data(), pr.mask.shape);
+    if (pr.has_bias) bias = dcn::TensorView(b.data(), pr.bias.shape);
+    dcn::deform_conv2d(dcn::TensorView(x.data(), pr.input.shape), dcn::TensorView(off.data(), pr.offset.shape),
+                       dcn::TensorView(w.data(), pr.weight.shape), mask, bias,
+                       dcn::TensorView(out.data(), pr.out_shape), options_of(pr.p));
+    std::vector<float> f(out.size());
+    for (size_t i = 0; i < out.size(); ++i) f[i] = out[i].to_float();
+    return f;
+}
+
+enum class Half { bfloat16, float16 };
+
+const char *half_name(Half h) { return h == Half::bfloat16 ? "bfloat16" : "float16"; }
+
+class Storage16Cases : public DcnTest,
+                       public ::testing::WithParamInterface<std::tuple<Case, CpuIsa, Half>> {};
+
+template <typename H>
+void check_case(const Case &c, CpuIsa isa) {
+    Problem pr = make_problem(c);
+    dcn::set_max_cpu_isa(isa);
+    const std::vector<float> out = run_storage16<H>(pr);  // rounds pr's inputs first
+    EXPECT_EQ(dcn::last_cpu_isa(), isa);
+    EXPECT_TRUE(dcn_test::matches_reference(out, pr.reference(), pr.out_shape, pr.reduction_len(),
+                                            dcn_test::Tolerance::storage16(Storage<H>::u)));
+}
+
+TEST_P(Storage16Cases, MatchesReference) {
+    const Case &c = std::get<0>(GetParam());
+    const CpuIsa isa = std::get<1>(GetParam());
+    const std::string why = why_unusable(isa);
+    if (!why.empty()) GTEST_SKIP() << why;
+    if (std::get<2>(GetParam()) == Half::bfloat16)
+        check_case<dcn::bfloat16_t>(c, isa);
+    else
+        check_case<dcn::float16_t>(c, isa);
+}
+
+INSTANTIATE_TEST_SUITE_P(
+    Edge, Storage16Cases,
+    ::testing::Combine(::testing::ValuesIn(all_cases()), ::testing::ValuesIn(dcn_test::all_cpu_paths()),
+                       ::testing::Values(Half::bfloat16, Half::float16)),
+    [](const ::testing::TestParamInfo<std::tuple<Case, CpuIsa, Half>> &info) {
+        return std::get<0>(info.param).name + "_" + isa_label(std::get<1>(info.param)) + "_" +
+               half_name(std::get<2>(info.param));
+    });
+
+// NaN / Inf / huge offsets stored in 16 bits still put their samples outside.
+TEST_F(DcnTest, Storage16NonFiniteOffsetsContributeZero) {
+    Problem pr = make_problem(Case("nonfinite16").in(1, 3, 5, 6).wt(2, 3, 3).pad(1).with_bias());
+    for (size_t i = 0; i < pr.offset.data.size(); i += 3)
+        pr.offset.data[i] = (i / 3) % 3 == 0 ? std::nanf("") : ((i / 3) % 3 == 1 ? INFINITY : -60000.0f);
+    for (CpuIsa isa : dcn_test::usable_isas()) {
+        SCOPED_TRACE(isa_label(isa));
+        for (Half h : {Half::bfloat16, Half::float16}) {
+            SCOPED_TRACE(half_name(h));
+            Problem q = pr;
+            dcn::set_max_cpu_isa(isa);
+            const std::vector<float> out =
+                h == Half::bfloat16 ? run_storage16<dcn::bfloat16_t>(q) : run_storage16<dcn::float16_t>(q);
+            const double u = h == Half::bfloat16 ? Storage<dcn::bfloat16_t>::u : Storage<dcn::float16_t>::u;
+            EXPECT_TRUE(dcn_test::matches_reference(out, q.reference(), q.out_shape, q.reduction_len(),
+                                                    dcn_test::Tolerance::storage16(u)));
+        }
+    }
+}
+
+// Mixed dtypes are refused naming the argument; an operator without 16-bit
+// kernels says so (before reading past a 16-bit RoI table: it is read as
+// 16-bit values).
+TEST(Storage16, MixedDtypesAndMissingKernelsAreClearErrors) {
+    std::vector<dcn::bfloat16_t> x(1 * 2 * 4 * 4), off(1 * 2 * 4 * 4), y(1 * 2 * 4 * 4);
+    std::vector<float> w(2 * 2, 1.0f);
+    try {
+        dcn::deform_conv2d(dcn::TensorView(x.data(), {1, 2, 4, 4}), dcn::TensorView(off.data(), {1, 2, 4, 4}),
+                           dcn::TensorView(w.data(), {2, 2, 1, 1}), std::nullopt, std::nullopt,
+                           dcn::TensorView(y.data(), {1, 2, 4, 4}));
+        ADD_FAILURE() << "no error";
+    } catch (const dcn::Error &e) {
+        EXPECT_EQ(e.argument(), "weight") << e.what();
+        EXPECT_NE(std::string(e.what()).find("bfloat16"), std::string::npos) << e.what();
+    }
+    std::vector<dcn::float16_t> rois(5), out(2 * 2 * 2);
+    rois[3] = dcn::float16_t::from_float(3.0f);
+    rois[4] = dcn::float16_t::from_float(3.0f);
+    std::vector<dcn::float16_t> in(2 * 4 * 4);
+    dcn::DeformRoiPoolOptions o;
+    o.output_size = {2, 2};
+    try {
+        dcn::deform_roi_pool(dcn::TensorView(in.data(), {1, 2, 4, 4}), dcn::TensorView(rois.data(), {1, 5}),
+                             std::nullopt, std::nullopt, dcn::TensorView(out.data(), {1, 2, 2, 2}), o);
+        ADD_FAILURE() << "no error";
+    } catch (const dcn::Error &e) {
+        EXPECT_EQ(std::string(e.what()), "deform_roi_pool: input: this build has no float16 kernel");
+    }
+}
+
+}  // namespace
