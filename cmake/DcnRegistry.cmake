@@ -63,10 +63,17 @@ dcn_kernels(deform_roi_pool fwd f32 CPU all GPU cuda opencl)
 dcn_kernels(deform_conv2d fwd f64 CPU all GPU opencl)
 dcn_kernels(deform_psroi_pool fwd f64 CPU all GPU opencl)
 dcn_kernels(deform_roi_pool fwd f64 CPU all GPU opencl)
-# bfloat16 / float16 (issue 18, first slice): deform_conv2d forward on every
-# CPU path. The other operators, directions and the GPU devices follow.
-dcn_kernels(deform_conv2d fwd bf16 CPU all)
-dcn_kernels(deform_conv2d fwd f16 CPU all)
+# bfloat16 / float16 (issue 18): every operator and direction on every CPU
+# path. The GPU devices follow.
+foreach (_t IN ITEMS bf16 f16)
+    dcn_kernels(deform_conv2d fwd ${_t} CPU all)
+    dcn_kernels(deform_psroi_pool fwd ${_t} CPU all)
+    dcn_kernels(deform_roi_pool fwd ${_t} CPU all)
+    dcn_kernels(deform_conv2d bwd_data ${_t} FLAGS with_mask CPU all)
+    dcn_kernels(deform_conv2d bwd_weight ${_t} CPU all)
+    dcn_kernels(deform_psroi_pool bwd_data ${_t} CPU all)
+    dcn_kernels(deform_roi_pool bwd_data ${_t} CPU all)
+endforeach ()
 # Backward (generators/<op>_backward_<direction>_generator.cpp). The RoI
 # poolings have no weights: their backward is the data direction only.
 # The data gradients do not depend on the bias.

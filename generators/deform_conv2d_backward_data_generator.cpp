@@ -60,7 +60,7 @@ public:
     Output<Buffer<>> *grad_mask = nullptr;   // (oW, oH, G*kH*kW, N)
 
     void configure() {
-        dcn::compute_type(dtype, accum, false);
+        dcn::compute_type(dtype, accum, true);
         for (auto *b : {&input, &offset, &weight, &grad_output}) b->set_type(dtype);
         grad_input.set_type(dtype);
         grad_offset.set_type(dtype);
@@ -72,7 +72,10 @@ public:
 
     void generate() {
         dcn::DeformConv2dBackwardDataStages s;
-        const Type t = dtype;
+        // Storage in `dtype`, arithmetic in t (float32 for 16-bit storage):
+        // reads converted where staged, each gradient converted once.
+        const Type t = dcn::compute_type(dtype, accum, true);
+        const Type st = dtype;
         s.type = t;
         s.with_mask = with_mask;
         const Var &p = s.p, &o = s.o, &n = s.n, &x = s.x, &y = s.y, &c = s.c, &k = s.k, &g = s.g, &ci = s.ci,
@@ -88,8 +91,8 @@ public:
         Expr cpg = C / offset_groups;        // channels per offset group
         Expr Kg = K / groups;                // output channels per group
 
-        Func input_zero = BoundaryConditions::constant_exterior(input, zero, {{0, W}, {0, H}});
-        s.input_cl(c, x, y, n) = input_zero(x, y, c, n);
+        Func input_zero = BoundaryConditions::constant_exterior(input, Internal::make_zero(st), {{0, W}, {0, H}});
+        s.input_cl(c, x, y, n) = cast(t, input_zero(x, y, c, n));
 
         // A schedule may compute whole tiles past the last pixel: clamp p.
         Expr pc = clamp(p, 0, P - 1);
@@ -99,19 +102,21 @@ public:
             gpu ? dcn::DeformConv2dBackwardDataTile{1, 1} : dcn::deform_conv2d_backward_data_cpu_tile(get_target(), t);
         const Var &ib = s.in_blk, &bk = s.blk;
         Expr pq = clamp(bk * tile.pixels + ib, 0, P - 1);
-        s.gy(ib, o, bk, n) = grad_output(pq % oW, pq / oW, clamp(o, 0, K - 1), n);
+        s.gy(ib, o, bk, n) = cast(t, grad_output(pq % oW, pq / oW, clamp(o, 0, K - 1), n));
         Expr cq = clamp(g * cpg + bk * tile.channels + ib, 0, C - 1);
         Expr grp_q = cq / Cg;
-        s.weight_t(ib, o, k, bk, g) = weight(k % kW, k / kW, cq % Cg, clamp(grp_q * Kg + o, 0, K - 1));
+        s.weight_t(ib, o, k, bk, g) = cast(t, weight(k % kW, k / kW, cq % Cg, clamp(grp_q * Kg + o, 0, K - 1)));
 
-        Func offset_c = BoundaryConditions::repeat_edge(offset, {{0, oW}, {0, oH}});
+        Func offset_e = BoundaryConditions::repeat_edge(offset, {{0, oW}, {0, oH}});
+        Func offset_c("offset_c");
+        offset_c(x, y, c, n) = cast(t, offset_e(x, y, c, n));
         const dcn::DeformConv2dGeometry geo{stride_y, stride_x, pad_top, pad_left, dilation_y, dilation_x,
                                             H, W, kW, taps};
         const dcn::DeformSamplePoint sp = dcn::deform_conv2d_sample_point(geo, offset_c, py, px, k, g, n, t);
         Expr m = Internal::make_one(t);
         if (with_mask) {
             Func mask_c = BoundaryConditions::repeat_edge(*mask, {{0, oW}, {0, oH}});
-            m = mask_c(px, py, g * taps + k, n);
+            m = cast(t, mask_c(px, py, g * taps + k, n));
         }
         s.sample(p, k, g, n) = Tuple(sp.y0, sp.x0, sp.ly, sp.lx, m, sp.inside_closed);
         Expr y0 = s.sample(p, k, g, n)[0], x0 = s.sample(p, k, g, n)[1];
@@ -146,11 +151,11 @@ public:
         // grad_offset(x, y, ch, n): ch = g*2*taps + 2k (y) or + 1 (x).
         Expr ch_g = c / (2 * taps), ch_k = (c / 2) % taps;
         Expr q = y * oW + x;
-        grad_offset(x, y, c, n) =
-            select(valid_at(s, q, ch_k, ch_g, n),
-                   mask_at(s, q, ch_k, ch_g, n) *
-                       select(c % 2 == 0, s.coord_sums(q, ch_k, ch_g, n)[0], s.coord_sums(q, ch_k, ch_g, n)[1]),
-                   zero);
+        grad_offset(x, y, c, n) = cast(
+            st, select(valid_at(s, q, ch_k, ch_g, n),
+                       mask_at(s, q, ch_k, ch_g, n) *
+                           select(c % 2 == 0, s.coord_sums(q, ch_k, ch_g, n)[0], s.coord_sums(q, ch_k, ch_g, n)[1]),
+                       zero));
         s.grad_offset = grad_offset;
         if (with_mask) {
             // The mask's gradient is the sample's value, 0 outside the open
@@ -160,7 +165,7 @@ public:
             Expr mg = c / taps, mk = c % taps;
             Tuple sm = s.sample(q, mk, mg, n);
             Expr open = sm[5] && (sm[0] > -1 || sm[2] > zero) && (sm[1] > -1 || sm[3] > zero);
-            (*grad_mask)(x, y, c, n) = select(open, s.coord_sums(q, mk, mg, n)[2], zero);
+            (*grad_mask)(x, y, c, n) = cast(st, select(open, s.coord_sums(q, mk, mg, n)[2], zero));
             s.grad_mask = *grad_mask;
         }
 
@@ -177,7 +182,7 @@ public:
         Expr wgt = select(s.sample(rp, rk, g, n)[5], s.sample(rp, rk, g, n)[4] * wy * wx, zero);
         s.grad_input_cl(ci, x, y, g, n) = zero;
         s.grad_input_cl(ci, sx0 + cx, sy0 + cy, g, n) += wgt * s.grad_columns(ci, g, rk, rp, n);
-        grad_input(x, y, ci, g, n) = s.grad_input_cl(ci, x, y, g, n);
+        grad_input(x, y, ci, g, n) = cast(st, s.grad_input_cl(ci, x, y, g, n));
         s.grad_input = grad_input;
 
         s.groups = groups;

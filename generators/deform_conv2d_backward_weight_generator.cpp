@@ -46,7 +46,7 @@ public:
     Output<Buffer<>> *grad_bias = nullptr;  // (K)
 
     void configure() {
-        dcn::compute_type(dtype, accum, false);
+        dcn::compute_type(dtype, accum, true);
         for (auto *b : {&input, &offset, &grad_output}) b->set_type(dtype);
         grad_weight.set_type(dtype);
         if (with_mask) mask = add_input<Buffer<>>("mask", dtype, 4);
@@ -55,7 +55,9 @@ public:
 
     void generate() {
         dcn::DeformConv2dBackwardWeightStages s;
-        const Type t = dtype;
+        // Storage in `dtype`, arithmetic in t (float32 for 16-bit storage).
+        const Type t = dcn::compute_type(dtype, accum, true);
+        const Type st = dtype;
         s.type = t;
         s.with_bias = with_bias;
         const Var &p = s.p, &o = s.o, &n = s.n, &x = s.x, &y = s.y, &c = s.c, &k = s.k, &g = s.g, &ci = s.ci,
@@ -74,24 +76,27 @@ public:
         // Zero outside the image and past the last channel (a CPU schedule
         // computes whole blocks of channels with unclamped, dense loads).
         const bool gpu = get_target().has_gpu_feature();
-        Func input_zero = BoundaryConditions::constant_exterior(input, zero, {{0, W}, {0, H}, {0, C}});
-        s.input_cl(c, x, y, n) = input_zero(x, y, c, n);
+        Func input_zero =
+            BoundaryConditions::constant_exterior(input, Internal::make_zero(st), {{0, W}, {0, H}, {0, C}});
+        s.input_cl(c, x, y, n) = cast(t, input_zero(x, y, c, n));
 
         Expr pc = clamp(p, 0, P - 1);
-        s.gy(o, p, n) = grad_output(pc % oW, pc / oW, clamp(o, 0, K - 1), n);
+        s.gy(o, p, n) = cast(t, grad_output(pc % oW, pc / oW, clamp(o, 0, K - 1), n));
         s.pixel(p) = Tuple(pc / oW, pc % oW);
         Expr py = s.pixel(p)[0], px = s.pixel(p)[1];
 
         // The forward's samples and columns (its rule: a contribution only
         // for -1 < y < H, -1 < x < W).
-        Func offset_c = BoundaryConditions::repeat_edge(offset, {{0, oW}, {0, oH}});
+        Func offset_e = BoundaryConditions::repeat_edge(offset, {{0, oW}, {0, oH}});
+        Func offset_c("offset_c");
+        offset_c(x, y, c, n) = cast(t, offset_e(x, y, c, n));
         const dcn::DeformConv2dGeometry geo{stride_y, stride_x, pad_top, pad_left, dilation_y, dilation_x,
                                             H, W, kW, taps};
         const dcn::DeformSamplePoint sp = dcn::deform_conv2d_sample_point(geo, offset_c, py, px, k, g, n, t);
         Expr scale = Internal::make_one(t);
         if (with_mask) {
             Func mask_c = BoundaryConditions::repeat_edge(*mask, {{0, oW}, {0, oH}});
-            scale = mask_c(px, py, g * taps + k, n);
+            scale = cast(t, mask_c(px, py, g * taps + k, n));
         }
         s.sample(p, k, g, n) = dcn::deform_conv2d_forward_sample(sp, scale);
         Expr c_in = gpu ? clamp(g * cpg + ci, 0, C - 1) : g * cpg + ci;
@@ -114,14 +119,14 @@ public:
         s.grad_weight_sum(cw, k, o) = zero;
         s.grad_weight_sum(cw, k, o) +=
             s.columns_blocked(c_of % B, s.rw.x, k, c_of / B, s.rw.y) * s.gy(o, s.rw.x, s.rw.y);
-        grad_weight(x, y, cw, o) = s.grad_weight_sum(cw, y * kW + x, o);
+        grad_weight(x, y, cw, o) = cast(st, s.grad_weight_sum(cw, y * kW + x, o));
         s.grad_weight = grad_weight;
 
         if (with_bias) {
             s.rb = RDom(0, P, 0, N, "rb");
             s.grad_bias_sum(o) = zero;
             s.grad_bias_sum(o) += s.gy(o, s.rb.x, s.rb.y);
-            (*grad_bias)(o) = s.grad_bias_sum(o);
+            (*grad_bias)(o) = cast(st, s.grad_bias_sum(o));
             s.grad_bias = *grad_bias;
         }
 

@@ -52,7 +52,7 @@ public:
     Output<Buffer<>> *grad_trans = nullptr;
 
     void configure() {
-        dcn::compute_type(dtype, accum, false);
+        dcn::compute_type(dtype, accum, true);
         input.set_type(dtype);
         rois.set_type(dtype);
         grad_output.set_type(dtype);
@@ -65,7 +65,11 @@ public:
 
     void generate() {
         dcn::DeformPsroiPoolBackwardStages s;
-        const Type t = dtype;
+        // Storage in `dtype`, arithmetic in t (float32 for 16-bit storage):
+        // reads converted where staged, outputs converted once.
+        const Type t = dcn::compute_type(dtype, accum, true);
+        Func rois_c("rois_c");
+        rois_c(s.x, s.r) = cast(t, rois(s.x, s.r));
         s.type = t;
         const Expr zero = Internal::make_zero(t), one = Internal::make_one(t);
         const Var &pw = s.pw, &ph = s.ph, &cc = s.cc, &cls = s.cls, &r = s.r, &iw = s.iw, &ih = s.ih;
@@ -77,14 +81,14 @@ public:
         Expr num_classes = with_trans ? max(trans->dim(2).extent() / 2, 1) : Expr(1);
         Expr per_class = max(output_dim / num_classes, 1);
 
-        s.input_ps(ct, x, y, gi, n) = input(x, y, ct * G * G + gi, n);
+        s.input_ps(ct, x, y, gi, n) = cast(t, input(x, y, ct * G * G + gi, n));
 
-        const dcn::PsroiBox box = dcn::psroi_box(rois, r, N, spatial_scale, P, S, t, get_target());
+        const dcn::PsroiBox box = dcn::psroi_box(rois_c, r, N, spatial_scale, P, S, t, get_target());
         Expr trans_x = zero, trans_y = zero;
         if (with_trans) {
             Expr tx = dcn::psroi_part(pw, P, part_size), ty = dcn::psroi_part(ph, P, part_size);
-            trans_x = (*trans)(tx, ty, 2 * cls, r) * cast(t, trans_std);  // x first
-            trans_y = (*trans)(tx, ty, 2 * cls + 1, r) * cast(t, trans_std);
+            trans_x = cast(t, (*trans)(tx, ty, 2 * cls, r)) * cast(t, trans_std);  // x first
+            trans_y = cast(t, (*trans)(tx, ty, 2 * cls + 1, r)) * cast(t, trans_std);
         }
         s.bin_start(pw, ph, cls, r) = Tuple(cast(t, pw) * box.bin_w + box.start_w + trans_x * box.roi_w,
                                             cast(t, ph) * box.bin_h + box.start_h + trans_y * box.roi_h,
@@ -100,7 +104,7 @@ public:
         s.count(pw, ph, cls, r) += s.valid(s.s.x, s.s.y, pw, ph, cls, r);
         Expr cnt = s.count(pw, ph, cls, r);
         s.share(cc, cls, pw, ph, r) =
-            select(cnt > zero, grad_output(pw, ph, clamp(cls * per_class + cc, 0, output_dim - 1), r) / max(cnt, one),
+            select(cnt > zero, cast(t, grad_output(pw, ph, clamp(cls * per_class + cc, 0, output_dim - 1), r)) / max(cnt, one),
                    zero);
 
         // Position-sensitive group of a bin.
@@ -134,8 +138,8 @@ public:
             cell_sum(px, py, k, r) = zero;
             cell_sum(px, py, k, r) += select(k % 2 == 0, s.bin_trans(s.rb.x, s.rb.y, kc, r)[0],
                                              s.bin_trans(s.rb.x, s.rb.y, kc, r)[1]);
-            (*grad_trans)(px, py, k, r) =
-                cast(t, trans_std) * select(k % 2 == 0, box.roi_w, box.roi_h) * cell_sum(px, py, k, r);
+            (*grad_trans)(px, py, k, r) = cast(
+                Type(dtype), cast(t, trans_std) * select(k % 2 == 0, box.roi_w, box.roi_h) * cell_sum(px, py, k, r));
             s.grad_trans = *grad_trans;
             s.cell_sum = cell_sum;
         }
@@ -159,11 +163,11 @@ public:
             Tuple smp = s.sample(s.rs[1], s.rs[2], bx, by, cls, rr);
             Expr row = select(cy == 0, smp[0], smp[2]), col = select(cx == 0, smp[1], smp[3]);
             Expr wy = select(cy == 0, 1.0f - smp[4], smp[4]), wx = select(cx == 0, 1.0f - smp[5], smp[5]);
-            Expr b = dcn::roi_batch_index(rois(0, rr), N);
+            Expr b = dcn::roi_batch_index(rois_c(0, rr), N);
             s.grad_ps(cc, x, y, gi, cls, n) = zero;
             s.grad_ps(cc, col, row, gi, cls, b) += select(smp[6] > zero, s.share(cc, cls, bx, by, rr) * wy * wx, zero);
         }
-        grad_input(x, y, gi, cc, cls, n) = s.grad_ps(cc, x, y, gi, cls, n);
+        grad_input(x, y, gi, cc, cls, n) = cast(Type(dtype), s.grad_ps(cc, x, y, gi, cls, n));
         s.grad_input = grad_input;
 
         if (get_target().has_gpu_feature()) {

@@ -45,7 +45,7 @@ public:
     Input<Buffer<>> *trans = nullptr;  // 4-D
 
     void configure() {
-        dcn::compute_type(dtype, accum, false);
+        dcn::compute_type(dtype, accum, true);
         input.set_type(dtype);
         rois.set_type(dtype);
         output.set_type({dtype, dtype});
@@ -54,7 +54,11 @@ public:
 
     void generate() {
         dcn::DeformPsroiPoolStages s;
-        const Type t = dtype;
+        // Storage in `dtype`, arithmetic in t (float32 for 16-bit storage):
+        // reads converted where staged, outputs converted once.
+        const Type t = dcn::compute_type(dtype, accum, true);
+        Func rois_c("rois_c");
+        rois_c(s.x, s.r) = cast(t, rois(s.x, s.r));
         s.type = t;
         auto k = [&](double v) { return Internal::make_const(t, v); };  // a constant of the dtype
         const Var &pw = s.pw, &ph = s.ph, &ct = s.ct, &cc = s.cc, &cls = s.cls, &r = s.r;
@@ -65,14 +69,14 @@ public:
         Expr num_classes = with_trans ? max(trans->dim(2).extent() / 2, 1) : Expr(1);
         Expr per_class = max(output_dim / num_classes, 1);
 
-        s.input_ps(ct, x, y, gi, n) = input(x, y, ct * G * G + gi, n);
+        s.input_ps(ct, x, y, gi, n) = cast(t, input(x, y, ct * G * G + gi, n));
 
-        const dcn::PsroiBox box = dcn::psroi_box(rois, r, N, spatial_scale, P, sample_per_part, t, get_target());
+        const dcn::PsroiBox box = dcn::psroi_box(rois_c, r, N, spatial_scale, P, sample_per_part, t, get_target());
         Expr trans_x = k(0), trans_y = k(0);
         if (with_trans) {
             Expr px = dcn::psroi_part(pw, P, part_size), py = dcn::psroi_part(ph, P, part_size);
-            trans_x = (*trans)(px, py, 2 * cls, r) * cast(t, trans_std);  // x first
-            trans_y = (*trans)(px, py, 2 * cls + 1, r) * cast(t, trans_std);
+            trans_x = cast(t, (*trans)(px, py, 2 * cls, r)) * cast(t, trans_std);  // x first
+            trans_y = cast(t, (*trans)(px, py, 2 * cls + 1, r)) * cast(t, trans_std);
         }
         Expr wstart = cast(t, pw) * box.bin_w + box.start_w + trans_x * box.roi_w;
         Expr hstart = cast(t, ph) * box.bin_h + box.start_h + trans_y * box.roi_h;
@@ -114,7 +118,8 @@ public:
         Expr out_cls = clamp(ct / per_class, 0, num_classes - 1);
         Expr out_cc = clamp(ct - out_cls * per_class, 0, per_class - 1);
         Expr sum = s.pooled(out_cc, out_cls, pw, ph, r), cnt = s.count(pw, ph, out_cls, r);
-        output(pw, ph, ct, r) = Tuple(select(cnt > 0.0f, sum / max(cnt, k(1)), k(0)), cnt);
+        output(pw, ph, ct, r) =
+            Tuple(cast(Type(dtype), select(cnt > 0.0f, sum / max(cnt, k(1)), k(0))), cast(Type(dtype), cnt));
         s.output = output;
 
         set_estimates_for_autoschedulers();

@@ -50,7 +50,7 @@ public:
     Output<Buffer<>> *grad_mask = nullptr;
 
     void configure() {
-        dcn::compute_type(dtype, accum, false);
+        dcn::compute_type(dtype, accum, true);
         input.set_type(dtype);
         rois.set_type(dtype);
         grad_output.set_type(dtype);
@@ -67,7 +67,11 @@ public:
 
     void generate() {
         dcn::DeformRoiPoolBackwardStages s;
-        const Type t = dtype;
+        // Storage in `dtype`, arithmetic in t (float32 for 16-bit storage):
+        // reads converted where staged, outputs converted once.
+        const Type t = dcn::compute_type(dtype, accum, true);
+        Func rois_c("rois_c");
+        rois_c(s.x, s.r) = cast(t, rois(s.x, s.r));
         s.type = t;
         const Expr zero = Internal::make_zero(t), one = Internal::make_one(t);
         const Var &pw = s.pw, &ph = s.ph, &c = s.c, &r = s.r, &i = s.i, &x = s.x, &y = s.y, &n = s.n;
@@ -76,13 +80,13 @@ public:
         Expr N = input.dim(3).extent();
         Expr PW = grad_output.dim(0).extent(), PH = grad_output.dim(1).extent(), R = grad_output.dim(3).extent();
 
-        s.input_cl(c, x, y, n) = input(x, y, c, n);
+        s.input_cl(c, x, y, n) = cast(t, input(x, y, c, n));
 
-        const dcn::RoiAlignBox box = dcn::roi_align_box(rois, r, N, spatial_scale, sampling_ratio, max_grid, PW, PH, t);
+        const dcn::RoiAlignBox box = dcn::roi_align_box(rois_c, r, N, spatial_scale, sampling_ratio, max_grid, PW, PH, t);
         Expr start_w = box.start_w, start_h = box.start_h;
         if (with_offset) {
-            start_w += cast(t, gamma) * box.roi_w * (*offset)(pw, ph, 0, r);  // channel 0 = x
-            start_h += cast(t, gamma) * box.roi_h * (*offset)(pw, ph, 1, r);
+            start_w += cast(t, gamma) * box.roi_w * cast(t, (*offset)(pw, ph, 0, r));  // channel 0 = x
+            start_h += cast(t, gamma) * box.roi_h * cast(t, (*offset)(pw, ph, 1, r));
         }
         // The bin's first corner (offset applied), bin size and grid: the
         // samples are base + (i + 0.5) * bin / grid (roi_align_coordinate).
@@ -92,8 +96,8 @@ public:
         s.y_sample(i, pw, ph, r) = dcn::roi_align_axis(bs[1] + (cast(t, i) + 0.5f) * bs[3] / cast(t, bs[5]), H, true);
         s.x_sample(i, pw, ph, r) = dcn::roi_align_axis(bs[0] + (cast(t, i) + 0.5f) * bs[2] / cast(t, bs[4]), W, true);
 
-        Expr m = with_mask ? Expr((*mask)(pw, ph, 0, r)) : one;
-        s.share(c, pw, ph, r) = grad_output(pw, ph, c, r) * m / cast(t, box.count());
+        Expr m = with_mask ? cast(t, (*mask)(pw, ph, 0, r)) : one;
+        s.share(c, pw, ph, r) = cast(t, grad_output(pw, ph, c, r)) * m / cast(t, box.count());
 
         // The bin's sums over its samples, per channel: the pooled value and
         // the two derivatives. mmcv's d/dx = (high - y)(v01 - v00) +
@@ -128,18 +132,19 @@ public:
             s.bin_grads(pw, ph, r) = Tuple(zero, zero, zero);
             s.bin_grads(pw, ph, r) = Tuple(s.bin_grads(pw, ph, r)[0] + sh * sm[1],
                                            s.bin_grads(pw, ph, r)[1] + sh * sm[2],
-                                           s.bin_grads(pw, ph, r)[2] + grad_output(pw, ph, s.rc, r) * sm[0]);
+                                           s.bin_grads(pw, ph, r)[2] + cast(t, grad_output(pw, ph, s.rc, r)) * sm[0]);
         }
         Var kk("kk");
         if (with_offset) {
             // (x, y): gamma * the RoI's width / height * the sums.
             Expr size = select(kk == 0, box.roi_w, box.roi_h);
-            (*grad_offset)(pw, ph, kk, r) =
-                cast(t, gamma) * size * select(kk == 0, s.bin_grads(pw, ph, r)[0], s.bin_grads(pw, ph, r)[1]);
+            (*grad_offset)(pw, ph, kk, r) = cast(
+                Type(dtype),
+                cast(t, gamma) * size * select(kk == 0, s.bin_grads(pw, ph, r)[0], s.bin_grads(pw, ph, r)[1]));
             s.grad_offset = *grad_offset;
         }
         if (with_mask) {
-            (*grad_mask)(pw, ph, kk, r) = s.bin_grads(pw, ph, r)[2] / cast(t, box.count());
+            (*grad_mask)(pw, ph, kk, r) = cast(Type(dtype), s.bin_grads(pw, ph, r)[2] / cast(t, box.count()));
             s.grad_mask = *grad_mask;
         }
 
@@ -151,7 +156,7 @@ public:
             Expr cx = s.rs[0] % 2, cy = s.rs[0] / 2;
             Expr sx = s.rs[1], sy = s.rs[2], rpw = s.rs[3], rph = s.rs[4], rr = s.rs[5];
             const dcn::RoiAlignBox rbox =
-                dcn::roi_align_box(rois, rr, N, spatial_scale, sampling_ratio, max_grid, PW, PH, t);
+                dcn::roi_align_box(rois_c, rr, N, spatial_scale, sampling_ratio, max_grid, PW, PH, t);
             s.rs.where(sx < rbox.grid_w && sy < rbox.grid_h);
             Tuple ys = s.y_sample(sy, rpw, rph, rr), xs = s.x_sample(sx, rpw, rph, rr);
             Expr row = select(cy == 0, ys[0], ys[1]), col = select(cx == 0, xs[0], xs[1]);
@@ -160,7 +165,7 @@ public:
             s.grad_input_cl(c, col, row, rbox.batch) +=
                 select(ys[4] * xs[4] > zero, s.share(c, rpw, rph, rr) * wgt, zero);
         }
-        grad_input(x, y, c, n) = s.grad_input_cl(c, x, y, n);
+        grad_input(x, y, c, n) = cast(Type(dtype), s.grad_input_cl(c, x, y, n));
         s.grad_input = grad_input;
 
         if (get_target().has_gpu_feature()) {

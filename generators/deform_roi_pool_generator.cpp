@@ -45,7 +45,7 @@ public:
     Input<Buffer<>> *mask = nullptr;  // 4-D
 
     void configure() {
-        dcn::compute_type(dtype, accum, false);
+        dcn::compute_type(dtype, accum, true);
         input.set_type(dtype);
         rois.set_type(dtype);
         output.set_type(dtype);
@@ -55,21 +55,25 @@ public:
 
     void generate() {
         dcn::DeformRoiPoolStages s;
-        const Type t = dtype;
+        // Storage in `dtype`, arithmetic in t (float32 for 16-bit storage):
+        // reads converted where staged, outputs converted once.
+        const Type t = dcn::compute_type(dtype, accum, true);
+        Func rois_c("rois_c");
+        rois_c(s.x, s.r) = cast(t, rois(s.x, s.r));
         s.type = t;
         const Var &pw = s.pw, &ph = s.ph, &c = s.c, &r = s.r, &i = s.i, &x = s.x, &y = s.y, &n = s.n;
 
         Expr W = input.dim(0).extent(), H = input.dim(1).extent(), N = input.dim(3).extent();
         Expr PW = output.dim(0).extent(), PH = output.dim(1).extent();
 
-        s.input_cl(c, x, y, n) = input(x, y, c, n);
+        s.input_cl(c, x, y, n) = cast(t, input(x, y, c, n));
 
         const dcn::RoiAlignBox box =
-            dcn::roi_align_box(rois, r, N, spatial_scale, sampling_ratio, max_grid, PW, PH, t);
+            dcn::roi_align_box(rois_c, r, N, spatial_scale, sampling_ratio, max_grid, PW, PH, t);
         Expr start_w = box.start_w, start_h = box.start_h;
         if (with_offset) {
-            start_w += cast(t, gamma) * box.roi_w * (*offset)(pw, ph, 0, r);  // channel 0 = x
-            start_h += cast(t, gamma) * box.roi_h * (*offset)(pw, ph, 1, r);
+            start_w += cast(t, gamma) * box.roi_w * cast(t, (*offset)(pw, ph, 0, r));  // channel 0 = x
+            start_h += cast(t, gamma) * box.roi_h * cast(t, (*offset)(pw, ph, 1, r));
         }
         s.y_sample(i, pw, ph, r) =
             dcn::roi_align_axis(dcn::roi_align_coordinate(start_h, ph, i, box.bin_h, box.grid_h), H, false);
@@ -91,8 +95,8 @@ public:
                                          Internal::make_zero(t));
 
         Expr value = s.pooled(c, pw, ph, r) / cast(t, box.count());
-        if (with_mask) value *= (*mask)(pw, ph, 0, r);
-        output(pw, ph, c, r) = value;
+        if (with_mask) value *= cast(t, (*mask)(pw, ph, 0, r));
+        output(pw, ph, c, r) = cast(Type(dtype), value);
         s.output = output;
 
         set_estimates_for_autoschedulers();

@@ -142,8 +142,12 @@ struct SampleScan {
 double knife_margin(double mag) { return 1e-5 * (1.0 + mag); }
 
 // A sample at (x, y), inside when lo <= coordinate <= hi on both axes.
+// integer_edges: an inside sample's coordinate within rounding of an
+// integer is a knife edge too (where MSRA's trans derivative jumps: its far
+// corner is ceil(), the near one on an integer); the 16-bit suites ask for
+// it, whose rounded inputs land on integers far more often.
 void classify(SampleScan &s, const Coord &x, double xlo, double xhi, const Coord &y, double ylo,
-              double yhi) {
+              double yhi, bool integer_edges = false) {
     if (!std::isfinite(x.v) || !std::isfinite(y.v)) {  // outside by definition, float or double
         ++s.outside;
         return;
@@ -159,6 +163,9 @@ void classify(SampleScan &s, const Coord &x, double xlo, double xhi, const Coord
         }
     }
     if (x.v >= xlo && x.v <= xhi && y.v >= ylo && y.v <= yhi) {
+        if (integer_edges)
+            for (const Coord *c : {&x, &y})
+                if (!c->exact && std::fabs(c->v - std::round(c->v)) <= knife_margin(c->mag)) ++s.knife_edges;
         ++s.inside;
         s.coord_max = std::max({s.coord_max, x.mag, y.mag});
     } else {
@@ -169,7 +176,7 @@ void classify(SampleScan &s, const Coord &x, double xlo, double xhi, const Coord
 // Every sample of RoI `roi` (5 floats) for deform_psroi_pool; trans_r is the
 // RoI's (2*num_classes, part, part) slice or null.
 SampleScan scan_psroi(const float *roi, const float *trans_r, int64_t num_classes,
-                      const dcn_ref::PsroiPoolParams &p, int64_t H, int64_t W) {
+                      const dcn_ref::PsroiPoolParams &p, int64_t H, int64_t W, bool integer_edges = false) {
     SampleScan s;
     const int64_t P = p.pooled_size, S = p.sample_per_part;
     const int64_t part = p.part_size > 0 ? p.part_size : P;
@@ -208,7 +215,7 @@ SampleScan scan_psroi(const float *roi, const float *trans_r, int64_t num_classe
                     for (int64_t iw = 0; iw < S; ++iw) {
                         const Coord x = axis(sw, ew, rw, bw, subw, tx, pw, iw);
                         const Coord y = axis(sh, eh, rh, bh, subh, ty, ph, ih);
-                        classify(s, x, -0.5, double(W) - 0.5, y, -0.5, double(H) - 0.5);
+                        classify(s, x, -0.5, double(W) - 0.5, y, -0.5, double(H) - 0.5, integer_edges);
                     }
             }
     return s;
@@ -411,7 +418,10 @@ std::vector<std::array<float, 4>> half_integer_boxes() {
             {-0.5f, 0.5f, 1.5f, 5.5f}};
 }
 
-PsProblem make_ps_problem(const PsCase &c) {
+// round (if given): every value rounded to a storage type (16-bit suites)
+// as it is drawn, so that the knife-edge scan sees the values the kernels
+// get; it also scans for integer knife edges (classify()).
+PsProblem make_ps_problem(const PsCase &c, float (*round)(float) = nullptr) {
     std::mt19937 rng(seed_of(c.name));
     PsProblem pr;
     pr.opt = ps_options(c);
@@ -458,7 +468,12 @@ PsProblem make_ps_problem(const PsCase &c) {
                 roi[1] = snap(x1), roi[2] = snap(y1), roi[3] = snap(x2), roi[4] = snap(y2);
             }
             if (tr) fill_deform(tr, tslice, c.trans, rng);
-            s = scan_psroi(roi, tr, c.classes, pr.p, c.H, c.W);
+            if (round) {
+                for (int k = 1; k < 5; ++k) roi[k] = round(roi[k]);
+                if (tr)
+                    for (int64_t k = 0; k < tslice; ++k) tr[k] = round(tr[k]);
+            }
+            s = scan_psroi(roi, tr, c.classes, pr.p, c.H, c.W, round != nullptr);
             if (s.knife_edges == 0) break;
             if ((!redraw_roi && !redraw_trans) || attempt > 500) {
                 ADD_FAILURE() << c.name << ": RoI " << r << " (" << roi[1] << ", " << roi[2] << ", " << roi[3]

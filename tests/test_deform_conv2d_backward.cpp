@@ -20,6 +20,7 @@
 #include <random>
 #include <string>
 #include <tuple>
+#include <type_traits>
 #include <vector>
 
 #include "cpu_paths.h"
@@ -45,13 +46,18 @@ struct BackwardProblem {
     int64_t cpg = 1, Kg = 1;
 };
 
-BackwardProblem make_backward(const Case &c) {
+// `round` (if given) rounds every input to a storage type first (16-bit
+// storage: the reference sees the values the kernel sees).
+BackwardProblem make_backward(const Case &c, float (*round)(float) = nullptr) {
     BackwardProblem b;
     b.fwd = make_problem(c);
     for (float &v : b.fwd.offset.data)
         if (std::isfinite(v) && std::fabs(v) < 1e6f) v = std::round(v * 4096.0f) / 4096.0f;
     std::mt19937 rng(seed_of(c.name) ^ 0x9e3779b9u);
     b.grad_output = dcn_test::random_tensor(b.fwd.out_shape, rng, -1.0f, 1.0f);
+    if (round)
+        for (Tensor *t : {&b.fwd.input, &b.fwd.offset, &b.fwd.weight, &b.fwd.mask, &b.grad_output})
+            for (float &v : t->data) v = round(v);
     const Problem &f = b.fwd;
     const dcn_ref::TensorD mask = dcn_ref::to_double(f.mask);
     b.ref = dcn_ref::deform_conv2d_backward(dcn_ref::to_double(b.grad_output), dcn_ref::to_double(f.input),
@@ -72,13 +78,25 @@ struct Want {
 };
 
 template <typename T>
+constexpr bool is_storage16 = std::is_same_v<T, dcn::bfloat16_t> || std::is_same_v<T, dcn::float16_t>;
+
+template <typename T>
 std::vector<T> as(const std::vector<float> &v) {
-    return std::vector<T>(v.begin(), v.end());
+    if constexpr (is_storage16<T>) {
+        std::vector<T> h(v.size());
+        for (size_t i = 0; i < v.size(); ++i) h[i] = T::from_float(v[i]);
+        return h;
+    } else {
+        return std::vector<T>(v.begin(), v.end());
+    }
 }
 
 template <typename T>
 std::vector<T> poisoned(size_t n) {
-    return std::vector<T>(n, std::numeric_limits<T>::quiet_NaN());
+    if constexpr (is_storage16<T>)
+        return std::vector<T>(n, T::from_float(std::numeric_limits<float>::quiet_NaN()));
+    else
+        return std::vector<T>(n, std::numeric_limits<T>::quiet_NaN());
 }
 
 // Runs the library with NaN-poisoned gradient buffers (every one allocated;
@@ -163,6 +181,57 @@ INSTANTIATE_TEST_SUITE_P(
     ::testing::Combine(::testing::ValuesIn(all_cases()), ::testing::ValuesIn(dcn_test::all_cpu_paths())),
     [](const ::testing::TestParamInfo<std::tuple<Case, CpuIsa>> &info) {
         return std::get<0>(info.param).name + "_" + isa_label(std::get<1>(info.param));
+    });
+
+// ---- 16-bit storage: every case, every CPU path, bfloat16 and float16 --------
+// The inputs and grad_output rounded to the type first; every gradient
+// within u * |ref| + the float32 bound (Tolerance::storage16,
+// docs/operators.md "Precision of 16-bit storage").
+
+template <typename H>
+float round_to(float v) {
+    return H::from_float(v).to_float();
+}
+
+template <typename H>
+std::vector<float> to_float(const std::vector<H> &h) {
+    std::vector<float> f(h.size());
+    for (size_t i = 0; i < h.size(); ++i) f[i] = h[i].to_float();
+    return f;
+}
+
+template <typename H>
+void check_storage16(const Case &c, CpuIsa isa, double u) {
+    const BackwardProblem b = make_backward(c, &round_to<H>);
+    dcn::set_max_cpu_isa(isa);
+    const Grads<H> g = run_backward<H>(b);
+    EXPECT_EQ(dcn::last_cpu_isa(), isa);
+    const Grads<float> f{to_float(g.input), to_float(g.offset), to_float(g.mask), to_float(g.weight),
+                         to_float(g.bias)};
+    expect_matches(f, b, dcn_test::Tolerance::storage16(u));
+}
+
+class BackwardStorage16Cases : public DcnTest,
+                               public ::testing::WithParamInterface<std::tuple<Case, CpuIsa, dcn::DType>> {};
+
+TEST_P(BackwardStorage16Cases, MatchesReference) {
+    const Case &c = std::get<0>(GetParam());
+    const CpuIsa isa = std::get<1>(GetParam());
+    const std::string why = why_unusable(isa);
+    if (!why.empty()) GTEST_SKIP() << why;
+    if (std::get<2>(GetParam()) == dcn::DType::bfloat16)
+        check_storage16<dcn::bfloat16_t>(c, isa, 1.0 / 256);
+    else
+        check_storage16<dcn::float16_t>(c, isa, 1.0 / 2048);
+}
+
+INSTANTIATE_TEST_SUITE_P(
+    Edge, BackwardStorage16Cases,
+    ::testing::Combine(::testing::ValuesIn(all_cases()), ::testing::ValuesIn(dcn_test::all_cpu_paths()),
+                       ::testing::Values(dcn::DType::bfloat16, dcn::DType::float16)),
+    [](const ::testing::TestParamInfo<std::tuple<Case, CpuIsa, dcn::DType>> &info) {
+        return std::get<0>(info.param).name + "_" + isa_label(std::get<1>(info.param)) + "_" +
+               dcn::dtype_name(std::get<2>(info.param));
     });
 
 // The ordinary convolution's gradients, from its own definition (no

@@ -14,6 +14,7 @@
 #include <gtest/gtest.h>
 
 #include <cstring>
+#include <type_traits>
 
 #include "reference/deform_conv2d_backward_ref.h"
 #include "reference/deform_psroi_pool_backward_ref.h"
@@ -24,13 +25,52 @@
 namespace {
 
 template <typename T>
+constexpr bool is_storage16 = std::is_same_v<T, dcn::bfloat16_t> || std::is_same_v<T, dcn::float16_t>;
+
+template <typename T>
 std::vector<T> as(const std::vector<float> &v) {
-    return std::vector<T>(v.begin(), v.end());
+    if constexpr (is_storage16<T>) {
+        std::vector<T> h(v.size());
+        for (size_t i = 0; i < v.size(); ++i) h[i] = T::from_float(v[i]);
+        return h;
+    } else {
+        return std::vector<T>(v.begin(), v.end());
+    }
 }
 
 template <typename T>
 std::vector<T> nan_filled(const std::vector<int64_t> &shape) {
-    return std::vector<T>(static_cast<size_t>(std::max<int64_t>(numel(shape), 1)), std::numeric_limits<T>::quiet_NaN());
+    const size_t n = static_cast<size_t>(std::max<int64_t>(numel(shape), 1));
+    if constexpr (is_storage16<T>)
+        return std::vector<T>(n, T::from_float(std::numeric_limits<float>::quiet_NaN()));
+    else
+        return std::vector<T>(n, std::numeric_limits<T>::quiet_NaN());
+}
+
+// 16-bit storage: the float32 tolerance plus the rounding of each result
+// to the storage type, u * |ref| (test_support.h, Tolerance::storage16).
+dcn_test::Tolerance with_storage_rounding(dcn_test::Tolerance t, double u) {
+    t.rel_per_element = u;
+    t.rel_l2 += u;
+    return t;
+}
+
+template <typename H>
+float round_to(float v) {
+    return H::from_float(v).to_float();
+}
+
+template <typename H>
+std::vector<float> to_float(const std::vector<H> &h) {
+    std::vector<float> f(h.size());
+    for (size_t i = 0; i < h.size(); ++i) f[i] = h[i].to_float();
+    return f;
+}
+
+void round_all(std::initializer_list<Tensor *> ts, float (*round)(float)) {
+    if (!round) return;
+    for (Tensor *t : ts)
+        for (float &v : t->data) v = round(v);
 }
 
 template <typename T>
@@ -84,11 +124,13 @@ struct RoiBackward {
     double roi_extent_max = 1.0;  // the largest RoI side in feature units (the offset's factor)
 };
 
-RoiBackward make_roi_backward(const RoiCase &c) {
+// `round` (if given) rounds every input to a storage type first.
+RoiBackward make_roi_backward(const RoiCase &c, float (*round)(float) = nullptr) {
     RoiBackward b;
     b.fwd = make_roi_problem(c);
     std::mt19937 rng(seed_of(c.name) ^ 0x85ebca6bu);
     b.grad_output = dcn_test::random_tensor(b.fwd.out_shape, rng, -1.0f, 1.0f);
+    round_all({&b.fwd.input, &b.fwd.rois, &b.fwd.offset, &b.fwd.mask, &b.grad_output}, round);
     const RoiProblem &f = b.fwd;
     const dcn_ref::TensorD offset = dcn_ref::to_double(f.offset), mask = dcn_ref::to_double(f.mask);
     b.ref = dcn_ref::deform_roi_pool_backward(dcn_ref::to_double(b.grad_output), dcn_ref::to_double(f.input),
@@ -136,7 +178,7 @@ RoiGrads<T> run_roi_backward(const RoiBackward &b, RoiWant want = {}, dcn::Devic
 }
 
 template <typename T>
-void expect_roi_matches(const RoiGrads<T> &g, const RoiBackward &b, bool float64) {
+void expect_roi_matches(const RoiGrads<T> &g, const RoiBackward &b, bool float64, double u = 0.0) {
     const RoiProblem &f = b.fwd;
     const int64_t R = f.rois.shape[0], C = f.input.shape[1], bins = int64_t(f.p.pooled_h) * f.p.pooled_w;
     const double cm = f.scan.coord_max;
@@ -146,7 +188,7 @@ void expect_roi_matches(const RoiGrads<T> &g, const RoiBackward &b, bool float64
     // grad_mask: C * grid terms of the bilinear value (slope 2).
     const double scale = std::max(1.0, double(f.p.gamma) * b.roi_extent_max);
     const auto tol = [&](int64_t terms, double slope) {
-        return float64 ? dcn_test::Tolerance::float64() : gradient_tolerance(cm, terms, slope);
+        return float64 ? dcn_test::Tolerance::float64() : with_storage_rounding(gradient_tolerance(cm, terms, slope), u);
     };
     EXPECT_TRUE(dcn_test::matches_reference(g.input.data(), b.ref.input, f.input.shape, R * bins * f.max_grid,
                                             tol(R * bins * f.max_grid, 1.0)))
@@ -199,11 +241,12 @@ struct PsBackward {
     double roi_extent_max = 1.0;
 };
 
-PsBackward make_ps_backward(const PsCase &c) {
+PsBackward make_ps_backward(const PsCase &c, float (*round)(float) = nullptr) {
     PsBackward b;
-    b.fwd = make_ps_problem(c);
+    b.fwd = make_ps_problem(c, round);
     std::mt19937 rng(seed_of(c.name) ^ 0x85ebca6bu);
     b.grad_output = dcn_test::random_tensor(b.fwd.out_shape, rng, -1.0f, 1.0f);
+    round_all({&b.fwd.input, &b.fwd.rois, &b.fwd.trans, &b.grad_output}, round);
     const PsProblem &f = b.fwd;
     const dcn_ref::TensorD trans = dcn_ref::to_double(f.trans);
     b.ref = dcn_ref::deform_psroi_pool_backward(dcn_ref::to_double(b.grad_output), dcn_ref::to_double(f.input),
@@ -244,7 +287,7 @@ PsGrads<T> run_ps_backward(const PsBackward &b, bool want_input = true, bool wan
 }
 
 template <typename T>
-void expect_ps_matches(const PsGrads<T> &g, const PsBackward &b, bool float64) {
+void expect_ps_matches(const PsGrads<T> &g, const PsBackward &b, bool float64, double u = 0.0) {
     const PsProblem &f = b.fwd;
     const int64_t R = f.rois.shape[0], P = f.p.pooled_size, S = f.p.sample_per_part;
     const int64_t part = f.p.part_size > 0 ? f.p.part_size : P;
@@ -256,7 +299,7 @@ void expect_ps_matches(const PsGrads<T> &g, const PsBackward &b, bool float64) {
     const int64_t bins_per_cell = ((P + part - 1) / part) * ((P + part - 1) / part);
     const double scale = std::max(1.0, double(f.p.trans_std) * b.roi_extent_max);
     const auto tol = [&](int64_t terms, double slope) {
-        return float64 ? dcn_test::Tolerance::float64() : gradient_tolerance(cm, terms, slope);
+        return float64 ? dcn_test::Tolerance::float64() : with_storage_rounding(gradient_tolerance(cm, terms, slope), u);
     };
     EXPECT_TRUE(dcn_test::matches_reference(g.input.data(), b.ref.input, f.input.shape, R * P * P * S * S,
                                             tol(R * P * P * S * S, 1.0)))
@@ -296,6 +339,109 @@ INSTANTIATE_TEST_SUITE_P(Edge, PsBackwardCases,
                          ::testing::Combine(::testing::ValuesIn(ps_cases()),
                                             ::testing::ValuesIn(dcn_test::all_cpu_paths())),
                          case_and_path<PsCase>);
+
+// ---- 16-bit storage: both poolings, forward and backward, every case and CPU path ----
+// Every input (RoI table included) rounded to the type first, so the
+// references see what the kernels see; results within the float32
+// tolerance plus u * |ref| (docs/operators.md, "Precision of 16-bit
+// storage"). The psroi count is an integer, exact in both types here
+// (at most sample_per_part^2 = 16).
+
+template <typename H>
+std::vector<float> run_roi16(const RoiProblem &pr) {
+    const std::vector<H> x = as<H>(pr.input.data), rois = as<H>(pr.rois.data), off = as<H>(pr.offset.data),
+                         m = as<H>(pr.mask.data);
+    std::vector<H> out = nan_filled<H>(pr.out_shape);
+    std::optional<dcn::TensorView> offset, mask;
+    if (pr.has_offset) offset = dcn::TensorView(ptr_or_dummy(off), pr.offset.shape);
+    if (pr.has_mask) mask = dcn::TensorView(ptr_or_dummy(m), pr.mask.shape);
+    dcn::deform_roi_pool(dcn::TensorView(x.data(), pr.input.shape), dcn::TensorView(ptr_or_dummy(rois), pr.rois.shape),
+                         offset, mask, dcn::TensorView(out.data(), pr.out_shape), pr.opt);
+    return to_float(out);
+}
+
+template <typename H>
+std::pair<std::vector<float>, std::vector<float>> run_ps16(const PsProblem &pr) {
+    const std::vector<H> x = as<H>(pr.input.data), rois = as<H>(pr.rois.data), tr = as<H>(pr.trans.data);
+    std::vector<H> out = nan_filled<H>(pr.out_shape), count = nan_filled<H>(pr.out_shape);
+    std::optional<dcn::TensorView> trans;
+    if (pr.has_trans) trans = dcn::TensorView(ptr_or_dummy(tr), pr.trans.shape);
+    dcn::deform_psroi_pool(dcn::TensorView(x.data(), pr.input.shape), dcn::TensorView(ptr_or_dummy(rois), pr.rois.shape),
+                           trans, dcn::TensorView(out.data(), pr.out_shape), dcn::TensorView(count.data(), pr.out_shape),
+                           pr.opt);
+    return {to_float(out), to_float(count)};
+}
+
+template <typename H>
+void check_roi16(const RoiCase &c, double u) {
+    const RoiBackward b = make_roi_backward(c, &round_to<H>);
+    const RoiProblem &f = b.fwd;
+    EXPECT_TRUE(dcn_test::matches_reference(run_roi16<H>(f), f.reference(), f.out_shape, f.max_grid,
+                                            with_storage_rounding(f.tolerance(), u)))
+        << "forward";
+    const RoiGrads<H> g = run_roi_backward<H>(b);
+    expect_roi_matches(RoiGrads<float>{to_float(g.input), to_float(g.offset), to_float(g.mask)}, b, false, u);
+}
+
+template <typename H>
+void check_ps16(const PsCase &c, double u) {
+    const PsBackward b = make_ps_backward(c, &round_to<H>);
+    const PsProblem &f = b.fwd;
+    const dcn_ref::PsroiPoolResult ref = f.reference();
+    const auto [out, count] = run_ps16<H>(f);
+    EXPECT_TRUE(dcn_test::matches_reference(out, ref.output, f.out_shape, int64_t(c.S) * c.S,
+                                            with_storage_rounding(f.tolerance(), u)))
+        << "forward";
+    EXPECT_TRUE(dcn_test::matches_reference(count, ref.count, f.out_shape, 1, dcn_test::Tolerance::exact()))
+        << "count";
+    const PsGrads<H> g = run_ps_backward<H>(b);
+    expect_ps_matches(PsGrads<float>{to_float(g.input), to_float(g.trans)}, b, false, u);
+}
+
+template <typename Case>
+using Storage16Param = std::tuple<Case, CpuIsa, dcn::DType>;
+
+template <typename Case>
+std::string case_path_dtype(const ::testing::TestParamInfo<Storage16Param<Case>> &info) {
+    return std::get<0>(info.param).name + "_" + isa_label(std::get<1>(info.param)) + "_" +
+           dcn::dtype_name(std::get<2>(info.param));
+}
+
+class RoiStorage16Cases : public RoiFixture, public ::testing::WithParamInterface<Storage16Param<RoiCase>> {};
+
+TEST_P(RoiStorage16Cases, ForwardAndGradientsMatchReference) {
+    const RoiCase &c = std::get<0>(GetParam());
+    on_cpu_path(std::get<1>(GetParam()), [&] {
+        if (std::get<2>(GetParam()) == dcn::DType::bfloat16)
+            check_roi16<dcn::bfloat16_t>(c, 1.0 / 256);
+        else
+            check_roi16<dcn::float16_t>(c, 1.0 / 2048);
+    });
+}
+
+INSTANTIATE_TEST_SUITE_P(Edge, RoiStorage16Cases,
+                         ::testing::Combine(::testing::ValuesIn(roi_cases()),
+                                            ::testing::ValuesIn(dcn_test::all_cpu_paths()),
+                                            ::testing::Values(dcn::DType::bfloat16, dcn::DType::float16)),
+                         case_path_dtype<RoiCase>);
+
+class PsStorage16Cases : public RoiFixture, public ::testing::WithParamInterface<Storage16Param<PsCase>> {};
+
+TEST_P(PsStorage16Cases, ForwardAndGradientsMatchReference) {
+    const PsCase &c = std::get<0>(GetParam());
+    on_cpu_path(std::get<1>(GetParam()), [&] {
+        if (std::get<2>(GetParam()) == dcn::DType::bfloat16)
+            check_ps16<dcn::bfloat16_t>(c, 1.0 / 256);
+        else
+            check_ps16<dcn::float16_t>(c, 1.0 / 2048);
+    });
+}
+
+INSTANTIATE_TEST_SUITE_P(Edge, PsStorage16Cases,
+                         ::testing::Combine(::testing::ValuesIn(ps_cases()),
+                                            ::testing::ValuesIn(dcn_test::all_cpu_paths()),
+                                            ::testing::Values(dcn::DType::bfloat16, dcn::DType::float16)),
+                         case_path_dtype<PsCase>);
 
 // ---- GPU schedules: OpenCL on PoCL (how CI runs them), CUDA where a driver
 // answers; float32 on both, float64 on OpenCL. ----------------------------------

@@ -4,8 +4,9 @@
 // double reference, the inputs rounded to the storage type first (so only
 // the kernel's own error is measured), at the tolerance of
 // Tolerance::storage16 (test_support.h; docs/operators.md, "Precision").
-// Non-finite offsets keep their rule; the other operators and directions
-// refuse 16-bit tensors with the library's error until their kernels exist.
+// Non-finite offsets keep their rule; the gradients and the RoI poolings'
+// 16-bit suites are in test_deform_conv2d_backward.cpp and
+// test_roi_pool_backward.cpp.
 #include <gtest/gtest.h>
 
 #include <dcn/dcn.h>
@@ -226,10 +227,10 @@ TEST_F(DcnTest, Storage16NonFiniteOffsetsContributeZero) {
     }
 }
 
-// Mixed dtypes are refused naming the argument; an operator without 16-bit
-// kernels says so (before reading past a 16-bit RoI table: it is read as
-// 16-bit values).
-TEST(Storage16, MixedDtypesAndMissingKernelsAreClearErrors) {
+// Mixed dtypes are refused naming the argument; a 16-bit RoI table is read
+// as 16-bit values (not past its end as float32); a device without 16-bit
+// kernels (the GPU devices, so far) says so.
+TEST(Storage16, MixedDtypesRoiTablesAndMissingKernels) {
     std::vector<dcn::bfloat16_t> x(1 * 2 * 4 * 4), off(1 * 2 * 4 * 4), y(1 * 2 * 4 * 4);
     std::vector<float> w(2 * 2, 1.0f);
     try {
@@ -241,18 +242,27 @@ TEST(Storage16, MixedDtypesAndMissingKernelsAreClearErrors) {
         EXPECT_EQ(e.argument(), "weight") << e.what();
         EXPECT_NE(std::string(e.what()).find("bfloat16"), std::string::npos) << e.what();
     }
-    std::vector<dcn::float16_t> rois(5), out(2 * 2 * 2);
-    rois[3] = dcn::float16_t::from_float(3.0f);
-    rois[4] = dcn::float16_t::from_float(3.0f);
-    std::vector<dcn::float16_t> in(2 * 4 * 4);
+    // One RoI [0, 0, 3, 3] over an image of ones: every bin is exactly 1.
+    const dcn::float16_t one = dcn::float16_t::from_float(1.0f), three = dcn::float16_t::from_float(3.0f);
+    std::vector<dcn::float16_t> rois = {dcn::float16_t{}, dcn::float16_t{}, dcn::float16_t{}, three, three};
+    std::vector<dcn::float16_t> in(2 * 4 * 4, one), out(2 * 2 * 2, dcn::float16_t::from_float(std::nanf("")));
     dcn::DeformRoiPoolOptions o;
     o.output_size = {2, 2};
-    try {
-        dcn::deform_roi_pool(dcn::TensorView(in.data(), {1, 2, 4, 4}), dcn::TensorView(rois.data(), {1, 5}),
-                             std::nullopt, std::nullopt, dcn::TensorView(out.data(), {1, 2, 2, 2}), o);
-        ADD_FAILURE() << "no error";
-    } catch (const dcn::Error &e) {
-        EXPECT_EQ(std::string(e.what()), "deform_roi_pool: input: this build has no float16 kernel");
+    dcn::deform_roi_pool(dcn::TensorView(in.data(), {1, 2, 4, 4}), dcn::TensorView(rois.data(), {1, 5}), std::nullopt,
+                         std::nullopt, dcn::TensorView(out.data(), {1, 2, 2, 2}), o);
+    for (const dcn::float16_t v : out) EXPECT_EQ(v.to_float(), 1.0f);
+    for (dcn::Device d : {dcn::Device::opencl, dcn::Device::cuda}) {
+        std::string why;
+        if (!dcn::device_usable(d, &why)) continue;
+        o.device = d;
+        try {
+            dcn::deform_roi_pool(dcn::TensorView(in.data(), {1, 2, 4, 4}), dcn::TensorView(rois.data(), {1, 5}),
+                                 std::nullopt, std::nullopt, dcn::TensorView(out.data(), {1, 2, 2, 2}), o);
+            ADD_FAILURE() << dcn::device_name(d) << ": no error";
+        } catch (const dcn::Error &e) {
+            EXPECT_NE(std::string(e.what()).find("_f16_"), std::string::npos) << e.what();
+            EXPECT_EQ(e.argument(), "device") << e.what();
+        }
     }
 }
 
