@@ -31,8 +31,9 @@ def _array(fn, name, a, required=True):
         if b is None or b.dtype == object:
             raise TypeError("%s: %s: expected an array, got %s" % (fn, name, type(a).__name__))
         a = b
-    if a.dtype.kind != "f" or a.dtype.itemsize not in (4, 8):
-        raise ValueError("%s: %s: expected float32 or float64 elements, got %s" % (fn, name, a.dtype))
+    if a.dtype.kind != "f" or a.dtype.itemsize not in (2, 4, 8):
+        raise ValueError("%s: %s: expected float16, float32 or float64 elements, got %s (bfloat16: pass torch "
+                         "tensors)" % (fn, name, a.dtype))
     return a
 
 

@@ -43,7 +43,8 @@ def _cuda_current_context():
     return ctx.value or 0
 
 
-_DTYPES = {torch.float32: "float32", torch.float64: "float64"}
+_DTYPES = {torch.float32: "float32", torch.float64: "float64", torch.bfloat16: "bfloat16",
+           torch.float16: "float16"}
 
 # The thread count dcn.set_num_threads asked for; None: calls through these
 # ops follow torch.get_num_threads() (docs/guarantees.md, "Threads").
@@ -77,7 +78,8 @@ def _spec(fn: str, name: str, t: Optional[Tensor], required: bool = True):
             raise TypeError("%s: %s: expected a tensor, got None" % (fn, name))
         return None
     if t.dtype not in _DTYPES:
-        raise ValueError("%s: %s: expected float32 or float64 elements, got %s" % (fn, name, t.dtype))
+        raise ValueError("%s: %s: expected float32, float64, bfloat16 or float16 elements, got %s"
+                         % (fn, name, t.dtype))
     if t.device.type not in ("cpu", "cuda"):
         raise ValueError("%s: %s: expected a CPU or CUDA tensor, got device %s" % (fn, name, t.device))
     return (list(t.shape), _DTYPES[t.dtype], t.device.type)
@@ -122,6 +124,28 @@ def _refuse_forward_ad(op, name: str):
     _lib.impl(name, autograd_kernel, "Autograd", with_keyset=True)
 
 
+def _register_autocast(op, name: str):
+    """Under torch.autocast (CPU or CUDA) the op runs in the autocast dtype:
+    its floating-point tensors but float64 ones (as torch's own autocast;
+    weights and the RoI table included) are cast to
+    torch.get_autocast_dtype(device) (the casts are differentiable,
+    so a float32 parameter gets a float32 gradient), then the op runs with
+    autocast off. (torch.library.register_autocast takes one fixed dtype;
+    this follows the autocast region's.)"""
+    for device_type in ("cpu", "cuda"):
+        key = "Autocast" + torch._C._dispatch_key_for_device(device_type)
+        dispatch_key = getattr(torch._C.DispatchKey, key)
+
+        def kernel(keyset, *args, _device_type=device_type, _key=dispatch_key):
+            dtype = torch.get_autocast_dtype(_device_type)
+            with torch._C._ExcludeDispatchKeyGuard(torch._C.DispatchKeySet(_key)):
+                cast = [a.to(dtype) if isinstance(a, Tensor) and a.is_floating_point() and a.dtype != torch.float64
+                        else a for a in args]
+                return op._opoverload(*cast)
+
+        _lib.impl(name, kernel, key, with_keyset=True)
+
+
 def _concrete(*tensors):
     """True when every shape is a plain int (not a symbolic size of
     torch.compile's dynamic shapes): then a fake can run the library's checks."""
@@ -138,7 +162,8 @@ def _a(t: Optional[Tensor]):
     (DLPack)."""
     if t is None:
         return None
-    return t.numpy() if t.device.type == "cpu" else t
+    # numpy has no bfloat16: those go through DLPack like CUDA tensors.
+    return t.numpy() if t.device.type == "cpu" and t.dtype != torch.bfloat16 else t
 
 
 def _shape(t: Optional[Tensor]):
@@ -261,6 +286,7 @@ def _conv_backward(ctx, grad):
 
 deform_conv2d.register_autograd(_conv_backward, setup_context=_conv_setup)
 _refuse_forward_ad(deform_conv2d, "deform_conv2d")
+_register_autocast(deform_conv2d, "deform_conv2d")
 
 
 # ---- deform_roi_pool (mmcv) ------------------------------------------------------------
@@ -341,6 +367,7 @@ def _roi_backward(ctx, grad):
 
 deform_roi_pool.register_autograd(_roi_backward, setup_context=_roi_setup)
 _refuse_forward_ad(deform_roi_pool, "deform_roi_pool")
+_register_autocast(deform_roi_pool, "deform_roi_pool")
 
 
 # ---- deform_psroi_pool (MSRA) -------------------------------------------------------------
@@ -424,3 +451,4 @@ def _psroi_backward(ctx, grad, grad_count):
 
 deform_psroi_pool.register_autograd(_psroi_backward, setup_context=_psroi_setup)
 _refuse_forward_ad(deform_psroi_pool, "deform_psroi_pool")
+_register_autocast(deform_psroi_pool, "deform_psroi_pool")

@@ -1,7 +1,7 @@
 // dcn._dcn: the Python extension module. Thin: every operator of dcn.h on
 // arrays that arrive through DLPack (nanobind's ndarray: numpy, torch, any
-// DLPack producer), CPU memory or CUDA device memory, C-contiguous, float32
-// or float64. The outputs are allocated by the caller (python/dcn/: numpy
+// DLPack producer), CPU memory or CUDA device memory, C-contiguous, float32,
+// float64, bfloat16 or float16 (16-bit storage, float32 arithmetic). The outputs are allocated by the caller (python/dcn/: numpy
 // or torch, in the inputs' dtype and device) and written here. No libtorch:
 // one build serves numpy and every torch version.
 //
@@ -64,7 +64,9 @@ Where where_of(const std::string &device, uintptr_t context, uintptr_t stream) {
 dcn::DType dtype_named(const char *fn, const char *name, const std::string &dtype) {
     if (dtype == "float32") return dcn::DType::float32;
     if (dtype == "float64") return dcn::DType::float64;
-    throw dcn::Error(fn, name, "expected float32 or float64 elements, got " + dtype);
+    if (dtype == "bfloat16") return dcn::DType::bfloat16;
+    if (dtype == "float16") return dcn::DType::float16;
+    throw dcn::Error(fn, name, "expected float32, float64, bfloat16 or float16 elements, got " + dtype);
 }
 
 dcn::Device device_named(const char *fn, const char *name, const std::string &device) {
@@ -98,10 +100,14 @@ dcn::TensorView view(const char *fn, const char *name, const A &a) {
     v.data = const_cast<void *>(static_cast<const void *>(a.data()));
     for (size_t i = 0; i < a.ndim(); i++) v.shape.push_back(static_cast<int64_t>(a.shape(i)));
     const nb::dlpack::dtype t = a.dtype();
+    const bool scalar = t.lanes == 1;
+    const auto code = static_cast<nb::dlpack::dtype_code>(t.code);
     if (t == nb::dtype<float>()) v.dtype = dcn::DType::float32;
     else if (t == nb::dtype<double>()) v.dtype = dcn::DType::float64;
+    else if (scalar && t.bits == 16 && code == nb::dlpack::dtype_code::Float) v.dtype = dcn::DType::float16;
+    else if (scalar && t.bits == 16 && code == nb::dlpack::dtype_code::Bfloat) v.dtype = dcn::DType::bfloat16;
     else
-        throw dcn::Error(fn, name, "expected float32 or float64 elements, got DLPack type code " +
+        throw dcn::Error(fn, name, "expected float32, float64, bfloat16 or float16 elements, got DLPack type code " +
                                        std::to_string(t.code) + " with " + std::to_string(t.bits) + " bits");
     if (a.device_type() == nb::device::cpu::value) v.device = dcn::Device::cpu;
     else if (a.device_type() == nb::device::cuda::value) v.device = dcn::Device::cuda;

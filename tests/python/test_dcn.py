@@ -99,8 +99,11 @@ def test_bad_shapes_raise_the_library_message():
     an = {k: (v.numpy() if isinstance(v, torch.Tensor) else v) for k, v in bad.items()}
     with pytest.raises(ValueError, match=r"^deform_conv2d: offset: "):
         dcn_conv(an)
-    with pytest.raises(ValueError, match=r"float32 or float64"):
-        dcn.deform_conv2d(a["input"].numpy().astype(np.float16), a["offset"].numpy(), a["weight"].numpy())
+    with pytest.raises(ValueError, match=r"float16, float32 or float64"):
+        dcn.deform_conv2d(a["input"].numpy().astype(np.int32), a["offset"].numpy(), a["weight"].numpy())
+    with pytest.raises(ValueError, match=r"^deform_conv2d: offset: expected dtype float16 \(the input's\)"):
+        dcn.deform_conv2d(a["input"].numpy().astype(np.float16), a["offset"].numpy(), a["weight"].numpy(),
+                          padding=1)
 
 
 def test_cuda_without_a_driver_is_a_clear_error():
