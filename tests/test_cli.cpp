@@ -118,7 +118,7 @@ void expect_output_matches(const Problem &pr, const std::string &output_path) {
     ASSERT_NO_THROW(y = dcn_npy::read_npy(output_path));
     ASSERT_EQ(y.shape, shape);
     const int64_t reduction = pr.weight.shape[1] * pr.weight.shape[2] * pr.weight.shape[3];
-    EXPECT_TRUE(dcn_test::matches_reference(y.data, ref, shape, reduction));
+    EXPECT_TRUE(dcn_test::matches_reference(y.to_vector<float>(), ref, shape, reduction));
 }
 
 // Runs the CLI on the problem with extra flags and checks the result.
@@ -174,33 +174,33 @@ std::string read_error(const std::string &path) {
 
 TEST(NpyTest, RoundTripScalar) {
     const std::string p = path_in(scratch_dir(), "scalar.npy");
-    dcn_npy::Array a{{}, {3.25f}};
+    const dcn_npy::Array a = dcn_npy::Array::of<float>({}, {3.25f});
     dcn_npy::write_npy(p, a);
     const dcn_npy::Array b = dcn_npy::read_npy(p);
     EXPECT_TRUE(b.shape.empty());
-    EXPECT_EQ(b.data, a.data);
+    EXPECT_EQ(b.to_vector<float>(), a.to_vector<float>());
     EXPECT_NE(read_file(p).find("'shape': ()"), std::string::npos);
 }
 
 TEST(NpyTest, RoundTrip1D) {
     const std::string p = path_in(scratch_dir(), "vec.npy");
-    dcn_npy::Array a{{5}, {1.0f, -2.5f, 0.0f, 1e-30f, 7.0e30f}};
+    const dcn_npy::Array a = dcn_npy::Array::of<float>({5}, {1.0f, -2.5f, 0.0f, 1e-30f, 7.0e30f});
     dcn_npy::write_npy(p, a);
     const dcn_npy::Array b = dcn_npy::read_npy(p);
     EXPECT_EQ(b.shape, (std::vector<int64_t>{5}));
-    EXPECT_EQ(b.data, a.data);
+    EXPECT_EQ(b.to_vector<float>(), a.to_vector<float>());
     EXPECT_NE(read_file(p).find("'shape': (5,)"), std::string::npos);
 }
 
 TEST(NpyTest, RoundTrip4D) {
     const std::string p = path_in(scratch_dir(), "t4.npy");
-    dcn_npy::Array a;
-    a.shape = {2, 3, 4, 5};
-    for (int i = 0; i < 120; ++i) a.data.push_back(static_cast<float>(i) * 0.5f - 17.0f);
+    std::vector<float> v;
+    for (int i = 0; i < 120; ++i) v.push_back(static_cast<float>(i) * 0.5f - 17.0f);
+    const dcn_npy::Array a = dcn_npy::Array::of<float>({2, 3, 4, 5}, v);
     dcn_npy::write_npy(p, a);
     const dcn_npy::Array b = dcn_npy::read_npy(p);
     EXPECT_EQ(b.shape, a.shape);
-    EXPECT_EQ(b.data, a.data);
+    EXPECT_EQ(b.to_vector<float>(), a.to_vector<float>());
     EXPECT_EQ(b.numel(), 120);
     EXPECT_NE(read_file(p).find("'shape': (2, 3, 4, 5)"), std::string::npos);
 }
@@ -210,7 +210,7 @@ TEST(NpyTest, RoundTripEmpty) {
     dcn_npy::write_npy(p, {0, 3}, nullptr, 0);
     const dcn_npy::Array b = dcn_npy::read_npy(p);
     EXPECT_EQ(b.shape, (std::vector<int64_t>{0, 3}));
-    EXPECT_TRUE(b.data.empty());
+    EXPECT_TRUE(b.bytes.empty());
 }
 
 TEST(NpyTest, WritesVersion1HeaderLikeNumpy) {
@@ -238,7 +238,7 @@ TEST(NpyTest, ReadsVersion2And3Headers) {
                                 float_bytes(v)));
         const dcn_npy::Array a = dcn_npy::read_npy(p);
         EXPECT_EQ(a.shape, (std::vector<int64_t>{3, 2})) << "version " << major;
-        EXPECT_EQ(a.data, v) << "version " << major;
+        EXPECT_EQ(a.to_vector<float>(), v) << "version " << major;
     }
 }
 
@@ -249,7 +249,7 @@ TEST(NpyTest, ParsesHeaderVariants) {
                             float_bytes({1.0f, 2.0f})));
     const dcn_npy::Array a = dcn_npy::read_npy(p);
     EXPECT_EQ(a.shape, (std::vector<int64_t>{2, 1}));
-    EXPECT_EQ(a.data, (std::vector<float>{1.0f, 2.0f}));
+    EXPECT_EQ(a.to_vector<float>(), (std::vector<float>{1.0f, 2.0f}));
 }
 
 // float64 is read (issue 9: the dtype axis); values round trip exactly.
@@ -258,10 +258,10 @@ TEST(NpyTest, ReadsAndWritesFloat64) {
     const double v[2] = {1.0 + std::ldexp(1.0, -40), -2.5};
     write_file(p, npy_bytes(1, "{'descr': '<f8', 'fortran_order': False, 'shape': (2,), }", double_bytes({v[0], v[1]})));
     const dcn_npy::Array a = dcn_npy::read_npy(p);
-    EXPECT_TRUE(a.f64);
-    EXPECT_TRUE(a.data.empty());
+    EXPECT_EQ(a.dtype, dcn::DType::float64);
+    EXPECT_TRUE(a.to_vector<float>().empty());
     EXPECT_EQ(a.shape, (std::vector<int64_t>{2}));
-    EXPECT_EQ(a.data64, (std::vector<double>{v[0], v[1]}));
+    EXPECT_EQ(a.to_vector<double>(), (std::vector<double>{v[0], v[1]}));
     const std::string q = path_in(scratch_dir(), "f8_out.npy");
     dcn_npy::write_npy(q, a);
     EXPECT_EQ(read_file(q), read_file(p));  // numpy.save's bytes
@@ -273,7 +273,8 @@ TEST(NpyTest, RejectsOtherDtypes) {
         const char *descr, *shown;
     } cases[] = {{">f4", "'>f4' (float32, big-endian)"},
                  {"<i4", "'<i4' (int32)"},
-                 {"<f2", "'<f2' (float16)"},
+                 {">f2", "'>f2' (float16, big-endian)"},
+                 {"<V4", "'<V4'"},
                  {"|u1", "'|u1' (uint8)"},
                  {"|O", "'|O' (Python object)"}};
     for (const auto &c : cases) {
@@ -290,6 +291,28 @@ TEST(NpyTest, RejectsOtherDtypes) {
     EXPECT_NE(read_error(p).find("structured dtype"), std::string::npos) << read_error(p);
 }
 
+// float16 ('<f2') and bfloat16 ('<V2', what numpy.save writes for an
+// ml_dtypes.bfloat16 array) are read and written, bytes as numpy's.
+TEST(NpyTest, ReadsAndWrites16BitFloats) {
+    const std::string dir = scratch_dir();
+    const std::vector<dcn::float16_t> h = {dcn::float16_t::from_float(1.5f), dcn::float16_t::from_float(-65504.0f)};
+    const std::vector<dcn::bfloat16_t> b = {dcn::bfloat16_t::from_float(3.0e38f), dcn::bfloat16_t::from_float(-0.125f)};
+    const std::string ph = path_in(dir, "f2.npy"), pb = path_in(dir, "v2.npy");
+    write_file(ph, npy_bytes(1, "{'descr': '<f2', 'fortran_order': False, 'shape': (2,), }", raw_bytes(h)));
+    write_file(pb, npy_bytes(1, "{'descr': '<V2', 'fortran_order': False, 'shape': (2,), }", raw_bytes(b)));
+    const dcn_npy::Array ah = dcn_npy::read_npy(ph), ab = dcn_npy::read_npy(pb);
+    EXPECT_EQ(ah.dtype, dcn::DType::float16);
+    EXPECT_EQ(ab.dtype, dcn::DType::bfloat16);
+    EXPECT_EQ(ah.values(), (std::vector<double>{1.5, -65504.0}));
+    EXPECT_EQ(ab.values(), (std::vector<double>{double(b[0].to_float()), -0.125}));
+    EXPECT_EQ(ah.dtype_str(), "'<f2' (float16)");
+    const std::string qh = path_in(dir, "f2_out.npy"), qb = path_in(dir, "v2_out.npy");
+    dcn_npy::write_npy(qh, ah);
+    dcn_npy::write_npy(qb, ab);
+    EXPECT_EQ(read_file(qh), read_file(ph));
+    EXPECT_EQ(read_file(qb), read_file(pb));
+}
+
 TEST(NpyTest, RejectsFortranOrder) {
     const std::string p = path_in(scratch_dir(), "fortran.npy");
     write_file(p, npy_bytes(1, "{'descr': '<f4', 'fortran_order': True, 'shape': (2, 2), }", float_bytes({1, 2, 3, 4})));
@@ -300,7 +323,7 @@ TEST(NpyTest, RejectsTruncatedAndTrailingData) {
     const std::string dir = scratch_dir();
     const std::string p = path_in(dir, "trunc.npy");
     write_file(p, npy_bytes(1, "{'descr': '<f4', 'fortran_order': False, 'shape': (1, 3, 4, 4), }", std::string(100, '\0')));
-    EXPECT_EQ(read_error(p), p + ": truncated: header says 1x3x4x4 = 48 floats (192 bytes), file has 100 bytes of data");
+    EXPECT_EQ(read_error(p), p + ": truncated: header says 1x3x4x4 = 48 float32 elements (192 bytes), file has 100 bytes of data");
 
     const std::string q = path_in(dir, "trailing.npy");
     write_file(q, npy_bytes(1, "{'descr': '<f4', 'fortran_order': False, 'shape': (2,), }", std::string(12, '\0')));
@@ -528,12 +551,47 @@ TEST(CliTest, Float64InFloat64Out) {
     const CliResult r = run_cli(concat(base_args(f), {"--padding", "1"}), dir);
     ASSERT_EQ(r.exit_code, 0) << describe(r);
     const dcn_npy::Array y = dcn_npy::read_npy(f.output);
-    ASSERT_TRUE(y.f64) << "the output has the inputs' dtype";
+    ASSERT_EQ(y.dtype, dcn::DType::float64) << "the output has the inputs' dtype";
     const std::vector<double> ref = dcn_ref::deform_conv2d(pr.input, pr.offset, pr.weight, pr.mask ? &*pr.mask : nullptr,
                                                            pr.bias ? &*pr.bias : nullptr, pr.params);
     const int64_t reduction = pr.weight.shape[1] * pr.weight.shape[2] * pr.weight.shape[3];
-    EXPECT_TRUE(dcn_test::matches_reference(y.data64, ref, y.shape, reduction, dcn_test::Tolerance::float64()));
+    EXPECT_TRUE(dcn_test::matches_reference(y.to_vector<double>(), ref, y.shape, reduction, dcn_test::Tolerance::float64()));
 }
+
+// float16 and bfloat16 .npy files in, the same dtype out, at the 16-bit
+// bound (docs/operators.md) of the double reference on the rounded inputs.
+template <typename H>
+void check_cli_16bit(dcn::DType dtype, double u) {
+    const std::string dir = scratch_dir();
+    Problem pr = small_problem();
+    Files f = save_problem(pr, dir);
+    auto save16 = [&](const std::string &name, dcn_ref::Tensor &t) {
+        std::vector<H> v(t.data.size());
+        for (size_t i = 0; i < v.size(); ++i) {
+            v[i] = H::from_float(t.data[i]);
+            t.data[i] = v[i].to_float();  // the reference sees the rounded values
+        }
+        const std::string path = path_in(dir, name);
+        dcn_npy::write_npy(path, t.shape, v.data(), v.size());
+        return path;
+    };
+    f.input = save16("x2.npy", pr.input);
+    f.offset = save16("offset2.npy", pr.offset);
+    f.weight = save16("w2.npy", pr.weight);
+    if (pr.mask) f.mask = save16("mask2.npy", *pr.mask);
+    if (pr.bias) f.bias = save16("bias2.npy", *pr.bias);
+    const CliResult r = run_cli(concat(base_args(f), {"--padding", "1"}), dir);
+    ASSERT_EQ(r.exit_code, 0) << describe(r);
+    const dcn_npy::Array y = dcn_npy::read_npy(f.output);
+    ASSERT_EQ(y.dtype, dtype) << "the output has the inputs' dtype";
+    const std::vector<double> ref = dcn_ref::deform_conv2d(pr.input, pr.offset, pr.weight, pr.mask ? &*pr.mask : nullptr,
+                                                           pr.bias ? &*pr.bias : nullptr, pr.params);
+    const int64_t reduction = pr.weight.shape[1] * pr.weight.shape[2] * pr.weight.shape[3];
+    EXPECT_TRUE(dcn_test::matches_reference(y.values(), ref, y.shape, reduction, dcn_test::Tolerance::storage16(u)));
+}
+
+TEST(CliTest, Float16InFloat16Out) { check_cli_16bit<dcn::float16_t>(dcn::DType::float16, 1.0 / 2048); }
+TEST(CliTest, BFloat16InBFloat16Out) { check_cli_16bit<dcn::bfloat16_t>(dcn::DType::bfloat16, 1.0 / 256); }
 
 // One call, one dtype: a float64 input with float32 offsets is refused,
 // naming both files and both dtypes.

@@ -188,16 +188,16 @@ protected:
         std::vector<float> out(static_cast<size_t>(dcn_test::numel(out_shape)));
         dcn_test::poison(out);
         std::optional<dcn::TensorView> mask_v, bias_v;
-        if (mask) mask_v = dcn::TensorView(mask->data.data(), mask->shape);
-        if (B) bias_v = dcn::TensorView(B->data.data(), B->shape);
+        if (mask) mask_v = dcn::TensorView(mask->data_as<float>(), mask->shape);
+        if (B) bias_v = dcn::TensorView(B->data_as<float>(), B->shape);
         try {
-            dcn::deform_conv2d(dcn::TensorView(X.data.data(), X.shape), dcn::TensorView(offset.data.data(), offset.shape),
-                               dcn::TensorView(W.data.data(), W.shape), mask_v, bias_v,
+            dcn::deform_conv2d(dcn::TensorView(X.data_as<float>(), X.shape), dcn::TensorView(offset.data_as<float>(), offset.shape),
+                               dcn::TensorView(W.data_as<float>(), W.shape), mask_v, bias_v,
                                dcn::TensorView(out.data(), out_shape), opts);
         } catch (const std::exception &e) {
             FAIL() << "dcn::deform_conv2d threw: " << e.what();
         }
-        EXPECT_TRUE(allclose(out, Y.data, rtol, atol)) << "library vs expected Y";
+        EXPECT_TRUE(allclose(out, Y.to_vector<float>(), rtol, atol)) << "library vs expected Y";
 
         // --- the independent reference -------------------------------------------
         dcn_ref::DeformConv2dParams p;
@@ -211,7 +211,7 @@ protected:
         p.dilation_w = opts.dilation[1];
         p.groups = group;
         p.offset_groups = offset_group;
-        auto tensor = [](const dcn_npy::Array &a) { return dcn_ref::Tensor{a.shape, a.data}; };
+        auto tensor = [](const dcn_npy::Array &a) { return dcn_ref::Tensor{a.shape, a.to_vector<float>()}; };
         const dcn_ref::Tensor mask_t = mask ? tensor(*mask) : dcn_ref::Tensor{};
         const dcn_ref::Tensor bias_t = B ? tensor(*B) : dcn_ref::Tensor{};
         const std::vector<double> ref = dcn_ref::deform_conv2d(tensor(X), tensor(offset), tensor(W),
@@ -219,7 +219,7 @@ protected:
         const int64_t reduction = W.shape[1] * W.shape[2] * W.shape[3];
         EXPECT_TRUE(dcn_test::matches_reference(out, ref, out_shape, reduction)) << "library vs reference";
         // The oracle itself agrees with ONNX's expected output.
-        EXPECT_TRUE(allclose(std::vector<float>(ref.begin(), ref.end()), Y.data, rtol, atol)) << "reference vs expected Y";
+        EXPECT_TRUE(allclose(std::vector<float>(ref.begin(), ref.end()), Y.to_vector<float>(), rtol, atol)) << "reference vs expected Y";
 
         // --- the CLI -------------------------------------------------------------
         const std::string tmp = dcn_test::scratch_dir();
@@ -237,8 +237,8 @@ protected:
         dcn_npy::Array cli_out;
         ASSERT_NO_THROW(cli_out = dcn_npy::read_npy(y_path));
         ASSERT_EQ(cli_out.shape, Y.shape);
-        EXPECT_TRUE(allclose(cli_out.data, Y.data, rtol, atol)) << "CLI vs expected Y\n" << cmd;
-        EXPECT_TRUE(dcn_test::matches_reference(cli_out.data, ref, out_shape, reduction)) << "CLI vs reference";
+        EXPECT_TRUE(allclose(cli_out.to_vector<float>(), Y.to_vector<float>(), rtol, atol)) << "CLI vs expected Y\n" << cmd;
+        EXPECT_TRUE(dcn_test::matches_reference(cli_out.to_vector<float>(), ref, out_shape, reduction)) << "CLI vs reference";
     }
 
     std::string dir_;

@@ -1,4 +1,4 @@
-// dcn_npy: NumPy .npy reader / writer for little-endian float32 / float64, C order.
+// dcn_npy: NumPy .npy reader / writer for little-endian floating arrays (npy.h), C order.
 //
 // Format (numpy.lib.format): the magic "\x93NUMPY", a major and a minor
 // version byte, the header length (2 bytes little-endian in version 1.0,
@@ -40,16 +40,6 @@ bool host_is_little_endian() {
     unsigned char b;
     std::memcpy(&b, &one, 1);
     return b == 1;
-}
-
-template <typename T>
-void byteswap(T *p, size_t n) {
-    for (size_t i = 0; i < n; ++i) {
-        unsigned char b[sizeof(T)];
-        std::memcpy(b, p + i, sizeof(T));
-        std::reverse(b, b + sizeof(T));
-        std::memcpy(p + i, b, sizeof(T));
-    }
 }
 
 std::string printable(const std::string &s, size_t max_len = 40) {
@@ -188,8 +178,22 @@ struct HeaderParser {
 
 struct Header {
     std::vector<int64_t> shape;
-    bool f64 = false;  // '<f8' (else '<f4')
+    dcn::DType dtype = dcn::DType::float32;
 };
+
+// Every dtype of the list, for the descr <-> dtype mapping.
+constexpr dcn::DType kDtypes[] = {
+#define DCN_DTYPE(name, ctype) dcn::DType::name,
+#include "dcn/lists.inc"
+#undef DCN_DTYPE
+};
+
+std::string expected_descrs() {
+    std::string e;
+    for (dcn::DType t : kDtypes)
+        e += std::string(e.empty() ? "" : ", ") + "'" + npy_descr(t) + "' (" + dcn::dtype_name(t) + ")";
+    return e;
+}
 
 Header parse_header_dict(const std::string &text, const std::string &name) {
     HeaderParser p{text, name};
@@ -204,7 +208,7 @@ Header parse_header_dict(const std::string &text, const std::string &name) {
         p.expect(':');
         if (key == "descr") {
             if (p.peek('['))
-                fail(name, "structured dtype (record array) is not supported, expected '<f4' (float32) or '<f8' (float64)");
+                fail(name, "structured dtype (record array) is not supported, expected " + expected_descrs());
             descr = p.string_literal();
             have_descr = true;
         } else if (key == "fortran_order") {
@@ -225,11 +229,13 @@ Header parse_header_dict(const std::string &text, const std::string &name) {
     if (!have_descr) p.bad("no 'descr' key");
     if (!have_order) p.bad("no 'fortran_order' key");
     if (!have_shape) p.bad("no 'shape' key");
-    if (descr != "<f4" && descr != "<f8") {
-        fail(name, "dtype '" + printable(descr) + "' (" + describe_descr(descr) +
-                       "), expected '<f4' (float32) or '<f8' (float64)");
-    }
-    h.f64 = descr == "<f8";
+    bool known = false;
+    for (dcn::DType t : kDtypes)
+        if (descr == npy_descr(t)) {
+            h.dtype = t;
+            known = true;
+        }
+    if (!known) fail(name, "dtype '" + printable(descr) + "' (" + describe_descr(descr) + "), expected " + expected_descrs());
     if (fortran) fail(name, "fortran_order arrays are not supported (expected C order)");
     return h;
 }
@@ -298,9 +304,9 @@ Header check_header_and_size(const std::string &header_text, uint64_t data_bytes
                              const std::string &name) {
     Header h = parse_header_dict(header_text, name);
     const int64_t n = checked_numel(h.shape, name);
-    const uint64_t need = static_cast<uint64_t>(n) * (h.f64 ? sizeof(double) : sizeof(float));
-    const std::string what = "header says " + shape_string(h.shape) + " = " + std::to_string(n) +
-                             (h.f64 ? " doubles (" : " floats (") + std::to_string(need) + " bytes), file has " +
+    const uint64_t need = static_cast<uint64_t>(n) * dcn::dtype_size(h.dtype);
+    const std::string what = "header says " + shape_string(h.shape) + " = " + std::to_string(n) + " " +
+                             dcn::dtype_name(h.dtype) + " elements (" + std::to_string(need) + " bytes), file has " +
                              std::to_string(data_bytes) + " bytes of data";
     if (data_bytes < need) fail(name, "truncated: " + what);
     if (data_bytes > need) fail(name, "trailing bytes: " + what);
@@ -311,27 +317,53 @@ Header check_header_and_size(const std::string &header_text, uint64_t data_bytes
 // Sizes the array's storage for its dtype; returns where the bytes go.
 char *allocate(Array &a, const Header &h, int64_t n) {
     a.shape = h.shape;
-    a.f64 = h.f64;
-    if (a.f64) {
-        a.data64.resize(static_cast<size_t>(n));
-        return reinterpret_cast<char *>(a.data64.data());
-    }
-    a.data.resize(static_cast<size_t>(n));
-    return reinterpret_cast<char *>(a.data.data());
+    a.dtype = h.dtype;
+    a.bytes.resize(static_cast<size_t>(n) * a.element_size());
+    return reinterpret_cast<char *>(a.bytes.data());
+}
+
+// Reverses the bytes of each element of `size` bytes.
+void byteswap_elements(unsigned char *p, size_t count, size_t size) {
+    for (size_t i = 0; i < count; ++i) std::reverse(p + i * size, p + (i + 1) * size);
 }
 
 void finish_data(Array &a) {
     if (host_is_little_endian()) return;
-    byteswap(a.data.data(), a.data.size());
-    byteswap(a.data64.data(), a.data64.size());
+    byteswap_elements(a.bytes.data(), static_cast<size_t>(a.numel()), a.element_size());
 }
 
 }  // namespace
+
+const char *npy_descr(dcn::DType t) {
+    switch (t) {
+    case dcn::DType::float32: return "<f4";
+    case dcn::DType::float64: return "<f8";
+    case dcn::DType::float16: return "<f2";
+    case dcn::DType::bfloat16: return "<V2";
+    }
+    return "?";
+}
 
 int64_t Array::numel() const {
     int64_t n = 1;
     for (int64_t d : shape) n *= d;
     return n;
+}
+
+std::string Array::dtype_str() const { return std::string("'") + npy_descr(dtype) + "' (" + dcn::dtype_name(dtype) + ")"; }
+
+std::vector<double> Array::values() const {
+    const size_t n = static_cast<size_t>(numel());
+    std::vector<double> v(n);
+    for (size_t i = 0; i < n && bytes.size() >= n * element_size(); ++i) {
+        switch (dtype) {
+        case dcn::DType::float32: v[i] = data_as<float>()[i]; break;
+        case dcn::DType::float64: v[i] = data_as<double>()[i]; break;
+        case dcn::DType::float16: v[i] = data_as<dcn::float16_t>()[i].to_float(); break;
+        case dcn::DType::bfloat16: v[i] = data_as<dcn::bfloat16_t>()[i].to_float(); break;
+        }
+    }
+    return v;
 }
 
 std::string shape_string(const std::vector<int64_t> &shape) {
@@ -395,7 +427,7 @@ Array read_file(const std::string &path, bool with_data) {
     const Header h = check_header_and_size(header, file_size - data_start, &n, path);
     if (!with_data) {
         a.shape = h.shape;
-        a.f64 = h.f64;
+        a.dtype = h.dtype;
         return a;
     }
     char *dst = allocate(a, h, n);
@@ -416,8 +448,9 @@ Array read_npy_header(const std::string &path) { return read_file(path, false); 
 
 namespace {
 
-template <typename T>
-void write_npy_typed(const std::string &path, const std::vector<int64_t> &shape, const T *data, size_t count) {
+void write_npy_bytes(const std::string &path, const std::vector<int64_t> &shape, dcn::DType dtype,
+                     const unsigned char *data, size_t count) {
+    const size_t size = dcn::dtype_size(dtype);
     for (int64_t d : shape) {
         if (d < 0) fail(path, "cannot write: negative dimension in shape " + shape_string(shape));
     }
@@ -429,7 +462,7 @@ void write_npy_typed(const std::string &path, const std::vector<int64_t> &shape,
     if (count > 0 && data == nullptr) fail(path, "cannot write: null data");
 
     // Header as numpy.save writes it.
-    std::string dict = std::string("{'descr': '") + (sizeof(T) == 8 ? "<f8" : "<f4") + "', 'fortran_order': False, 'shape': (";
+    std::string dict = std::string("{'descr': '") + npy_descr(dtype) + "', 'fortran_order': False, 'shape': (";
     for (size_t i = 0; i < shape.size(); ++i) {
         if (i) dict += ", ";
         dict += std::to_string(shape[i]);
@@ -467,11 +500,11 @@ void write_npy_typed(const std::string &path, const std::vector<int64_t> &shape,
     f.write(out.data(), static_cast<std::streamsize>(out.size()));
     if (count > 0) {
         if (host_is_little_endian()) {
-            f.write(reinterpret_cast<const char *>(data), static_cast<std::streamsize>(count * sizeof(T)));
+            f.write(reinterpret_cast<const char *>(data), static_cast<std::streamsize>(count * size));
         } else {
-            std::vector<T> tmp(data, data + count);
-            byteswap(tmp.data(), tmp.size());
-            f.write(reinterpret_cast<const char *>(tmp.data()), static_cast<std::streamsize>(count * sizeof(T)));
+            std::vector<unsigned char> tmp(data, data + count * size);
+            byteswap_elements(tmp.data(), count, size);
+            f.write(reinterpret_cast<const char *>(tmp.data()), static_cast<std::streamsize>(count * size));
         }
     }
     f.close();
@@ -483,20 +516,13 @@ void write_npy_typed(const std::string &path, const std::vector<int64_t> &shape,
 
 }  // namespace
 
-void write_npy(const std::string &path, const std::vector<int64_t> &shape, const float *data, size_t count) {
-    write_npy_typed(path, shape, data, count);
-}
-
-void write_npy(const std::string &path, const std::vector<int64_t> &shape, const double *data, size_t count) {
-    write_npy_typed(path, shape, data, count);
+void write_npy(const std::string &path, const std::vector<int64_t> &shape, dcn::DType dtype, const void *data,
+               size_t count) {
+    write_npy_bytes(path, shape, dtype, static_cast<const unsigned char *>(data), count);
 }
 
 void write_npy(const std::string &path, const Array &array) {
-    if (array.f64) {
-        write_npy(path, array.shape, array.data64.data(), array.data64.size());
-    } else {
-        write_npy(path, array.shape, array.data.data(), array.data.size());
-    }
+    write_npy_bytes(path, array.shape, array.dtype, array.bytes.data(), array.bytes.size() / array.element_size());
 }
 
 }  // namespace dcn_npy

@@ -12,8 +12,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     try {
         const dcn_npy::Array a = dcn_npy::parse_npy(std::string(reinterpret_cast<const char *>(data), size), "fuzz");
         // What was read is consistent with its shape.
-        const size_t n = a.f64 ? a.data64.size() : a.data.size();
-        if (static_cast<int64_t>(n) != a.numel()) __builtin_trap();
+        if (static_cast<int64_t>(a.bytes.size()) != a.numel() * static_cast<int64_t>(a.element_size())) __builtin_trap();
     } catch (const std::runtime_error &) {
     }
     return 0;

@@ -1,5 +1,6 @@
 #include "arrays.h"
 
+#include <algorithm>
 #include <climits>
 #include <cmath>
 #include <filesystem>
@@ -11,11 +12,18 @@
 namespace dcn_cli {
 namespace {
 
+// A view of `bytes` (or of a valid stand-in when empty) as `shape` in `dtype`.
+dcn::TensorView view_of(void *bytes, const std::vector<int64_t> &shape, dcn::DType dtype) {
+    static double empty[1] = {0.0};
+    dcn::TensorView v;
+    v.data = bytes ? bytes : empty;
+    v.shape = shape;
+    v.dtype = dtype;
+    return v;
+}
+
 dcn::TensorView view_of(dcn_npy::Array &a) {
-    static float empty32[1] = {0.0f};
-    static double empty64[1] = {0.0};
-    if (a.f64) return dcn::TensorView(a.data64.empty() ? empty64 : a.data64.data(), a.shape);
-    return dcn::TensorView(a.data.empty() ? empty32 : a.data.data(), a.shape);
+    return view_of(a.bytes.empty() ? nullptr : a.bytes.data(), a.shape, a.dtype);
 }
 
 // Elements of an output shape, refusing sizes that overflow.
@@ -39,12 +47,10 @@ dcn::Device parse_device(const std::string &text) {
 }
 
 // A stand-in for data that must not be read (validation from shapes alone).
-float g_unread32[1];
-double g_unread64[1];
+double g_unread[1];
 
-dcn::TensorView unread_view(const std::vector<int64_t> &shape, bool f64) {
-    if (f64) return dcn::TensorView(g_unread64, shape);
-    return dcn::TensorView(g_unread32, shape);
+dcn::TensorView unread_view(const std::vector<int64_t> &shape, dcn::DType dtype) {
+    return view_of(g_unread, shape, dtype);
 }
 
 void CallArrays::probe(const std::string &flag, const std::string &path) {
@@ -67,7 +73,7 @@ void CallArrays::load(const std::string &flag, int64_t max_bytes) {
 }
 
 dcn::TensorView CallArrays::unallocated(const std::vector<int64_t> &shape) const {
-    return unread_view(shape, float64_);
+    return unread_view(shape, dtype_);
 }
 
 void CallArrays::read(const std::string &flag, const std::string &path) { read(flag, path, true); }
@@ -76,8 +82,8 @@ void CallArrays::read(const std::string &flag, const std::string &path, bool wit
     Input in{path, with_data ? dcn_npy::read_npy(path) : dcn_npy::read_npy_header(path), with_data};
     if (inputs_.empty()) {
         first_flag_ = flag;
-        float64_ = in.array.f64;
-    } else if (in.array.f64 != float64_) {
+        dtype_ = in.array.dtype;
+    } else if (in.array.dtype != dtype_) {
         const Input &first = inputs_.at(first_flag_);
         throw std::runtime_error("--" + flag + " " + path + ": dtype " + in.array.dtype_str() + ", but --" +
                                  first_flag_ + " " + first.path + " is " + first.array.dtype_str() +
@@ -88,7 +94,7 @@ void CallArrays::read(const std::string &flag, const std::string &path, bool wit
 
 dcn::TensorView CallArrays::view(const std::string &flag) const {
     const Input &in = inputs_.at(flag);
-    if (!in.loaded) return unread_view(in.array.shape, in.array.f64);
+    if (!in.loaded) return unread_view(in.array.shape, in.array.dtype);
     return view_of(const_cast<dcn_npy::Array &>(in.array));
 }
 
@@ -101,13 +107,20 @@ dcn::TensorView CallArrays::output(const std::string &flag, const std::vector<in
     const size_t n = static_cast<size_t>(std::max<int64_t>(checked_numel(shape), 1));
     dcn_npy::Array &a = outputs_[flag];
     a.shape = shape;
-    a.f64 = float64_;
-    if (float64_) {
-        a.data64.assign(n, std::nan(""));
-    } else {
-        a.data.assign(n, std::nanf(""));
+    a.dtype = dtype_;
+    a.bytes.resize(n * a.element_size());
+    // A quiet NaN of the dtype in every element.
+    switch (dtype_) {
+    case dcn::DType::float32: std::fill_n(reinterpret_cast<float *>(a.bytes.data()), n, std::nanf("")); break;
+    case dcn::DType::float64: std::fill_n(reinterpret_cast<double *>(a.bytes.data()), n, std::nan("")); break;
+    case dcn::DType::bfloat16:
+        std::fill_n(reinterpret_cast<dcn::bfloat16_t *>(a.bytes.data()), n, dcn::bfloat16_t::from_float(std::nanf("")));
+        break;
+    case dcn::DType::float16:
+        std::fill_n(reinterpret_cast<dcn::float16_t *>(a.bytes.data()), n, dcn::float16_t::from_float(std::nanf("")));
+        break;
     }
-    return view_of(a);
+    return view_of(a.bytes.data(), a.shape, a.dtype);
 }
 
 namespace {
@@ -152,11 +165,7 @@ void CallArrays::write(const std::string &flag, const std::string &path) {
     const dcn_npy::Array &a = outputs_.at(flag);
     const size_t n = static_cast<size_t>(checked_numel(a.shape));
     try {
-        if (a.f64) {
-            dcn_npy::write_npy(path, a.shape, a.data64.data(), n);
-        } else {
-            dcn_npy::write_npy(path, a.shape, a.data.data(), n);
-        }
+        dcn_npy::write_npy(path, a.shape, a.dtype, a.bytes.data(), n);
     } catch (const std::exception &e) {
         if (written_.empty()) throw;
         std::string done;

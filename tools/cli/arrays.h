@@ -1,5 +1,6 @@
-// The arrays of one CLI call: .npy inputs, all of one dtype ('<f4' or
-// '<f8'), and the outputs, allocated in that dtype and written back.
+// The arrays of one CLI call: .npy inputs, all of one dtype (dcn_npy's:
+// float32, float64, float16, bfloat16), and the outputs, allocated in that
+// dtype and written back.
 #pragma once
 
 #include <map>
@@ -33,7 +34,7 @@ public:
     // A read-only view (an empty array still gets a valid pointer).
     dcn::TensorView view(const std::string &flag) const;
     std::optional<dcn::TensorView> optional_view(const std::string &flag) const;
-    bool float64() const { return float64_; }
+    dcn::DType dtype() const { return dtype_; }
 
     // A NaN-poisoned output of `shape` in the call's dtype (so an element a
     // kernel fails to write cannot look valid), written by write().
@@ -60,7 +61,7 @@ private:
     std::map<std::string, dcn_npy::Array> outputs_;
     std::vector<std::string> written_;  // "--flag path" of each output written
     std::string first_flag_;
-    bool float64_ = false;
+    dcn::DType dtype_ = dcn::DType::float32;
 };
 
 }  // namespace dcn_cli

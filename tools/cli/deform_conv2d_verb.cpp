@@ -118,7 +118,7 @@ Verb add_deform_conv2d(CLI::App &app) {
     f.add("device", "cpu (default), cuda, opencl");
     f.add("repeat", "after a warm-up run, time N runs (of the backward pass with --grad-output) and print "
                     "'median_ms=<float> gflops=<float>' as the last line on stderr");
-    v.flags->footer("Arrays are .npy files, C order, all '<f4' (float32) or all '<f8' (float64).");
+    v.flags->footer("Arrays are .npy files, C order, all of one dtype: '<f4' (float32), '<f8' (float64), '<f2' (float16) or '<V2' (bfloat16, as numpy.save writes ml_dtypes.bfloat16).");
     v.run = run;
     return v;
 }

@@ -163,7 +163,7 @@ int run_roi(const VerbFlags &f) {
     return 0;
 }
 
-constexpr const char *kArrays = "Arrays are .npy files, C order, all '<f4' (float32) or all '<f8' (float64).";
+constexpr const char *kArrays = "Arrays are .npy files, C order, all of one dtype: '<f4' (float32), '<f8' (float64), '<f2' (float16) or '<V2' (bfloat16, as numpy.save writes ml_dtypes.bfloat16).";
 
 }  // namespace
 
