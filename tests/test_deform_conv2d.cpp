@@ -2,8 +2,9 @@
 // (tests/reference), docs/operators.md (deform_conv2d), tolerance in test_support.h.
 //
 //  * DeformConv2dCases/*: one parameterised test per (edge-case shape, CPU
-//    path). Every compiled CPU path is forced with dcn::set_max_cpu_isa and
-//    checked with dcn::last_cpu_isa; paths this CPU cannot run are skipped.
+//    path, dtype of the list). Every compiled CPU path is forced with
+//    dcn::set_max_cpu_isa and checked with dcn::last_cpu_isa; paths this CPU
+//    cannot run are skipped.
 //  * Zero offsets without a mask == ordinary convolution, exactly.
 //  * NaN / Inf / huge offsets, all-NaN offsets, masks with zeros.
 //  * Thread counts 1 and 2 give bitwise identical results.
@@ -65,79 +66,70 @@ using dcn_test::usable_isas;
 using dcn_test::why_unusable;
 using dcn_test::DcnTest;
 
-// ---- the parameterised edge-case matrix ---------------------------------------
+// ---- the parameterised edge-case matrix: every case, CPU path and dtype --------
+// The inputs rounded to the dtype first (dcn_test::round_to), so that the
+// double reference sees what the kernel sees; the tolerance follows the
+// dtype (dcn_test::tolerance_for: float32 1e-5 relative L2, float64 1e-12,
+// 16-bit the float32 bound plus one rounding of the output).
+
+// Runs the library in `dtype` on a NaN-poisoned output; the output as double.
+std::vector<double> run_library_as(const Problem &pr, dcn::DType dtype, dcn::Device device = dcn::Device::cpu) {
+    using dcn_test::Stored;
+    Stored x(pr.input.data, dtype), off(pr.offset.data, dtype), w(pr.weight.data, dtype), m(pr.mask.data, dtype),
+        b(pr.bias.data, dtype);
+    const size_t n = static_cast<size_t>(numel(pr.out_shape));
+    Stored out = Stored::poisoned(n, dtype);
+    std::optional<dcn::TensorView> mask, bias;
+    if (pr.has_mask) mask = m.view(pr.mask.shape);
+    if (pr.has_bias) bias = b.view(pr.bias.shape);
+    dcn::DeformConv2dOptions o = options_of(pr.p);
+    o.device = device;
+    dcn::deform_conv2d(x.view(pr.input.shape), off.view(pr.offset.shape), w.view(pr.weight.shape), mask, bias,
+                       out.view(pr.out_shape), o);
+    return out.values(n);
+}
+
+// The case's problem with every input rounded to `dtype`.
+Problem make_problem_as(const Case &c, dcn::DType dtype) {
+    Problem pr = make_problem(c);
+    for (Tensor *t : {&pr.input, &pr.offset, &pr.weight, &pr.mask, &pr.bias})
+        for (float &v : t->data) v = dcn_test::round_to(dtype, v);
+    return pr;
+}
 
 class DeformConv2dCases : public DcnTest,
-                          public ::testing::WithParamInterface<std::tuple<Case, CpuIsa>> {};
+                          public ::testing::WithParamInterface<std::tuple<Case, CpuIsa, dcn::DType>> {};
 
 TEST_P(DeformConv2dCases, MatchesReference) {
     const Case &c = std::get<0>(GetParam());
     const CpuIsa isa = std::get<1>(GetParam());
+    const dcn::DType dtype = std::get<2>(GetParam());
     const std::string why = why_unusable(isa);
     if (!why.empty()) GTEST_SKIP() << why;
 
-    const Problem pr = make_problem(c);
+    const Problem pr = make_problem_as(c, dtype);
     const std::vector<double> ref = pr.reference();
     dcn::set_max_cpu_isa(isa);
     ASSERT_EQ(dcn::max_cpu_isa(), std::optional<CpuIsa>(isa));
-    const std::vector<float> out = run_library(pr);
+    const std::vector<double> out = run_library_as(pr, dtype);
     EXPECT_EQ(dcn::last_cpu_isa(), isa)
         << "ran " << dcn::cpu_isa_name(dcn::last_cpu_isa()) << ", forced " << isa_label(isa);
     EXPECT_TRUE(dcn_test::matches_reference(out, ref, pr.out_shape, pr.reduction_len(),
-                                            pr.tolerance()));
+                                            dcn_test::tolerance_for(dtype, pr.tolerance())));
 }
 
 INSTANTIATE_TEST_SUITE_P(
-    Edge, DeformConv2dCases, ::testing::Combine(::testing::ValuesIn(all_cases()),
-                                            ::testing::ValuesIn(dcn_test::all_cpu_paths())),
-    [](const ::testing::TestParamInfo<std::tuple<Case, CpuIsa>> &info) {
-        return std::get<0>(info.param).name + "_" + isa_label(std::get<1>(info.param));
+    Edge, DeformConv2dCases,
+    ::testing::Combine(::testing::ValuesIn(all_cases()), ::testing::ValuesIn(dcn_test::all_cpu_paths()),
+                       ::testing::ValuesIn(dcn_test::all_dtypes())),
+    [](const ::testing::TestParamInfo<std::tuple<Case, CpuIsa, dcn::DType>> &info) {
+        return std::get<0>(info.param).name + "_" + isa_label(std::get<1>(info.param)) + "_" +
+               dcn::dtype_name(std::get<2>(info.param));
     });
-
-// ---- float64: every case on every CPU path, against the same reference ------------
-// The inputs are the float32 cases' values (exact in float64); every step
-// of the float64 kernels is double, so the result must agree with the double
-// reference to 1e-12 (relative L2), where float32 arithmetic anywhere would
-// miss by ~1e-7.
 
 std::vector<double> run_library_f64(const Problem &pr, dcn::Device device = dcn::Device::cpu) {
-    std::vector<double> out(static_cast<size_t>(numel(pr.out_shape)), std::nan(""));
-    const std::vector<double> x = dcn_test::to_f64(pr.input.data), off = dcn_test::to_f64(pr.offset.data),
-                              w = dcn_test::to_f64(pr.weight.data), m = dcn_test::to_f64(pr.mask.data),
-                              b = dcn_test::to_f64(pr.bias.data);
-    std::optional<dcn::TensorView> mask, bias;
-    if (pr.has_mask) mask = dcn::TensorView(m.data(), pr.mask.shape);
-    if (pr.has_bias) bias = dcn::TensorView(b.data(), pr.bias.shape);
-    dcn::DeformConv2dOptions o = options_of(pr.p);
-    o.device = device;
-    dcn::deform_conv2d(dcn::TensorView(x.data(), pr.input.shape), dcn::TensorView(off.data(), pr.offset.shape),
-                       dcn::TensorView(w.data(), pr.weight.shape), mask, bias, dcn::TensorView(out.data(), pr.out_shape),
-                       o);
-    return out;
+    return run_library_as(pr, dcn::DType::float64, device);
 }
-
-class DeformConv2dFloat64Cases : public DcnTest,
-                                 public ::testing::WithParamInterface<std::tuple<Case, CpuIsa>> {};
-
-TEST_P(DeformConv2dFloat64Cases, MatchesReferenceTo1e12) {
-    const Case &c = std::get<0>(GetParam());
-    const CpuIsa isa = std::get<1>(GetParam());
-    const std::string why = why_unusable(isa);
-    if (!why.empty()) GTEST_SKIP() << why;
-    const Problem pr = make_problem(c);
-    dcn::set_max_cpu_isa(isa);
-    const std::vector<double> out = run_library_f64(pr);
-    EXPECT_EQ(dcn::last_cpu_isa(), isa);
-    EXPECT_TRUE(dcn_test::matches_reference(out, pr.reference(), pr.out_shape, pr.reduction_len(),
-                                            dcn_test::Tolerance::float64()));
-}
-
-INSTANTIATE_TEST_SUITE_P(
-    Float64, DeformConv2dFloat64Cases,
-    ::testing::Combine(::testing::ValuesIn(all_cases()), ::testing::ValuesIn(dcn_test::all_cpu_paths())),
-    [](const ::testing::TestParamInfo<std::tuple<Case, CpuIsa>> &info) {
-        return std::get<0>(info.param).name + "_" + isa_label(std::get<1>(info.param));
-    });
 
 TEST(DeformConv2dFloat64, GpuScheduleMatchesReferenceOnOpenCL) {
     std::string why;

@@ -3,7 +3,7 @@
 // checked by finite differences in test_deform_conv2d_backward_reference.cpp).
 //
 //  * Every case of the forward's edge-case matrix (deform_conv2d_cases.h) on
-//    every CPU path (forced), float32 and float64, every gradient.
+//    every CPU path (forced), every dtype of the list, every gradient.
 //  * Zero offsets without a mask: exactly the ordinary convolution's input
 //    and weight gradients (dyadic data: every product and sum is exact).
 //  * NaN / Inf / huge offsets: finite gradients, zero where the offset is.
@@ -150,43 +150,11 @@ using dcn_test::DcnTest;
 using dcn_test::isa_label;
 using dcn_test::why_unusable;
 
-class BackwardCases : public DcnTest, public ::testing::WithParamInterface<std::tuple<Case, CpuIsa>> {};
-
-TEST_P(BackwardCases, Float32MatchesReference) {
-    const Case &c = std::get<0>(GetParam());
-    const CpuIsa isa = std::get<1>(GetParam());
-    const std::string why = why_unusable(isa);
-    if (!why.empty()) GTEST_SKIP() << why;
-    const BackwardProblem b = make_backward(c);
-    dcn::set_max_cpu_isa(isa);
-    const Grads<float> g = run_backward<float>(b);
-    EXPECT_EQ(dcn::last_cpu_isa(), isa);
-    expect_matches(g, b, dcn_test::Tolerance{});
-}
-
-TEST_P(BackwardCases, Float64MatchesReference) {
-    const Case &c = std::get<0>(GetParam());
-    const CpuIsa isa = std::get<1>(GetParam());
-    const std::string why = why_unusable(isa);
-    if (!why.empty()) GTEST_SKIP() << why;
-    const BackwardProblem b = make_backward(c);
-    dcn::set_max_cpu_isa(isa);
-    const Grads<double> g = run_backward<double>(b);
-    EXPECT_EQ(dcn::last_cpu_isa(), isa);
-    expect_matches(g, b, dcn_test::Tolerance::float64());
-}
-
-INSTANTIATE_TEST_SUITE_P(
-    Edge, BackwardCases,
-    ::testing::Combine(::testing::ValuesIn(all_cases()), ::testing::ValuesIn(dcn_test::all_cpu_paths())),
-    [](const ::testing::TestParamInfo<std::tuple<Case, CpuIsa>> &info) {
-        return std::get<0>(info.param).name + "_" + isa_label(std::get<1>(info.param));
-    });
-
-// ---- 16-bit storage: every case, every CPU path, bfloat16 and float16 --------
-// The inputs and grad_output rounded to the type first; every gradient
-// within u * |ref| + the float32 bound (Tolerance::storage16,
-// docs/operators.md "Precision of 16-bit storage").
+// ---- every case, every CPU path, every dtype of the list --------------------------
+// The inputs and grad_output rounded to the dtype first (dcn_test::round_to);
+// every gradient within the dtype's tolerance (dcn_test::tolerance_for:
+// float32 1e-5, float64 1e-12, 16-bit the float32 bound plus one rounding of
+// each gradient, docs/operators.md "Precision of 16-bit storage").
 
 template <typename H>
 float round_to(float v) {
@@ -201,34 +169,49 @@ std::vector<float> to_float(const std::vector<H> &h) {
 }
 
 template <typename H>
-void check_storage16(const Case &c, CpuIsa isa, double u) {
-    const BackwardProblem b = make_backward(c, &round_to<H>);
-    dcn::set_max_cpu_isa(isa);
-    const Grads<H> g = run_backward<H>(b);
-    EXPECT_EQ(dcn::last_cpu_isa(), isa);
-    const Grads<float> f{to_float(g.input), to_float(g.offset), to_float(g.mask), to_float(g.weight),
-                         to_float(g.bias)};
-    expect_matches(f, b, dcn_test::Tolerance::storage16(u));
+Grads<float> to_float(const Grads<H> &g) {
+    return Grads<float>{to_float(g.input), to_float(g.offset), to_float(g.mask), to_float(g.weight),
+                        to_float(g.bias)};
 }
 
-class BackwardStorage16Cases : public DcnTest,
-                               public ::testing::WithParamInterface<std::tuple<Case, CpuIsa, dcn::DType>> {};
+// The rounding of the dtype's storage (nullptr: float32 and float64 hold
+// the float32 data exactly).
+float (*rounding_of(dcn::DType t))(float) {
+    if (t == dcn::DType::bfloat16) return &round_to<dcn::bfloat16_t>;
+    if (t == dcn::DType::float16) return &round_to<dcn::float16_t>;
+    return nullptr;
+}
 
-TEST_P(BackwardStorage16Cases, MatchesReference) {
+// Runs the backward pass in `dtype` and checks every gradient.
+void check_in_dtype(const BackwardProblem &b, dcn::DType dtype) {
+    const dcn_test::Tolerance tol = dcn_test::tolerance_for(dtype, dcn_test::Tolerance{});
+    switch (dtype) {
+    case dcn::DType::float32: expect_matches(run_backward<float>(b), b, tol); break;
+    case dcn::DType::float64: expect_matches(run_backward<double>(b), b, tol); break;
+    case dcn::DType::bfloat16: expect_matches(to_float(run_backward<dcn::bfloat16_t>(b)), b, tol); break;
+    case dcn::DType::float16: expect_matches(to_float(run_backward<dcn::float16_t>(b)), b, tol); break;
+    }
+}
+
+class BackwardCases : public DcnTest,
+                      public ::testing::WithParamInterface<std::tuple<Case, CpuIsa, dcn::DType>> {};
+
+TEST_P(BackwardCases, MatchesReference) {
     const Case &c = std::get<0>(GetParam());
     const CpuIsa isa = std::get<1>(GetParam());
+    const dcn::DType dtype = std::get<2>(GetParam());
     const std::string why = why_unusable(isa);
     if (!why.empty()) GTEST_SKIP() << why;
-    if (std::get<2>(GetParam()) == dcn::DType::bfloat16)
-        check_storage16<dcn::bfloat16_t>(c, isa, 1.0 / 256);
-    else
-        check_storage16<dcn::float16_t>(c, isa, 1.0 / 2048);
+    const BackwardProblem b = make_backward(c, rounding_of(dtype));
+    dcn::set_max_cpu_isa(isa);
+    check_in_dtype(b, dtype);
+    EXPECT_EQ(dcn::last_cpu_isa(), isa);
 }
 
 INSTANTIATE_TEST_SUITE_P(
-    Edge, BackwardStorage16Cases,
+    Edge, BackwardCases,
     ::testing::Combine(::testing::ValuesIn(all_cases()), ::testing::ValuesIn(dcn_test::all_cpu_paths()),
-                       ::testing::Values(dcn::DType::bfloat16, dcn::DType::float16)),
+                       ::testing::ValuesIn(dcn_test::all_dtypes())),
     [](const ::testing::TestParamInfo<std::tuple<Case, CpuIsa, dcn::DType>> &info) {
         return std::get<0>(info.param).name + "_" + isa_label(std::get<1>(info.param)) + "_" +
                dcn::dtype_name(std::get<2>(info.param));

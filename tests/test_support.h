@@ -293,6 +293,114 @@ template <typename T>
     return matches_reference(actual.data(), ref, shape, reduction_len, tol);
 }
 
+// ---- the dtype as a test parameter -------------------------------------------
+// A dtype-parameterised suite runs over all_dtypes() (the build's list,
+// dcn/lists.inc): a dtype added to the list runs in every such suite with
+// no test edits. Inputs are made as float32 values, rounded to the dtype
+// (round_to) before the reference sees them; the tolerance follows the
+// dtype (tolerance_for).
+
+inline std::vector<dcn::DType> all_dtypes() {
+    return {
+#define DCN_DTYPE(name, ctype) dcn::DType::name,
+#include "dcn/lists.inc"
+#undef DCN_DTYPE
+    };
+}
+
+// The unit roundoff of a dtype (round to nearest).
+inline double unit_roundoff(dcn::DType t) {
+    switch (t) {
+    case dcn::DType::float32: return std::ldexp(1.0, -24);
+    case dcn::DType::float64: return std::ldexp(1.0, -53);
+    case dcn::DType::bfloat16: return std::ldexp(1.0, -8);
+    case dcn::DType::float16: return std::ldexp(1.0, -11);
+    }
+    return 1.0;
+}
+
+inline bool is_storage16(dcn::DType t) { return t == dcn::DType::bfloat16 || t == dcn::DType::float16; }
+
+// v as the dtype holds it (float32 and float64 hold every float exactly).
+inline float round_to(dcn::DType t, float v) {
+    if (t == dcn::DType::bfloat16) return dcn::bfloat16_t::from_float(v).to_float();
+    if (t == dcn::DType::float16) return dcn::float16_t::from_float(v).to_float();
+    return v;
+}
+
+// The tolerance of a result in dtype t, from the float32 tolerance of the
+// case: float32 as is; float64 exact where float32 is, else
+// Tolerance::float64(); 16-bit: the float32 bound plus the rounding of each
+// result (Tolerance::storage16's reasoning).
+inline Tolerance tolerance_for(dcn::DType t, const Tolerance &f32) {
+    if (t == dcn::DType::float64) return f32.rel_l2 == 0.0 ? Tolerance::exact() : Tolerance::float64();
+    if (!is_storage16(t)) return f32;
+    Tolerance r = f32;
+    r.rel_per_element = unit_roundoff(t);
+    r.rel_l2 += unit_roundoff(t);
+    return r;
+}
+
+// A tensor's data stored in a dtype.
+struct Stored {
+    dcn::DType dtype = dcn::DType::float32;
+    std::vector<unsigned char> bytes;
+
+    Stored() = default;
+    Stored(const std::vector<float> &v, dcn::DType t) : dtype(t), bytes(std::max<size_t>(v.size(), 1) * dcn::dtype_size(t)) {
+        for (size_t i = 0; i < v.size(); ++i) set(i, v[i]);
+    }
+    // n elements of NaN (so that an element a kernel does not write fails).
+    static Stored poisoned(size_t n, dcn::DType t) {
+        return Stored(std::vector<float>(n, std::numeric_limits<float>::quiet_NaN()), t);
+    }
+    size_t size() const { return bytes.size() / dcn::dtype_size(dtype); }
+    void set(size_t i, float v) {
+        unsigned char *p = bytes.data() + i * dcn::dtype_size(dtype);
+        switch (dtype) {
+        case dcn::DType::float32: std::memcpy(p, &v, sizeof v); break;
+        case dcn::DType::float64: {
+            const double d = v;
+            std::memcpy(p, &d, sizeof d);
+            break;
+        }
+        case dcn::DType::bfloat16: {
+            const dcn::bfloat16_t h = dcn::bfloat16_t::from_float(v);
+            std::memcpy(p, &h, sizeof h);
+            break;
+        }
+        case dcn::DType::float16: {
+            const dcn::float16_t h = dcn::float16_t::from_float(v);
+            std::memcpy(p, &h, sizeof h);
+            break;
+        }
+        }
+    }
+    double get(size_t i) const {
+        const unsigned char *p = bytes.data() + i * dcn::dtype_size(dtype);
+        switch (dtype) {
+        case dcn::DType::float32: { float f; std::memcpy(&f, p, sizeof f); return f; }
+        case dcn::DType::float64: { double d; std::memcpy(&d, p, sizeof d); return d; }
+        case dcn::DType::bfloat16: { dcn::bfloat16_t h; std::memcpy(&h, p, sizeof h); return h.to_float(); }
+        case dcn::DType::float16: { dcn::float16_t h; std::memcpy(&h, p, sizeof h); return h.to_float(); }
+        }
+        return std::nan("");
+    }
+    // The first n elements as double.
+    std::vector<double> values(size_t n) const {
+        std::vector<double> v(n);
+        for (size_t i = 0; i < n; ++i) v[i] = get(i);
+        return v;
+    }
+    dcn::TensorView view(const std::vector<int64_t> &shape) {
+        dcn::TensorView t;
+        t.data = bytes.data();
+        t.shape = shape;
+        t.dtype = dtype;
+        return t;
+    }
+};
+
 // Bitwise equality of two float32 results (e.g. the same problem run with
 // different thread counts); NaN never passes.
 inline ::testing::AssertionResult bitwise_equal(const std::vector<float> &a,
