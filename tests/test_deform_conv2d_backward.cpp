@@ -77,23 +77,13 @@ struct Want {
     bool input = true, offset = true, mask = true, weight = true, bias = true;
 };
 
-template <typename T>
-constexpr bool is_storage16 = std::is_same_v<T, dcn::bfloat16_t> || std::is_same_v<T, dcn::float16_t>;
+using dcn_test::as;
+using dcn_test::is_storage16_v;
 
-template <typename T>
-std::vector<T> as(const std::vector<float> &v) {
-    if constexpr (is_storage16<T>) {
-        std::vector<T> h(v.size());
-        for (size_t i = 0; i < v.size(); ++i) h[i] = T::from_float(v[i]);
-        return h;
-    } else {
-        return std::vector<T>(v.begin(), v.end());
-    }
-}
-
+// A NaN-filled vector of T (so that an element a kernel does not write fails).
 template <typename T>
 std::vector<T> poisoned(size_t n) {
-    if constexpr (is_storage16<T>)
+    if constexpr (is_storage16_v<T>)
         return std::vector<T>(n, T::from_float(std::numeric_limits<float>::quiet_NaN()));
     else
         return std::vector<T>(n, std::numeric_limits<T>::quiet_NaN());
@@ -156,17 +146,8 @@ using dcn_test::why_unusable;
 // float32 1e-5, float64 1e-12, 16-bit the float32 bound plus one rounding of
 // each gradient, docs/operators.md "Precision of 16-bit storage").
 
-template <typename H>
-float round_to(float v) {
-    return H::from_float(v).to_float();
-}
-
-template <typename H>
-std::vector<float> to_float(const std::vector<H> &h) {
-    std::vector<float> f(h.size());
-    for (size_t i = 0; i < h.size(); ++i) f[i] = h[i].to_float();
-    return f;
-}
+using dcn_test::round_to;
+using dcn_test::to_float;
 
 template <typename H>
 Grads<float> to_float(const Grads<H> &g) {

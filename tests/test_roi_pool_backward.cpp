@@ -24,24 +24,14 @@
 
 namespace {
 
-template <typename T>
-constexpr bool is_storage16 = std::is_same_v<T, dcn::bfloat16_t> || std::is_same_v<T, dcn::float16_t>;
+using dcn_test::as;
+using dcn_test::is_storage16_v;
 
-template <typename T>
-std::vector<T> as(const std::vector<float> &v) {
-    if constexpr (is_storage16<T>) {
-        std::vector<T> h(v.size());
-        for (size_t i = 0; i < v.size(); ++i) h[i] = T::from_float(v[i]);
-        return h;
-    } else {
-        return std::vector<T>(v.begin(), v.end());
-    }
-}
-
+// A NaN-filled vector of T (so that an element a kernel does not write fails).
 template <typename T>
 std::vector<T> nan_filled(const std::vector<int64_t> &shape) {
     const size_t n = static_cast<size_t>(std::max<int64_t>(numel(shape), 1));
-    if constexpr (is_storage16<T>)
+    if constexpr (is_storage16_v<T>)
         return std::vector<T>(n, T::from_float(std::numeric_limits<float>::quiet_NaN()));
     else
         return std::vector<T>(n, std::numeric_limits<T>::quiet_NaN());
@@ -55,17 +45,8 @@ dcn_test::Tolerance with_storage_rounding(dcn_test::Tolerance t, double u) {
     return t;
 }
 
-template <typename H>
-float round_to(float v) {
-    return H::from_float(v).to_float();
-}
-
-template <typename H>
-std::vector<float> to_float(const std::vector<H> &h) {
-    std::vector<float> f(h.size());
-    for (size_t i = 0; i < h.size(); ++i) f[i] = h[i].to_float();
-    return f;
-}
+using dcn_test::round_to;
+using dcn_test::to_float;
 
 void round_all(std::initializer_list<Tensor *> ts, float (*round)(float)) {
     if (!round) return;

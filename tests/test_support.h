@@ -23,6 +23,7 @@
 #include <random>
 #include <sstream>
 #include <string>
+#include <type_traits>
 #include <vector>
 
 #include "reference/deform_conv2d_ref.h"
@@ -326,6 +327,35 @@ inline float round_to(dcn::DType t, float v) {
     if (t == dcn::DType::bfloat16) return dcn::bfloat16_t::from_float(v).to_float();
     if (t == dcn::DType::float16) return dcn::float16_t::from_float(v).to_float();
     return v;
+}
+
+// Whether T is a 16-bit storage type of the public API.
+template <typename T>
+constexpr bool is_storage16_v = std::is_same_v<T, dcn::bfloat16_t> || std::is_same_v<T, dcn::float16_t>;
+
+// float32 data as T (a 16-bit T: rounded to nearest even).
+template <typename T>
+std::vector<T> as(const std::vector<float> &v) {
+    if constexpr (is_storage16_v<T>) {
+        std::vector<T> h(v.size());
+        for (size_t i = 0; i < v.size(); ++i) h[i] = T::from_float(v[i]);
+        return h;
+    } else {
+        return std::vector<T>(v.begin(), v.end());
+    }
+}
+
+// v rounded to the 16-bit type H; a 16-bit vector as float (exact).
+template <typename H>
+float round_to(float v) {
+    return H::from_float(v).to_float();
+}
+
+template <typename H>
+std::vector<float> to_float(const std::vector<H> &h) {
+    std::vector<float> f(h.size());
+    for (size_t i = 0; i < h.size(); ++i) f[i] = h[i].to_float();
+    return f;
 }
 
 // The tolerance of a result in dtype t, from the float32 tolerance of the
