@@ -4,7 +4,8 @@
 // in test_roi_pool_backward_reference.cpp).
 //
 //  * Every case of the forwards' edge families (roi_pool_cases.h) on every
-//    CPU path (forced), float32 and float64, every gradient.
+//    CPU path (forced), every dtype of the list, the forward and every
+//    gradient.
 //  * The GPU schedules on OpenCL (PoCL): float32 and float64, a bitwise
 //    repeat.
 //  * NaN / Inf / huge offsets and trans: finite gradients.
@@ -91,10 +92,6 @@ void on_cpu_path(CpuIsa isa, Check check) {
     EXPECT_EQ(dcn::last_cpu_isa(), isa) << "ran " << dcn::cpu_isa_name(dcn::last_cpu_isa());
 }
 
-template <typename Case>
-std::string case_and_path(const ::testing::TestParamInfo<std::tuple<Case, CpuIsa>> &info) {
-    return std::get<0>(info.param).name + "_" + isa_label(std::get<1>(info.param));
-}
 
 // ---- deform_roi_pool -------------------------------------------------------------
 
@@ -184,34 +181,6 @@ void expect_roi_matches(const RoiGrads<T> &g, const RoiBackward &b, bool float64
             << "grad_mask";
 }
 
-class RoiBackwardCases : public RoiFixture, public ::testing::WithParamInterface<std::tuple<RoiCase, CpuIsa>> {};
-
-TEST_P(RoiBackwardCases, Float32MatchesReference) {
-    const RoiCase &c = std::get<0>(GetParam());
-    on_cpu_path(std::get<1>(GetParam()), [&] {
-        const RoiBackward b = make_roi_backward(c);
-        const RoiGrads<float> g = run_roi_backward<float>(b);
-        expect_roi_matches(g, b, false);
-        if (c.offset == Deform::nonfinite || c.offset == Deform::large) {
-            EXPECT_TRUE(all_finite(g.input, numel(b.fwd.input.shape)));
-            EXPECT_TRUE(all_finite(g.offset, numel(b.fwd.offset.shape)));
-            if (c.mask) EXPECT_TRUE(all_finite(g.mask, numel(b.fwd.mask.shape)));
-        }
-    });
-}
-
-TEST_P(RoiBackwardCases, Float64MatchesReference) {
-    const RoiCase &c = std::get<0>(GetParam());
-    on_cpu_path(std::get<1>(GetParam()), [&] {
-        const RoiBackward b = make_roi_backward(c);
-        expect_roi_matches(run_roi_backward<double>(b), b, true);
-    });
-}
-
-INSTANTIATE_TEST_SUITE_P(Edge, RoiBackwardCases,
-                         ::testing::Combine(::testing::ValuesIn(roi_cases()),
-                                            ::testing::ValuesIn(dcn_test::all_cpu_paths())),
-                         case_and_path<RoiCase>);
 
 // ---- deform_psroi_pool -----------------------------------------------------------
 
@@ -293,135 +262,169 @@ void expect_ps_matches(const PsGrads<T> &g, const PsBackward &b, bool float64, d
     }
 }
 
-class PsBackwardCases : public RoiFixture, public ::testing::WithParamInterface<std::tuple<PsCase, CpuIsa>> {};
 
-TEST_P(PsBackwardCases, Float32MatchesReference) {
-    const PsCase &c = std::get<0>(GetParam());
-    on_cpu_path(std::get<1>(GetParam()), [&] {
-        const PsBackward b = make_ps_backward(c);
-        const PsGrads<float> g = run_ps_backward<float>(b);
-        expect_ps_matches(g, b, false);
-        if (c.trans == Deform::nonfinite || c.trans == Deform::large) {
-            EXPECT_TRUE(all_finite(g.input, numel(b.fwd.input.shape)));
-            EXPECT_TRUE(all_finite(g.trans, numel(b.fwd.trans.shape)));
-        }
-    });
+// ---- both poolings, forward and every gradient: every case, CPU path and dtype ----
+// Every input (RoI table included) rounded to the dtype first
+// (dcn_test::round_to), so the references see what the kernels see; the
+// forward within the dtype's tolerance (dcn_test::tolerance_for), the
+// gradients within expect_*_matches' (float64: 1e-12; 16-bit: plus one
+// rounding of each result, docs/operators.md "Precision of 16-bit
+// storage"). The psroi count is an integer, exact in every dtype here (at
+// most sample_per_part^2 = 16). A dtype added to the list runs here with no
+// test edits but the C++ type of run_in_dtype.
+
+template <typename T>
+std::vector<double> to_double(const std::vector<T> &v) {
+    if constexpr (is_storage16_v<T>) {
+        const std::vector<float> f = to_float(v);
+        return std::vector<double>(f.begin(), f.end());
+    } else {
+        return std::vector<double>(v.begin(), v.end());
+    }
 }
 
-TEST_P(PsBackwardCases, Float64MatchesReference) {
-    const PsCase &c = std::get<0>(GetParam());
-    on_cpu_path(std::get<1>(GetParam()), [&] {
-        const PsBackward b = make_ps_backward(c);
-        expect_ps_matches(run_ps_backward<double>(b), b, true);
-    });
+// Gradients as float (16-bit) or as they are (float32, float64).
+template <typename T>
+auto widened(const std::vector<T> &v) {
+    if constexpr (is_storage16_v<T>)
+        return to_float(v);
+    else
+        return v;
 }
 
-INSTANTIATE_TEST_SUITE_P(Edge, PsBackwardCases,
-                         ::testing::Combine(::testing::ValuesIn(ps_cases()),
-                                            ::testing::ValuesIn(dcn_test::all_cpu_paths())),
-                         case_and_path<PsCase>);
+// The rounding of the dtype's storage (nullptr: float32 and float64 hold
+// the float32 data exactly).
+float (*rounding_of(dcn::DType t))(float) {
+    if (t == dcn::DType::bfloat16) return &round_to<dcn::bfloat16_t>;
+    if (t == dcn::DType::float16) return &round_to<dcn::float16_t>;
+    return nullptr;
+}
 
-// ---- 16-bit storage: both poolings, forward and backward, every case and CPU path ----
-// Every input (RoI table included) rounded to the type first, so the
-// references see what the kernels see; results within the float32
-// tolerance plus u * |ref| (docs/operators.md, "Precision of 16-bit
-// storage"). The psroi count is an integer, exact in both types here
-// (at most sample_per_part^2 = 16).
+// The extra per-element tolerance of a 16-bit result (0 otherwise).
+double storage_u(dcn::DType t) { return dcn_test::is_storage16(t) ? dcn_test::unit_roundoff(t) : 0.0; }
 
-template <typename H>
-std::vector<float> run_roi16(const RoiProblem &pr) {
-    const std::vector<H> x = as<H>(pr.input.data), rois = as<H>(pr.rois.data), off = as<H>(pr.offset.data),
-                         m = as<H>(pr.mask.data);
-    std::vector<H> out = nan_filled<H>(pr.out_shape);
+template <typename T>
+std::vector<double> run_roi_in(const RoiProblem &pr) {
+    const std::vector<T> x = as<T>(pr.input.data), rois = as<T>(pr.rois.data), off = as<T>(pr.offset.data),
+                         m = as<T>(pr.mask.data);
+    std::vector<T> out = nan_filled<T>(pr.out_shape);
     std::optional<dcn::TensorView> offset, mask;
     if (pr.has_offset) offset = dcn::TensorView(ptr_or_dummy(off), pr.offset.shape);
     if (pr.has_mask) mask = dcn::TensorView(ptr_or_dummy(m), pr.mask.shape);
     dcn::deform_roi_pool(dcn::TensorView(x.data(), pr.input.shape), dcn::TensorView(ptr_or_dummy(rois), pr.rois.shape),
                          offset, mask, dcn::TensorView(out.data(), pr.out_shape), pr.opt);
-    return to_float(out);
+    std::vector<double> r = to_double(out);
+    r.resize(static_cast<size_t>(numel(pr.out_shape)));
+    return r;
 }
 
-template <typename H>
-std::pair<std::vector<float>, std::vector<float>> run_ps16(const PsProblem &pr) {
-    const std::vector<H> x = as<H>(pr.input.data), rois = as<H>(pr.rois.data), tr = as<H>(pr.trans.data);
-    std::vector<H> out = nan_filled<H>(pr.out_shape), count = nan_filled<H>(pr.out_shape);
+template <typename T>
+std::pair<std::vector<double>, std::vector<double>> run_ps_in(const PsProblem &pr) {
+    const std::vector<T> x = as<T>(pr.input.data), rois = as<T>(pr.rois.data), tr = as<T>(pr.trans.data);
+    std::vector<T> out = nan_filled<T>(pr.out_shape), count = nan_filled<T>(pr.out_shape);
     std::optional<dcn::TensorView> trans;
     if (pr.has_trans) trans = dcn::TensorView(ptr_or_dummy(tr), pr.trans.shape);
     dcn::deform_psroi_pool(dcn::TensorView(x.data(), pr.input.shape), dcn::TensorView(ptr_or_dummy(rois), pr.rois.shape),
                            trans, dcn::TensorView(out.data(), pr.out_shape), dcn::TensorView(count.data(), pr.out_shape),
                            pr.opt);
-    return {to_float(out), to_float(count)};
+    std::pair<std::vector<double>, std::vector<double>> r{to_double(out), to_double(count)};
+    r.first.resize(static_cast<size_t>(numel(pr.out_shape)));
+    r.second.resize(static_cast<size_t>(numel(pr.out_shape)));
+    return r;
 }
 
-template <typename H>
-void check_roi16(const RoiCase &c, double u) {
-    const RoiBackward b = make_roi_backward(c, &round_to<H>);
+template <typename T>
+void check_roi_in(const RoiCase &c, dcn::DType dtype) {
+    const RoiBackward b = make_roi_backward(c, rounding_of(dtype));
     const RoiProblem &f = b.fwd;
-    EXPECT_TRUE(dcn_test::matches_reference(run_roi16<H>(f), f.reference(), f.out_shape, f.max_grid,
-                                            with_storage_rounding(f.tolerance(), u)))
+    EXPECT_TRUE(dcn_test::matches_reference(run_roi_in<T>(f), f.reference(), f.out_shape, f.max_grid,
+                                            dcn_test::tolerance_for(dtype, f.tolerance())))
         << "forward";
-    const RoiGrads<H> g = run_roi_backward<H>(b);
-    expect_roi_matches(RoiGrads<float>{to_float(g.input), to_float(g.offset), to_float(g.mask)}, b, false, u);
+    const RoiGrads<T> g = run_roi_backward<T>(b);
+    const auto gi = widened(g.input), goff = widened(g.offset), gm = widened(g.mask);
+    expect_roi_matches(RoiGrads<typename decltype(gi)::value_type>{gi, goff, gm}, b, dtype == dcn::DType::float64,
+                       storage_u(dtype));
+    if (c.offset == Deform::nonfinite || c.offset == Deform::large) {
+        EXPECT_TRUE(all_finite(gi, numel(f.input.shape)));
+        EXPECT_TRUE(all_finite(goff, numel(f.offset.shape)));
+        if (c.mask) EXPECT_TRUE(all_finite(gm, numel(f.mask.shape)));
+    }
 }
 
-template <typename H>
-void check_ps16(const PsCase &c, double u) {
-    const PsBackward b = make_ps_backward(c, &round_to<H>);
+template <typename T>
+void check_ps_in(const PsCase &c, dcn::DType dtype) {
+    const PsBackward b = make_ps_backward(c, rounding_of(dtype));
     const PsProblem &f = b.fwd;
     const dcn_ref::PsroiPoolResult ref = f.reference();
-    const auto [out, count] = run_ps16<H>(f);
+    const auto [out, count] = run_ps_in<T>(f);
     EXPECT_TRUE(dcn_test::matches_reference(out, ref.output, f.out_shape, int64_t(c.S) * c.S,
-                                            with_storage_rounding(f.tolerance(), u)))
+                                            dcn_test::tolerance_for(dtype, f.tolerance())))
         << "forward";
     EXPECT_TRUE(dcn_test::matches_reference(count, ref.count, f.out_shape, 1, dcn_test::Tolerance::exact()))
         << "count";
-    const PsGrads<H> g = run_ps_backward<H>(b);
-    expect_ps_matches(PsGrads<float>{to_float(g.input), to_float(g.trans)}, b, false, u);
+    const PsGrads<T> g = run_ps_backward<T>(b);
+    const auto gi = widened(g.input), gt = widened(g.trans);
+    expect_ps_matches(PsGrads<typename decltype(gi)::value_type>{gi, gt}, b, dtype == dcn::DType::float64,
+                      storage_u(dtype));
+    if (c.trans == Deform::nonfinite || c.trans == Deform::large) {
+        EXPECT_TRUE(all_finite(gi, numel(f.input.shape)));
+        EXPECT_TRUE(all_finite(gt, numel(f.trans.shape)));
+    }
 }
 
-template <typename Case>
-using Storage16Param = std::tuple<Case, CpuIsa, dcn::DType>;
+// Runs check<T> with T the C++ type of `dtype`.
+template <template <typename> class Check, typename Case>
+void run_in_dtype(const Case &c, dcn::DType dtype) {
+    switch (dtype) {
+    case dcn::DType::float32: Check<float>::run(c, dtype); break;
+    case dcn::DType::float64: Check<double>::run(c, dtype); break;
+    case dcn::DType::bfloat16: Check<dcn::bfloat16_t>::run(c, dtype); break;
+    case dcn::DType::float16: Check<dcn::float16_t>::run(c, dtype); break;
+    }
+}
+
+template <typename T>
+struct RoiCheck {
+    static void run(const RoiCase &c, dcn::DType d) { check_roi_in<T>(c, d); }
+};
+template <typename T>
+struct PsCheck {
+    static void run(const PsCase &c, dcn::DType d) { check_ps_in<T>(c, d); }
+};
 
 template <typename Case>
-std::string case_path_dtype(const ::testing::TestParamInfo<Storage16Param<Case>> &info) {
+using DtypeParam = std::tuple<Case, CpuIsa, dcn::DType>;
+
+template <typename Case>
+std::string case_path_dtype(const ::testing::TestParamInfo<DtypeParam<Case>> &info) {
     return std::get<0>(info.param).name + "_" + isa_label(std::get<1>(info.param)) + "_" +
            dcn::dtype_name(std::get<2>(info.param));
 }
 
-class RoiStorage16Cases : public RoiFixture, public ::testing::WithParamInterface<Storage16Param<RoiCase>> {};
+class RoiBackwardCases : public RoiFixture, public ::testing::WithParamInterface<DtypeParam<RoiCase>> {};
 
-TEST_P(RoiStorage16Cases, ForwardAndGradientsMatchReference) {
-    const RoiCase &c = std::get<0>(GetParam());
-    on_cpu_path(std::get<1>(GetParam()), [&] {
-        if (std::get<2>(GetParam()) == dcn::DType::bfloat16)
-            check_roi16<dcn::bfloat16_t>(c, 1.0 / 256);
-        else
-            check_roi16<dcn::float16_t>(c, 1.0 / 2048);
-    });
+TEST_P(RoiBackwardCases, ForwardAndGradientsMatchReference) {
+    on_cpu_path(std::get<1>(GetParam()),
+                [&] { run_in_dtype<RoiCheck>(std::get<0>(GetParam()), std::get<2>(GetParam())); });
 }
 
-INSTANTIATE_TEST_SUITE_P(Edge, RoiStorage16Cases,
+INSTANTIATE_TEST_SUITE_P(Edge, RoiBackwardCases,
                          ::testing::Combine(::testing::ValuesIn(roi_cases()),
                                             ::testing::ValuesIn(dcn_test::all_cpu_paths()),
-                                            ::testing::Values(dcn::DType::bfloat16, dcn::DType::float16)),
+                                            ::testing::ValuesIn(dcn_test::all_dtypes())),
                          case_path_dtype<RoiCase>);
 
-class PsStorage16Cases : public RoiFixture, public ::testing::WithParamInterface<Storage16Param<PsCase>> {};
+class PsBackwardCases : public RoiFixture, public ::testing::WithParamInterface<DtypeParam<PsCase>> {};
 
-TEST_P(PsStorage16Cases, ForwardAndGradientsMatchReference) {
-    const PsCase &c = std::get<0>(GetParam());
-    on_cpu_path(std::get<1>(GetParam()), [&] {
-        if (std::get<2>(GetParam()) == dcn::DType::bfloat16)
-            check_ps16<dcn::bfloat16_t>(c, 1.0 / 256);
-        else
-            check_ps16<dcn::float16_t>(c, 1.0 / 2048);
-    });
+TEST_P(PsBackwardCases, ForwardAndGradientsMatchReference) {
+    on_cpu_path(std::get<1>(GetParam()),
+                [&] { run_in_dtype<PsCheck>(std::get<0>(GetParam()), std::get<2>(GetParam())); });
 }
 
-INSTANTIATE_TEST_SUITE_P(Edge, PsStorage16Cases,
+INSTANTIATE_TEST_SUITE_P(Edge, PsBackwardCases,
                          ::testing::Combine(::testing::ValuesIn(ps_cases()),
                                             ::testing::ValuesIn(dcn_test::all_cpu_paths()),
-                                            ::testing::Values(dcn::DType::bfloat16, dcn::DType::float16)),
+                                            ::testing::ValuesIn(dcn_test::all_dtypes())),
                          case_path_dtype<PsCase>);
 
 // ---- GPU schedules: OpenCL on PoCL (how CI runs them), CUDA where a driver
