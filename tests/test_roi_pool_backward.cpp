@@ -38,14 +38,6 @@ std::vector<T> nan_filled(const std::vector<int64_t> &shape) {
         return std::vector<T>(n, std::numeric_limits<T>::quiet_NaN());
 }
 
-// 16-bit storage: the float32 tolerance plus the rounding of each result
-// to the storage type, u * |ref| (test_support.h, Tolerance::storage16).
-dcn_test::Tolerance with_storage_rounding(dcn_test::Tolerance t, double u) {
-    t.rel_per_element = u;
-    t.rel_l2 += u;
-    return t;
-}
-
 using dcn_test::round_to;
 using dcn_test::to_float;
 
@@ -166,7 +158,7 @@ void expect_roi_matches(const RoiGrads<T> &g, const RoiBackward &b, bool float64
     // grad_mask: C * grid terms of the bilinear value (slope 2).
     const double scale = std::max(1.0, double(f.p.gamma) * b.roi_extent_max);
     const auto tol = [&](int64_t terms, double slope) {
-        return float64 ? dcn_test::Tolerance::float64() : with_storage_rounding(gradient_tolerance(cm, terms, slope), u);
+        return float64 ? dcn_test::Tolerance::float64() : gradient_tolerance(cm, terms, slope).with_rounding(u);
     };
     EXPECT_TRUE(dcn_test::matches_reference(g.input.data(), b.ref.input, f.input.shape, R * bins * f.max_grid,
                                             tol(R * bins * f.max_grid, 1.0)))
@@ -249,7 +241,7 @@ void expect_ps_matches(const PsGrads<T> &g, const PsBackward &b, bool float64, d
     const int64_t bins_per_cell = ((P + part - 1) / part) * ((P + part - 1) / part);
     const double scale = std::max(1.0, double(f.p.trans_std) * b.roi_extent_max);
     const auto tol = [&](int64_t terms, double slope) {
-        return float64 ? dcn_test::Tolerance::float64() : with_storage_rounding(gradient_tolerance(cm, terms, slope), u);
+        return float64 ? dcn_test::Tolerance::float64() : gradient_tolerance(cm, terms, slope).with_rounding(u);
     };
     EXPECT_TRUE(dcn_test::matches_reference(g.input.data(), b.ref.input, f.input.shape, R * P * P * S * S,
                                             tol(R * P * P * S * S, 1.0)))

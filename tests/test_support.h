@@ -209,7 +209,14 @@ struct Tolerance {
     double rel_per_element = 0.0;
 
     static Tolerance exact() { return Tolerance{0.0, 0.0, 0.0, 0.0}; }
-    static Tolerance storage16(double u) { return Tolerance{1e-5 + u, 1e-6, 1e-6, u}; }
+    static Tolerance storage16(double u) { return Tolerance{}.with_rounding(u); }
+    // This tolerance plus one rounding (unit roundoff u) of each result.
+    Tolerance with_rounding(double u) const {
+        Tolerance t = *this;
+        t.rel_per_element = u;
+        t.rel_l2 += u;
+        return t;
+    }
     // float64 kernels: u = 2^-53 ~ 1.1e-16, the same reasoning scaled by
     // 2^-29: relative L2 <= 1e-12 (the float64 contract), per element
     // 1e-14 * sqrt(L) * max|ref| + 1e-14.
@@ -365,10 +372,7 @@ std::vector<float> to_float(const std::vector<H> &h) {
 inline Tolerance tolerance_for(dcn::DType t, const Tolerance &f32) {
     if (t == dcn::DType::float64) return f32.rel_l2 == 0.0 ? Tolerance::exact() : Tolerance::float64();
     if (!is_storage16(t)) return f32;
-    Tolerance r = f32;
-    r.rel_per_element = unit_roundoff(t);
-    r.rel_l2 += unit_roundoff(t);
-    return r;
+    return f32.with_rounding(unit_roundoff(t));
 }
 
 // A tensor's data stored in a dtype.

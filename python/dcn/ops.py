@@ -85,10 +85,16 @@ def _spec(fn: str, name: str, t: Optional[Tensor], required: bool = True):
     return (list(t.shape), _DTYPES[t.dtype], t.device.type)
 
 
+def _present(wanted: List[bool], shapes):
+    """Which gradients a backward op writes: wanted, and its input exists
+    (its shape is not None)."""
+    return [bool(k) and sh is not None for k, sh in zip(wanted, shapes)]
+
+
 def _grad_specs(like: Tensor, wanted: List[bool], shapes):
     """The specs of the gradient buffers a backward op will write."""
-    return [(list(sh), _DTYPES.get(like.dtype, str(like.dtype)), like.device.type) if k and sh is not None else None
-            for k, sh in zip(wanted, shapes)]
+    return [(list(sh), _DTYPES.get(like.dtype, str(like.dtype)), like.device.type) if k else None
+            for k, sh in zip(_present(wanted, shapes), shapes)]
 
 
 def _device(t: Tensor):
@@ -174,7 +180,7 @@ def _gradient_buffers(like: Tensor, wanted: List[bool], shapes):
     """A backward op's outputs: each gradient of its input's shape where it is
     wanted and the input exists (its shape is not None), else empty; and
     which those are."""
-    w = [bool(k) and sh is not None for k, sh in zip(wanted, shapes)]
+    w = _present(wanted, shapes)
     return [like.new_empty(sh if k else (0,)) for sh, k in zip(shapes, w)], w
 
 
@@ -246,7 +252,7 @@ def deform_conv2d_backward(grad_output: Tensor, input: Tensor, offset: Tensor, w
     fn = "deform_conv2d_backward"
     params = _conv_params(fn, stride, padding, dilation, groups, offset_groups)
     shapes = _conv_grad_shapes(input, offset, weight, mask)
-    gs = _grad_specs(input, [bool(k) for k in wanted], shapes)
+    gs = _grad_specs(input, wanted, shapes)
     _dcn.deform_conv2d_backward_validate(_spec(fn, "grad_output", grad_output), _spec(fn, "input", input),
                                          _spec(fn, "offset", offset), _spec(fn, "weight", weight),
                                          _spec(fn, "mask", mask, False), gs[0], gs[1], gs[4], gs[2], gs[3], *params,
@@ -333,7 +339,7 @@ def deform_roi_pool_backward(grad_output: Tensor, input: Tensor, rois: Tensor, o
     params = _roi_params(fn, output_size, spatial_scale, sampling_ratio, gamma)
     r = _rois(fn, rois)
     shapes = _roi_grad_shapes(input, offset, mask)
-    gs = _grad_specs(input, [bool(k) for k in wanted], shapes)
+    gs = _grad_specs(input, wanted, shapes)
     _dcn.deform_roi_pool_backward_validate(_spec(fn, "grad_output", grad_output), _spec(fn, "input", input), _a(r),
                                            _spec(fn, "offset", offset, False), _spec(fn, "mask", mask, False), *gs,
                                            *params, _device(input))
@@ -417,7 +423,7 @@ def deform_psroi_pool_backward(grad_output: Tensor, input: Tensor, rois: Tensor,
                            trans_std)
     r = _rois(fn, rois)
     shapes = _psroi_grad_shapes(input, trans)
-    gs = _grad_specs(input, [bool(k) for k in wanted], shapes)
+    gs = _grad_specs(input, wanted, shapes)
     _dcn.deform_psroi_pool_backward_validate(_spec(fn, "grad_output", grad_output), _spec(fn, "input", input), _a(r),
                                              _spec(fn, "trans", trans, False), *gs, *params, _device(input))
     x = _c(input)
