@@ -8,6 +8,7 @@
 # Recorded:
 #   DCN_CPU_PATHS                 CPU path names, best first
 #   DCN_CPU_PATH_<p>_TARGET       its Halide target
+#   DCN_CPU_PATH_<p>_OPERATORS / _DTYPES   what it exists for (empty: all)
 #   DCN_GPU_DEVICES               GPU devices (dcn::Device names)
 #   DCN_GPU_<d>_TARGET            their Halide targets
 #   DCN_DTYPES                    short names (f32 ...)
@@ -23,10 +24,18 @@
 #   DCN_TUNABLE_OPERATORS, DCN_TUNABLES_<op>, DCN_TUNABLE_<op>_<name>_{DEFAULT,MIN,MAX,CANDIDATES,DOC},
 #   DCN_SHAPE_FEATURES_<op>, DCN_SHAPE_FEATURE_<op>_<name>_DOC
 
-# dcn_cpu_path(<name> <halide target>): one CPU code path; in order, best first.
+# dcn_cpu_path(<name> <halide target> [OPERATORS <op>...] [DTYPES <dtype>...]):
+# one CPU code path; in order, best first. OPERATORS / DTYPES: the path
+# exists only for these (what its features change: a path for one
+# instruction compiles only the kernels that use it); `CPU all` in
+# dcn_kernels expands to the paths that exist for the set, and the others
+# run the next path down (the runtime's fallback).
 macro(dcn_cpu_path name target)
+    cmake_parse_arguments(_dcn_cp "" "" "OPERATORS;DTYPES" ${ARGN})
     list(APPEND DCN_CPU_PATHS ${name})
     set(DCN_CPU_PATH_${name}_TARGET ${target})
+    set(DCN_CPU_PATH_${name}_OPERATORS ${_dcn_cp_OPERATORS})
+    set(DCN_CPU_PATH_${name}_DTYPES ${_dcn_cp_DTYPES})
 endmacro()
 
 # dcn_gpu_device(<dcn::Device name> <halide target>)
@@ -90,7 +99,13 @@ macro(dcn_kernels op dir dtype)
         message(FATAL_ERROR "dcn_kernels: unknown dtype '${dtype}'")
     endif ()
     if ("${_dcn_k_CPU}" STREQUAL "all")
-        set(_dcn_k_CPU ${DCN_CPU_PATHS})
+        set(_dcn_k_CPU "")
+        foreach (_p IN LISTS DCN_CPU_PATHS)
+            if ((NOT DCN_CPU_PATH_${_p}_OPERATORS OR "${op}" IN_LIST DCN_CPU_PATH_${_p}_OPERATORS) AND
+                (NOT DCN_CPU_PATH_${_p}_DTYPES OR "${dtype}" IN_LIST DCN_CPU_PATH_${_p}_DTYPES))
+                list(APPEND _dcn_k_CPU ${_p})
+            endif ()
+        endforeach ()
     endif ()
     foreach (_p IN LISTS _dcn_k_CPU)
         if (NOT _p IN_LIST DCN_CPU_PATHS)

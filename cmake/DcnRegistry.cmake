@@ -13,7 +13,14 @@
 # parameter for the flag).
 
 # CPU code paths, best first; the last is the baseline every x86-64 CPU runs.
-# Each call runs the best one the CPU supports (dcn::set_max_cpu_isa caps it).
+# Each call runs the best one the CPU supports (dcn::set_max_cpu_isa caps it)
+# that has the kernel, else the next one down.
+# avx512_bf16: AVX512-BF16 (Halide's avx512_zen4 features: AMD Zen 4 / Zen 5,
+# Intel Sapphire Rapids and later), the convolution's bfloat16 GEMMs on
+# vdpbf16ps (dcn::gemm_operand_type); nothing else changes there, so it is
+# compiled for those kernels only.
+dcn_cpu_path(avx512_bf16 x86-64-linux-avx512_zen4-avx512_skylake-avx2-fma-f16c-sse41
+             OPERATORS deform_conv2d DTYPES bf16)
 dcn_cpu_path(avx512_skylake x86-64-linux-avx512_skylake-avx2-fma-f16c-sse41)
 dcn_cpu_path(avx2_fma x86-64-linux-avx2-fma-f16c-sse41)
 dcn_cpu_path(sse41 x86-64-linux-sse41)

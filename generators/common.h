@@ -20,6 +20,27 @@ inline Halide::Type compute_type(const Halide::Type &dtype, const Halide::Type &
     return accum;
 }
 
+// The type of a GEMM's operands on `target`: the storage type where the CPU
+// multiplies it natively into float32 lanes (bfloat16 on AVX512-BF16,
+// Halide's avx512_zen4 / avx512_sapphirerapids features: vdpbf16ps), else
+// the compute type. The GEMM's own inputs stored in bfloat16 (weights,
+// grad_output) are exact in it; values the kernel computes (the sampled
+// columns) are rounded to it, once (docs/operators.md, "Precision of
+// 16-bit storage").
+inline Halide::Type gemm_operand_type(const Halide::Target &target, const Halide::Type &dtype,
+                                      const Halide::Type &compute) {
+    const bool bf16_dot = target.has_feature(Halide::Target::AVX512_Zen4) ||
+                          target.has_feature(Halide::Target::AVX512_SapphireRapids);
+    if (dtype.is_bfloat() && compute == Halide::Float(32) && bf16_dot && !target.has_gpu_feature()) return dtype;
+    return compute;
+}
+
+// Reduction elements per float32 lane of the GEMM's dot product: 2 for
+// bfloat16 operands (vdpbf16ps sums a pair of products into each lane, so
+// the operands are laid out in pairs along the reduction and a reduction of
+// odd length is padded with a zero), 1 for an FMA.
+inline int gemm_pair(const Halide::Type &operand) { return operand.is_bfloat() ? 2 : 1; }
+
 // C's round(): half away from zero (Halide's round() is half to even).
 // x - trunc(x) is exact in float, so the comparison with 0.5 is exact.
 inline Halide::Expr round_half_away(const Halide::Expr &x) {

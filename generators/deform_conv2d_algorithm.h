@@ -32,22 +32,32 @@ struct DeformConv2dStages {
     // channels of a block innermost (output channel ob*B + o; ci = channel
     // within the weight's group), so that one block's weights are contiguous
     // over the whole reduction. B is the schedule's choice (its accumulator
-    // width: deform_conv2d_{cpu,gpu}_weight_block()).
+    // width: deform_conv2d_{cpu,gpu}_weight_block()). With pairs (pair = 2:
+    // bfloat16 operands, dcn::gemm_pair) o is the lane l = 2*o' + (c % 2)
+    // and ci the pair c / 2 of the channels padded per reduction span (an
+    // offset group's channels, or a group's) to even, the padding 0.
     Halide::Func weight_packed{"weight_packed"};
     // channel_og(c): (offset group, channel within it) of input channel c,
     // for the several-groups reduction.
     Halide::Func channel_og{"channel_og"};
     // accum(o, p, n): bias + sum over (ci, k) of weight * column.
     Halide::Func accum{"accum"};
-    // Reduction. One group: r.x = channel within the offset group, r.y =
-    // offset group. Several groups: r.x = channel within the group, r.y
-    // has extent 1. r.z = tap.
+    // Reduction. One group: r_ch = channel within the offset group, r_og =
+    // offset group. Several groups: r_ch = channel within the group, r_og
+    // has extent 1. r_tap = tap. With pairs, r_ch counts channel pairs and
+    // r_lane (extent 2, innermost) is the channel within the pair; without,
+    // r_lane is not defined.
     Halide::RDom r;
+    Halide::RVar r_lane, r_ch, r_og, r_tap;
+    int pair = 1;
     // The pipeline output (p, o, n).
     Halide::Func output{"output"};
 
-    // The element type (float32, float64): vector widths follow it.
+    // The compute type (float32, float64): vector widths follow it. The
+    // GEMM's operands (weight_packed, columns) are of operand_type
+    // (dcn::gemm_operand_type: bfloat16 on the AVX512-BF16 path).
     Halide::Type type = Halide::Float(32);
+    Halide::Type operand_type = Halide::Float(32);
     // Scalar parameters the schedule may specialise on.
     Halide::Expr groups, offset_groups;
 };

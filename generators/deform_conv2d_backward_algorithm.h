@@ -38,6 +38,14 @@ struct DeformConv2dBackwardDataStages : DeformConv2dBackwardVars {
     // tiles), rg its RDom (output channels of the group).
     Halide::Func grad_columns{"grad_columns"}, grad_columns_sum{"grad_columns_sum"};
     Halide::RDom rg;
+    // The GEMM's pairing (dcn::gemm_pair): 1, or 2 with bfloat16 operands
+    // on the AVX512-BF16 path. With pairs, gy and weight_t hold pairs of
+    // output channels (the group's, padded to even with 0) interleaved in
+    // their first dimension (lane = 2*in_blk + o % 2, o = pair), rg_o runs
+    // over the pairs and rg_lane (extent 2, innermost) within a pair;
+    // without, rg_o = rg.x and rg_lane is not defined.
+    Halide::RVar rg_lane, rg_o;
+    int pair = 1;
     // coord_sums(p, k, g, n): sums over the group's channels of
     // grad_columns x (d value / dy, d value / dx, value); rc its RDom.
     Halide::Func coord_sums{"coord_sums"};
@@ -68,12 +76,24 @@ struct DeformConv2dBackwardWeightStages : DeformConv2dBackwardVars {
     // cb*B + cb_i, in blocks of B channels (the schedule's register tile:
     // deform_conv2d_backward_weight_cpu_block()) so that one block's
     // columns are contiguous over the pixels.
+    // With pairs (pair = 2, below) it is columns_blocked(pl, cb_i, p, k,
+    // cb, n): pixel 2p + pl, the padding pixel 0, so that a pair of pixels
+    // of one channel is adjacent.
     Halide::Func columns_blocked{"columns_blocked"};
-    Halide::Var cb{"cb"}, cb_i{"cb_i"};
+    Halide::Var cb{"cb"}, cb_i{"cb_i"}, pl{"pl"};
     // grad_weight_sum(cw, k, o) = sum over images and pixels of
     // columns x grad_output; rw its RDom (pixel, image).
     Halide::Func grad_weight_sum{"grad_weight_sum"};
     Halide::RDom rw;
+    // rw's pixel and image variables; with pairs (dcn::gemm_pair = 2:
+    // bfloat16 operands on the AVX512-BF16 path) rw_p runs over pixel pairs
+    // (an image's pixels padded to even with 0), rw_lane (extent 2,
+    // innermost) within a pair, and the GEMM reads grad_output from
+    // gy_pairs(2*o + p % 2, p / 2, n); without pairs rw_lane is not defined
+    // and the GEMM reads gy.
+    Halide::RVar rw_lane, rw_p, rw_n;
+    Halide::Func gy_pairs{"gy_pairs"};
+    int pair = 1;
     // grad_bias_sum(o) = sum over images and pixels of grad_output; rb.
     Halide::Func grad_bias_sum{"grad_bias_sum"};
     Halide::RDom rb;

@@ -100,12 +100,36 @@ public:
         const bool gpu = get_target().has_gpu_feature();
         const dcn::DeformConv2dBackwardDataTile tile =
             gpu ? dcn::DeformConv2dBackwardDataTile{1, 1} : dcn::deform_conv2d_backward_data_cpu_tile(get_target(), t);
+        // The GEMM's operand type and pairing (bfloat16 pairs of output
+        // channels on the AVX512-BF16 path: both operands are stored
+        // inputs, so nothing is rounded).
+        const Type gt = dcn::gemm_operand_type(get_target(), dtype, t);
+        const int R = dcn::gemm_pair(gt);
+        s.pair = R;
+        Expr Kg_pairs = R == 1 ? Kg : (Kg + (R - 1)) / R;
         const Var &ib = s.in_blk, &bk = s.blk;
-        Expr pq = clamp(bk * tile.pixels + ib, 0, P - 1);
-        s.gy(ib, o, bk, n) = cast(t, grad_output(pq % oW, pq / oW, clamp(o, 0, K - 1), n));
-        Expr cq = clamp(g * cpg + bk * tile.channels + ib, 0, C - 1);
-        Expr grp_q = cq / Cg;
-        s.weight_t(ib, o, k, bk, g) = cast(t, weight(k % kW, k / kW, cq % Cg, clamp(grp_q * Kg + o, 0, K - 1)));
+        {
+            // gy(ib, o, bk, n): with pairs ib = 2*(pixel in block) + lane,
+            // o = pair of the group-padded output channels, the padding 0.
+            Expr pq = clamp(bk * tile.pixels + (R == 1 ? Expr(ib) : ib / R), 0, P - 1);
+            Expr oq = clamp(o, 0, K - 1), real = Internal::const_true();
+            if (R > 1) {
+                Expr padded = o * R + ib % R, Kg_pad = Kg_pairs * R;
+                real = padded % Kg_pad < Kg;
+                oq = clamp((padded / Kg_pad) * Kg + padded % Kg_pad, 0, K - 1);
+            }
+            Expr v = cast(gt, grad_output(pq % oW, pq / oW, oq, n));
+            s.gy(ib, o, bk, n) = R == 1 ? v : select(real, v, Internal::make_zero(gt));
+        }
+        {
+            // weight_t(ib, o, k, bk, g): with pairs ib = 2*(channel in
+            // block) + lane, o = pair of the group's output channels.
+            Expr cq = clamp(g * cpg + bk * tile.channels + (R == 1 ? Expr(ib) : ib / R), 0, C - 1);
+            Expr grp_q = cq / Cg;
+            Expr ow = R == 1 ? Expr(o) : o * R + ib % R;
+            Expr v = cast(gt, weight(k % kW, k / kW, cq % Cg, clamp(grp_q * Kg + ow, 0, K - 1)));
+            s.weight_t(ib, o, k, bk, g) = R == 1 ? v : select(ow < Kg, v, Internal::make_zero(gt));
+        }
 
         Func offset_e = BoundaryConditions::repeat_edge(offset, {{0, oW}, {0, oH}});
         Func offset_c("offset_c");
@@ -128,11 +152,15 @@ public:
         // register tiles past the group's last channel or the last pixel:
         // weight_t and gy clamp their reads.
         Expr grp = select(groups == 1, 0, clamp(g * cpg + ci, 0, C - 1) / Cg);
-        s.rg = RDom(0, Kg, "rg");
+        s.rg = R == 1 ? RDom(0, Kg, "rg") : RDom(0, R, 0, Kg_pairs, "rg");
+        if (R > 1) s.rg_lane = s.rg.x;
+        s.rg_o = R == 1 ? s.rg.x : s.rg.y;
+        Expr w_lane = R == 1 ? ci % tile.channels : (ci % tile.channels) * R + s.rg_lane;
+        Expr g_lane = R == 1 ? p % tile.pixels : (p % tile.pixels) * R + s.rg_lane;
         s.grad_columns_sum(ci, g, k, p, n) = zero;
         s.grad_columns_sum(ci, g, k, p, n) +=
-            s.weight_t(ci % tile.channels, s.rg, k, ci / tile.channels, g) *
-            s.gy(p % tile.pixels, grp * Kg + s.rg, p / tile.pixels, n);
+            cast(t, s.weight_t(w_lane, s.rg_o, k, ci / tile.channels, g)) *
+            cast(t, s.gy(g_lane, grp * Kg_pairs + s.rg_o, p / tile.pixels, n));
         s.grad_columns(ci, g, k, p, n) = s.grad_columns_sum(ci, g, k, p, n);
 
         // The coordinate and mask gradients: sums over the offset group's

@@ -102,23 +102,61 @@ public:
         Expr c_in = gpu ? clamp(g * cpg + ci, 0, C - 1) : g * cpg + ci;
         s.columns(ci, g, k, p, n) = dcn::deform_conv2d_column(s.sample(p, k, g, n), s.input_cl, c_in, n);
 
+        // The GEMM's operand type and pairing (bfloat16 pairs of pixels on
+        // the AVX512-BF16 path: the columns rounded to bfloat16 once,
+        // grad_output exact).
+        const Type gt = dcn::gemm_operand_type(get_target(), dtype, t);
+        const int R = dcn::gemm_pair(gt);
+        s.pair = R;
+        Expr P_pairs = R == 1 ? P : (P + (R - 1)) / R;
+
         // The columns in blocks of B input channels. Input channel c is
         // (channel c % cpg of offset group c / cpg); one offset group:
-        // (c, 0). A schedule may compute the last block whole.
+        // (c, 0). A schedule may compute the last block whole. With pairs
+        // the pair's pixel (2p + pl) is the innermost dimension, the padding
+        // pixel 0: each pixel's channels are computed as dense vectors and
+        // interleaved (a select on pl, not an index that depends on it).
         const int B = gpu ? 1 : dcn::deform_conv2d_backward_weight_cpu_block(get_target(), t);
         Expr one_og = offset_groups == 1;
         Expr cblk = gpu ? min(s.cb * B + s.cb_i, C - 1) : s.cb * B + s.cb_i;
-        s.columns_blocked(s.cb_i, p, k, s.cb, n) =
-            s.columns(select(one_og, cblk, cblk % cpg), select(one_og, 0, min(cblk / cpg, offset_groups - 1)), k, p, n);
+        auto col_at = [&](const Expr &pix) {
+            return s.columns(select(one_og, cblk, cblk % cpg), select(one_og, 0, min(cblk / cpg, offset_groups - 1)),
+                             k, pix, n);
+        };
+        if (R == 1) {
+            s.columns_blocked(s.cb_i, p, k, s.cb, n) = col_at(p);
+        } else {
+            Expr p0 = p * R, p1 = p * R + 1;
+            s.columns_blocked(s.pl, s.cb_i, p, k, s.cb, n) =
+                cast(gt, select(s.pl == 0, select(p0 < P, col_at(p0), zero), select(p1 < P, col_at(p1), zero)));
+        }
+        if (R > 1) {
+            // (A schedule may compute whole tiles past either end: clamp.)
+            Expr q = p * R + o % R, qc = clamp(q, 0, P - 1);
+            s.gy_pairs(o, p, n) = select(q < P, cast(gt, grad_output(qc % oW, qc / oW, clamp(o / R, 0, K - 1), n)),
+                                         Internal::make_zero(gt));
+        }
 
         // grad_weight_sum(cw, k, o): over images and pixels, in that order;
         // weight channel cw of output channel o reads input channel
         // c = (o / Kg) * Cg + cw (cw with one group).
-        s.rw = RDom(0, P, 0, N, "rw");
+        s.rw = R == 1 ? RDom(0, P, 0, N, "rw") : RDom(0, R, 0, P_pairs, 0, N, "rw");
+        {
+            int d = 0;
+            if (R > 1) s.rw_lane = s.rw[d++];
+            s.rw_p = s.rw[d++];
+            s.rw_n = s.rw[d++];
+        }
         Expr c_of = select(groups == 1, cw, min(o, K - 1) / Kg * Cg + cw);
         s.grad_weight_sum(cw, k, o) = zero;
-        s.grad_weight_sum(cw, k, o) +=
-            s.columns_blocked(c_of % B, s.rw.x, k, c_of / B, s.rw.y) * s.gy(o, s.rw.x, s.rw.y);
+        if (R == 1) {
+            s.grad_weight_sum(cw, k, o) +=
+                s.columns_blocked(c_of % B, s.rw_p, k, c_of / B, s.rw_n) * s.gy(o, s.rw_p, s.rw_n);
+        } else {
+            s.grad_weight_sum(cw, k, o) +=
+                cast(t, s.columns_blocked(s.rw_lane, c_of % B, s.rw_p, k, c_of / B, s.rw_n)) *
+                cast(t, s.gy_pairs(min(o, K - 1) * R + s.rw_lane, s.rw_p, s.rw_n));
+        }
         grad_weight(x, y, cw, o) = cast(st, s.grad_weight_sum(cw, y * kW + x, o));
         s.grad_weight = grad_weight;
 

@@ -88,8 +88,14 @@ public:
         // image reads only the border: deform_conv2d_forward_sample), so
         // this is the only region ever read: a bounded repack whatever the
         // offsets are.
-        Func input_zero = BoundaryConditions::constant_exterior(input, Internal::make_zero(Type(dtype)),
-                                                                {{0, W}, {0, H}});
+        // With pairs (dcn::gemm_pair) an offset group's channels are padded
+        // to even, and the last group's padding channel reads channel C:
+        // zero past the channels too (the columns' channel index stays
+        // unclamped, so their loads stay dense vectors).
+        const bool pairs = dcn::gemm_pair(dcn::gemm_operand_type(get_target(), dtype, t)) > 1;
+        Region inside = {{0, W}, {0, H}};
+        if (pairs) inside.push_back({0, C});
+        Func input_zero = BoundaryConditions::constant_exterior(input, Internal::make_zero(Type(dtype)), inside);
         s.input_cl(c, x, y, n) = cast(t, input_zero(x, y, c, n));
 
         // Output pixel p (raster order) is row p / oW, column p % oW, found
@@ -111,24 +117,55 @@ public:
         }
         s.sample(p, k, g, n) = dcn::deform_conv2d_forward_sample(sp, scale);
 
+        // The GEMM's operand type and pairing (bfloat16 pairs on the
+        // AVX512-BF16 path, else the compute type one by one).
+        const Type gt = dcn::gemm_operand_type(get_target(), dtype, t);
+        const int R = dcn::gemm_pair(gt);
+        s.operand_type = gt;
+        s.pair = R;
+        Expr one_group = groups == 1;
+        // The channels one pass of the reduction runs over: an offset
+        // group's (one group), a group's (several), padded to pairs.
+        Expr span = select(one_group, channels_per_og, Cg);
+        Expr span_pairs = R == 1 ? span : (span + (R - 1)) / R;
+
         // Sampled columns, indexed by (channel within its offset group,
         // offset group): the sample is the same for a whole run of channels,
         // so a schedule can vectorise over channels with one sample.
         Expr c_in = g * channels_per_og + ci;
         // A GPU schedule stages whole chunks of channels, past the last one
         // in the final chunk (never used, but computed): clamp those reads.
-        // (The CPU schedule's regions are exact and it needs the unclamped
+        // (The CPU schedule's regions are exact, or with pairs one channel
+        // past the last, which input_cl holds as 0; it needs the unclamped
         // index to load vectors.)
         if (gpu) c_in = min(c_in, C - 1);
-        s.columns(ci, g, k, p, n) = dcn::deform_conv2d_column(s.sample(p, k, g, n), s.input_cl, c_in, n);
+        Expr column = dcn::deform_conv2d_column(s.sample(p, k, g, n), s.input_cl, c_in, n);
+        // The padding channel is 0, not the next offset group's channel
+        // (with one offset group it is channel C, which input_cl holds as
+        // 0: no select, in that specialisation).
+        if (R > 1) column = select(ci < channels_per_og || offset_groups == 1, column, Internal::make_zero(t));
+        s.columns(ci, g, k, p, n) = cast(gt, column);
 
         // Weights in blocks of output channels (the block is the schedule's
         // accumulator width); o is clamped because a schedule may compute
-        // whole blocks past K.
+        // whole blocks past K. With pairs: lane o = 2*(output in block) +
+        // (channel in pair), ci = pair of the padded channels, the padding 0.
         const int wb = gpu ? dcn::deform_conv2d_gpu_weight_block()
                            : dcn::deform_conv2d_cpu_weight_block(get_target(), t, cpu_params());
-        s.weight_packed(o, ci, k, s.ob) =
-            cast(t, weight(k % kW, k / kW, gpu ? min(ci, Cg - 1) : Expr(ci), min(s.ob * wb + o, K - 1)));
+        {
+            Expr w_out = R == 1 ? Expr(o) : o / R;
+            Expr w_ci = gpu ? min(ci, Cg - 1) : Expr(ci);
+            Expr real = Internal::const_true();
+            if (R > 1) {
+                Expr padded = ci * R + o % R;       // channel in the padded order
+                Expr span_pad = span_pairs * R;
+                Expr in_span = padded % span_pad;   // its span, its place in it
+                real = in_span < span;
+                w_ci = clamp((padded / span_pad) * span + in_span, 0, Cg - 1);
+            }
+            Expr w = cast(gt, weight(k % kW, k / kW, w_ci, min(s.ob * wb + w_out, K - 1)));
+            s.weight_packed(o, ci, k, s.ob) = R == 1 ? w : select(real, w, Internal::make_zero(gt));
+        }
 
         // The reduction over (input channel, tap). With one group it runs
         // over (channel within offset group, offset group, tap), which needs
@@ -136,20 +173,36 @@ public:
         // straddle offset groups, so it runs over the group's channels and
         // finds each one's offset group (slower, rare in practice).
         Expr o_c = min(o, K - 1);
-        Expr one_group = groups == 1;
-        s.r = RDom(0, select(one_group, channels_per_og, Cg),
-                   0, select(one_group, offset_groups, 1),
-                   0, taps, "r");
+        Region ranges;
+        if (R > 1) ranges.push_back({0, R});
+        ranges.push_back({0, span_pairs});
+        ranges.push_back({0, select(one_group, offset_groups, 1)});
+        ranges.push_back({0, taps});
+        s.r = RDom(ranges, "r");
+        {
+            int d = 0;
+            if (R > 1) s.r_lane = s.r[d++];
+            s.r_ch = s.r[d++];
+            s.r_og = s.r[d++];
+            s.r_tap = s.r[d++];
+        }
+        // The channel within the span (padded with pairs).
+        Expr ch = R == 1 ? Expr(s.r_ch) : s.r_ch * R + s.r_lane;
         // Each input channel's (offset group, channel within it), once per
         // call, so that no reduction step divides.
         s.channel_og(c) = Tuple(c / max(channels_per_og, 1), c % max(channels_per_og, 1));
         Expr group_base = (o_c / max(outputs_per_group, 1)) * Cg;
-        Expr c_grouped = clamp(group_base + s.r.x, 0, C - 1);
-        Expr col_ci = select(one_group, s.r.x, clamp(s.channel_og(c_grouped)[1], 0, channels_per_og - 1));
-        Expr col_g = select(one_group, s.r.y, clamp(s.channel_og(c_grouped)[0], 0, offset_groups - 1));
-        Expr w_ci = select(one_group, s.r.y * channels_per_og + s.r.x, s.r.x);
+        Expr c_grouped = clamp(group_base + ch, 0, C - 1);
+        Expr grouped_ci = clamp(s.channel_og(c_grouped)[1], 0, channels_per_og - 1);
+        // A group's padding channel reads a padding column (0).
+        if (R > 1) grouped_ci = select(ch < Cg, grouped_ci, channels_per_og);
+        Expr col_ci = select(one_group, ch, grouped_ci);
+        Expr col_g = select(one_group, s.r_og, clamp(s.channel_og(c_grouped)[0], 0, offset_groups - 1));
+        Expr w_ci = select(one_group, s.r_og * span_pairs + s.r_ch, s.r_ch);
+        Expr w_lane = R == 1 ? o % wb : (o % wb) * R + s.r_lane;
         s.accum(o, p, n) = with_bias ? cast(t, (*bias)(o_c)) : Internal::make_zero(t);
-        s.accum(o, p, n) += s.weight_packed(o % wb, w_ci, s.r.z, o / wb) * s.columns(col_ci, col_g, s.r.z, p, n);
+        s.accum(o, p, n) += cast(t, s.weight_packed(w_lane, w_ci, s.r_tap, o / wb)) *
+                            cast(t, s.columns(col_ci, col_g, s.r_tap, p, n));
 
         output(p, o, n) = cast(Type(dtype), s.accum(o, p, n));
         s.output = output;

@@ -30,6 +30,21 @@ inline std::string why_unusable(dcn::CpuIsa isa) {
     return {};
 }
 
+// Empty when a call of (op, direction, dtype) capped at `isa` runs that
+// path's own kernel here; else why a case of it on `isa` is skipped: the
+// path cannot run here, or it has no such kernel (a path may exist for
+// some kernels only; the next path down would run, tested on its own).
+inline std::string why_not_own(dcn::CpuIsa isa, const std::string &op, const std::vector<std::string> &directions,
+                               dcn::DType dtype) {
+    std::string why = why_unusable(isa);
+    if (!why.empty()) return why;
+    for (const std::string &d : directions)
+        if (dcn::cpu_path_for(op, d, dtype, isa) != isa)
+            return std::string("the ") + isa_label(isa) + " path has no " + op + " " + d + " kernel in " +
+                   dcn::dtype_name(dtype) + " (the next path's runs, tested there)";
+    return {};
+}
+
 inline std::vector<dcn::CpuIsa> usable_isas() {
     std::vector<dcn::CpuIsa> r;
     for (dcn::CpuIsa isa : dcn::compiled_cpu_isas())

@@ -564,27 +564,7 @@ std::vector<PsCase> ps_cases() {
     };
 }
 
-// float64: every case on every CPU path, against the same reference to
-// 1e-12 (the cases' float32 values are exact in float64).
 
-PsOutput run_psroi_f64(const PsProblem &pr, std::vector<double> &out, dcn::Device device = dcn::Device::cpu) {
-    std::vector<double> x = dcn_test::to_f64(pr.input.data), rois = dcn_test::to_f64(pr.rois.data),
-                        tr = dcn_test::to_f64(pr.trans.data), cnt(static_cast<size_t>(numel(pr.out_shape)), std::nan(""));
-    out.assign(static_cast<size_t>(numel(pr.out_shape)), std::nan(""));
-    std::optional<dcn::TensorView> trans;
-    if (pr.has_trans) trans = dcn::TensorView(ptr_or_dummy(tr), pr.trans.shape);
-    dcn::DeformPsroiPoolOptions opt = pr.opt;
-    opt.device = device;
-    dcn::deform_psroi_pool(dcn::TensorView(ptr_or_dummy(x), pr.input.shape), dcn::TensorView(ptr_or_dummy(rois), pr.rois.shape),
-                           trans, dcn::TensorView(ptr_or_dummy(out), pr.out_shape), dcn::TensorView(ptr_or_dummy(cnt), pr.out_shape),
-                           opt);
-    PsOutput o;
-    o.count.assign(cnt.begin(), cnt.end());  // small integers: exact in float
-    return o;
-}
-
-class PsroiPoolFloat64Cases : public RoiFixture,
-                              public ::testing::WithParamInterface<std::tuple<PsCase, CpuIsa>> {};
 
 
 
@@ -782,18 +762,68 @@ std::vector<RoiCase> roi_cases() {
     };
 }
 
-std::vector<double> run_roi_f64(const RoiProblem &pr, dcn::Device device = dcn::Device::cpu) {
-    std::vector<double> x = dcn_test::to_f64(pr.input.data), rois = dcn_test::to_f64(pr.rois.data),
-                        off = dcn_test::to_f64(pr.offset.data), m = dcn_test::to_f64(pr.mask.data),
-                        out(static_cast<size_t>(numel(pr.out_shape)), std::nan(""));
+// ---- the runners in any dtype of the list --------------------------------------
+
+using dcn_test::as;
+using dcn_test::is_storage16_v;
+
+// A NaN-filled vector of T (so that an element a kernel does not write fails).
+template <typename T>
+std::vector<T> nan_filled(const std::vector<int64_t> &shape) {
+    const size_t n = static_cast<size_t>(std::max<int64_t>(numel(shape), 1));
+    if constexpr (is_storage16_v<T>)
+        return std::vector<T>(n, T::from_float(std::numeric_limits<float>::quiet_NaN()));
+    else
+        return std::vector<T>(n, std::numeric_limits<T>::quiet_NaN());
+}
+
+template <typename T>
+std::vector<double> to_double(const std::vector<T> &v) {
+    if constexpr (is_storage16_v<T>) {
+        const std::vector<float> f = dcn_test::to_float(v);
+        return std::vector<double>(f.begin(), f.end());
+    } else {
+        return std::vector<double>(v.begin(), v.end());
+    }
+}
+
+// deform_roi_pool in T (the problem's float data converted to T) on a
+// NaN-filled output; the output as double.
+template <typename T>
+std::vector<double> run_roi_in(const RoiProblem &pr, dcn::Device device = dcn::Device::cpu) {
+    const std::vector<T> x = as<T>(pr.input.data), rois = as<T>(pr.rois.data), off = as<T>(pr.offset.data),
+                         m = as<T>(pr.mask.data);
+    std::vector<T> out = nan_filled<T>(pr.out_shape);
     std::optional<dcn::TensorView> offset, mask;
     if (pr.has_offset) offset = dcn::TensorView(ptr_or_dummy(off), pr.offset.shape);
     if (pr.has_mask) mask = dcn::TensorView(ptr_or_dummy(m), pr.mask.shape);
     dcn::DeformRoiPoolOptions opt = pr.opt;
     opt.device = device;
-    dcn::deform_roi_pool(dcn::TensorView(ptr_or_dummy(x), pr.input.shape), dcn::TensorView(ptr_or_dummy(rois), pr.rois.shape),
-                         offset, mask, dcn::TensorView(ptr_or_dummy(out), pr.out_shape), opt);
-    return out;
+    dcn::deform_roi_pool(dcn::TensorView(x.data(), pr.input.shape), dcn::TensorView(ptr_or_dummy(rois), pr.rois.shape),
+                         offset, mask, dcn::TensorView(out.data(), pr.out_shape), opt);
+    std::vector<double> r = to_double(out);
+    r.resize(static_cast<size_t>(numel(pr.out_shape)));
+    return r;
+}
+
+// deform_psroi_pool in T: (output, count) as double; without the count
+// output when !with_count (its vector then stays NaN).
+template <typename T>
+std::pair<std::vector<double>, std::vector<double>> run_ps_in(const PsProblem &pr, dcn::Device device = dcn::Device::cpu,
+                                                              bool with_count = true) {
+    const std::vector<T> x = as<T>(pr.input.data), rois = as<T>(pr.rois.data), tr = as<T>(pr.trans.data);
+    std::vector<T> out = nan_filled<T>(pr.out_shape), count = nan_filled<T>(pr.out_shape);
+    std::optional<dcn::TensorView> trans, cnt;
+    if (pr.has_trans) trans = dcn::TensorView(ptr_or_dummy(tr), pr.trans.shape);
+    if (with_count) cnt = dcn::TensorView(count.data(), pr.out_shape);
+    dcn::DeformPsroiPoolOptions opt = pr.opt;
+    opt.device = device;
+    dcn::deform_psroi_pool(dcn::TensorView(x.data(), pr.input.shape), dcn::TensorView(ptr_or_dummy(rois), pr.rois.shape),
+                           trans, dcn::TensorView(out.data(), pr.out_shape), cnt, opt);
+    std::pair<std::vector<double>, std::vector<double>> r{to_double(out), to_double(count)};
+    r.first.resize(static_cast<size_t>(numel(pr.out_shape)));
+    r.second.resize(static_cast<size_t>(numel(pr.out_shape)));
+    return r;
 }
 
 

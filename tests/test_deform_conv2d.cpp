@@ -104,7 +104,7 @@ TEST_P(DeformConv2dCases, MatchesReference) {
     const Case &c = std::get<0>(GetParam());
     const CpuIsa isa = std::get<1>(GetParam());
     const dcn::DType dtype = std::get<2>(GetParam());
-    const std::string why = why_unusable(isa);
+    const std::string why = dcn_test::why_not_own(isa, "deform_conv2d", {"forward"}, dtype);
     if (!why.empty()) GTEST_SKIP() << why;
 
     const Problem pr = make_problem_as(c, dtype);
@@ -114,8 +114,7 @@ TEST_P(DeformConv2dCases, MatchesReference) {
     const std::vector<double> out = run_library_as(pr, dtype);
     EXPECT_EQ(dcn::last_cpu_isa(), isa)
         << "ran " << dcn::cpu_isa_name(dcn::last_cpu_isa()) << ", forced " << isa_label(isa);
-    EXPECT_TRUE(dcn_test::matches_reference(out, ref, pr.out_shape, pr.reduction_len(),
-                                            dcn_test::tolerance_for(dtype, pr.tolerance())));
+    EXPECT_TRUE(dcn_test::matches_reference(out, ref, pr.out_shape, pr.reduction_len(), pr.tolerance_on(dtype, isa)));
 }
 
 INSTANTIATE_TEST_SUITE_P(
@@ -262,7 +261,7 @@ TEST_F(DcnTest, ZeroOffsetsNoMaskIsExactlyConvolution) {
             SCOPED_TRACE(isa_label(isa));
             dcn::set_max_cpu_isa(isa);
             const std::vector<float> out = run_library(pr);
-            EXPECT_EQ(dcn::last_cpu_isa(), isa);
+            EXPECT_EQ(dcn::last_cpu_isa(), dcn::cpu_path_for("deform_conv2d", "forward", dcn::DType::float32, isa));
             int64_t mismatches = 0;
             for (size_t q = 0; q < out.size(); ++q) {
                 if (out[q] != static_cast<float>(conv[q]) && mismatches++ < 5)
@@ -474,7 +473,7 @@ TEST_F(DcnTest, DefaultPathIsBestSupported) {
     EXPECT_EQ(dcn::max_cpu_isa(), std::nullopt);
     const Problem pr = make_problem(Case("default_isa").in(1, 3, 5, 6).wt(4, 3, 3).pad(1));
     const std::vector<float> out = run_library(pr);
-    EXPECT_EQ(dcn::last_cpu_isa(), isas.front())
+    EXPECT_EQ(dcn::last_cpu_isa(), dcn::cpu_path_for("deform_conv2d", "forward", dcn::DType::float32, isas.front()))
         << "ran " << dcn::cpu_isa_name(dcn::last_cpu_isa());
     EXPECT_TRUE(dcn_test::matches_reference(out, pr.reference(), pr.out_shape,
                                             pr.reduction_len()));
@@ -493,7 +492,7 @@ TEST_F(DcnTest, CapSelectsBestSupportedAtOrBelow) {
         dcn::set_max_cpu_isa(compiled[k]);
         EXPECT_EQ(dcn::max_cpu_isa(), std::optional<CpuIsa>(compiled[k]));
         run_library(pr);
-        EXPECT_EQ(dcn::last_cpu_isa(), *expect);
+        EXPECT_EQ(dcn::last_cpu_isa(), dcn::cpu_path_for("deform_conv2d", "forward", dcn::DType::float32, *expect));
     }
     // Names round-trip.
     for (CpuIsa isa : dcn::compiled_cpu_isas())

@@ -1,70 +1,17 @@
 // dcn::deform_psroi_pool against the independent double-precision reference
-// (docs/operators.md): one parameterised test per (case, CPU path), every
-// compiled path forced and checked, outputs and counts poisoned with NaN
-// first; float64 on every path and on OpenCL; non-finite trans bin by bin,
-// R = 0, thread counts, strided views, the sample-count helper.
+// (docs/operators.md): the edge matrix on every CPU path in every dtype is
+// tests/test_roi_pool_backward.cpp's (PsBackwardCases); here float64 on
+// OpenCL, non-finite trans bin by bin, R = 0, thread counts, strided views,
+// the sample-count helper.
 #include <gtest/gtest.h>
 
 #include "roi_pool_cases.h"
 
 namespace {
 
-class PsroiPoolCases : public RoiFixture, public ::testing::WithParamInterface<std::tuple<PsCase, CpuIsa>> {};
-
-TEST_P(PsroiPoolCases, MatchesReference) {
-    const PsCase &c = std::get<0>(GetParam());
-    const CpuIsa isa = std::get<1>(GetParam());
-    const std::string why = why_unusable(isa);
-    if (!why.empty()) GTEST_SKIP() << why;
-
-    const PsProblem pr = make_ps_problem(c);
-    const dcn_ref::PsroiPoolResult ref = pr.reference();
-    dcn::set_max_cpu_isa(isa);
-    const PsOutput o = run_psroi(pr);
-    EXPECT_EQ(dcn::last_cpu_isa(), isa) << "ran " << dcn::cpu_isa_name(dcn::last_cpu_isa());
-    EXPECT_TRUE(dcn_test::matches_reference(o.out.data(), ref.output, pr.out_shape, int64_t(c.S) * c.S,
-                                            pr.tolerance()));
-    EXPECT_TRUE(counts_match(o.count.data(), ref.count, pr.out_shape));
-    // The count output is optional and does not change the result.
-    const PsOutput no_count = run_psroi(pr, false);
-    EXPECT_TRUE(dcn_test::bitwise_equal(std::vector<float>(o.out.begin(), o.out.begin() + numel(pr.out_shape)),
-                                        std::vector<float>(no_count.out.begin(),
-                                                           no_count.out.begin() + numel(pr.out_shape)),
-                                        pr.out_shape));
-    if (c.trans == Deform::nonfinite || c.trans == Deform::large) {
-        EXPECT_TRUE(std::all_of(o.out.begin(), o.out.begin() + numel(pr.out_shape),
-                                [](float v) { return std::isfinite(v); }));
-        EXPECT_GT(pr.scan.outside, 0);
-    }
-}
-
-INSTANTIATE_TEST_SUITE_P(Edge, PsroiPoolCases,
-                         ::testing::Combine(::testing::ValuesIn(ps_cases()), ::testing::ValuesIn(dcn_test::all_cpu_paths())),
-                         [](const ::testing::TestParamInfo<std::tuple<PsCase, CpuIsa>> &info) {
-                             return std::get<0>(info.param).name + "_" + isa_label(std::get<1>(info.param));
-                         });
-
-TEST_P(PsroiPoolFloat64Cases, MatchesReferenceTo1e12) {
-    const PsCase &c = std::get<0>(GetParam());
-    const CpuIsa isa = std::get<1>(GetParam());
-    const std::string why = why_unusable(isa);
-    if (!why.empty()) GTEST_SKIP() << why;
-    const PsProblem pr = make_ps_problem(c);
-    const dcn_ref::PsroiPoolResult ref = pr.reference();
-    dcn::set_max_cpu_isa(isa);
-    std::vector<double> out;
-    const PsOutput o = run_psroi_f64(pr, out);
-    EXPECT_EQ(dcn::last_cpu_isa(), isa);
-    EXPECT_TRUE(dcn_test::matches_reference(out.data(), ref.output, pr.out_shape, int64_t(c.S) * c.S,
-                                            dcn_test::Tolerance::float64()));
-    EXPECT_TRUE(counts_match(o.count.data(), ref.count, pr.out_shape));
-}
-
-INSTANTIATE_TEST_SUITE_P(Float64, PsroiPoolFloat64Cases,
-                         ::testing::Combine(::testing::ValuesIn(ps_cases()), ::testing::ValuesIn(dcn_test::all_cpu_paths())),
-                         [](const ::testing::TestParamInfo<std::tuple<PsCase, CpuIsa>> &info) {
-                             return std::get<0>(info.param).name + "_" + isa_label(std::get<1>(info.param));
-                         });
+// Every case on every CPU path in every dtype of the list, forward (with
+// the count, and without it) and gradients:
+// tests/test_roi_pool_backward.cpp (PsBackwardCases).
 
 TEST_F(RoiFixture, PsroiPoolFloat64GpuScheduleOnOpenCL) {
     std::string why;
@@ -72,8 +19,7 @@ TEST_F(RoiFixture, PsroiPoolFloat64GpuScheduleOnOpenCL) {
     for (const PsCase &c : ps_cases()) {
         SCOPED_TRACE(c.name);
         const PsProblem pr = make_ps_problem(c);
-        std::vector<double> out;
-        run_psroi_f64(pr, out, dcn::Device::opencl);
+        const std::vector<double> out = run_ps_in<double>(pr, dcn::Device::opencl).first;
         EXPECT_TRUE(dcn_test::matches_reference(out.data(), pr.reference().output, pr.out_shape, int64_t(c.S) * c.S,
                                                 dcn_test::Tolerance::float64()));
     }

@@ -1,61 +1,17 @@
 // dcn::deform_roi_pool against the independent double-precision reference
-// (docs/operators.md): one parameterised test per (case, CPU path), every
-// compiled path forced and checked; float64 on every path and on OpenCL;
-// non-finite offsets bin by bin, R = 0, thread counts, strided views, the
-// sample-count helper; and both RoI operators on every usable GPU device.
+// (docs/operators.md): the edge matrix on every CPU path in every dtype is
+// tests/test_roi_pool_backward.cpp's (RoiBackwardCases); here float64 on
+// OpenCL, non-finite offsets bin by bin, R = 0, thread counts, strided
+// views, the sample-count helper; and both RoI operators on every usable
+// GPU device.
 #include <gtest/gtest.h>
 
 #include "roi_pool_cases.h"
 
 namespace {
 
-class RoiPoolCases : public RoiFixture, public ::testing::WithParamInterface<std::tuple<RoiCase, CpuIsa>> {};
-
-TEST_P(RoiPoolCases, MatchesReference) {
-    const RoiCase &c = std::get<0>(GetParam());
-    const CpuIsa isa = std::get<1>(GetParam());
-    const std::string why = why_unusable(isa);
-    if (!why.empty()) GTEST_SKIP() << why;
-
-    const RoiProblem pr = make_roi_problem(c);
-    const std::vector<double> ref = pr.reference();
-    dcn::set_max_cpu_isa(isa);
-    const std::vector<float> out = run_roi(pr);
-    EXPECT_EQ(dcn::last_cpu_isa(), isa) << "ran " << dcn::cpu_isa_name(dcn::last_cpu_isa());
-    EXPECT_TRUE(dcn_test::matches_reference(out.data(), ref, pr.out_shape, pr.max_grid, pr.tolerance()));
-    if (c.offset == Deform::nonfinite || c.offset == Deform::large) {
-        EXPECT_TRUE(std::all_of(out.begin(), out.begin() + numel(pr.out_shape),
-                                [](float v) { return std::isfinite(v); }));
-        EXPECT_GT(pr.scan.outside, 0);
-    }
-}
-
-INSTANTIATE_TEST_SUITE_P(Edge, RoiPoolCases,
-                         ::testing::Combine(::testing::ValuesIn(roi_cases()), ::testing::ValuesIn(dcn_test::all_cpu_paths())),
-                         [](const ::testing::TestParamInfo<std::tuple<RoiCase, CpuIsa>> &info) {
-                             return std::get<0>(info.param).name + "_" + isa_label(std::get<1>(info.param));
-                         });
-
-class RoiPoolFloat64Cases : public RoiFixture, public ::testing::WithParamInterface<std::tuple<RoiCase, CpuIsa>> {};
-
-TEST_P(RoiPoolFloat64Cases, MatchesReferenceTo1e12) {
-    const RoiCase &c = std::get<0>(GetParam());
-    const CpuIsa isa = std::get<1>(GetParam());
-    const std::string why = why_unusable(isa);
-    if (!why.empty()) GTEST_SKIP() << why;
-    const RoiProblem pr = make_roi_problem(c);
-    dcn::set_max_cpu_isa(isa);
-    const std::vector<double> out = run_roi_f64(pr);
-    EXPECT_EQ(dcn::last_cpu_isa(), isa);
-    EXPECT_TRUE(dcn_test::matches_reference(out.data(), pr.reference(), pr.out_shape, pr.max_grid,
-                                            dcn_test::Tolerance::float64()));
-}
-
-INSTANTIATE_TEST_SUITE_P(Float64, RoiPoolFloat64Cases,
-                         ::testing::Combine(::testing::ValuesIn(roi_cases()), ::testing::ValuesIn(dcn_test::all_cpu_paths())),
-                         [](const ::testing::TestParamInfo<std::tuple<RoiCase, CpuIsa>> &info) {
-                             return std::get<0>(info.param).name + "_" + isa_label(std::get<1>(info.param));
-                         });
+// Every case on every CPU path in every dtype of the list, forward and
+// gradients: tests/test_roi_pool_backward.cpp (RoiBackwardCases).
 
 TEST_F(RoiFixture, RoiPoolFloat64GpuScheduleOnOpenCL) {
     std::string why;
@@ -63,7 +19,7 @@ TEST_F(RoiFixture, RoiPoolFloat64GpuScheduleOnOpenCL) {
     for (const RoiCase &c : roi_cases()) {
         SCOPED_TRACE(c.name);
         const RoiProblem pr = make_roi_problem(c);
-        EXPECT_TRUE(dcn_test::matches_reference(run_roi_f64(pr, dcn::Device::opencl).data(), pr.reference(),
+        EXPECT_TRUE(dcn_test::matches_reference(run_roi_in<double>(pr, dcn::Device::opencl), pr.reference(),
                                                 pr.out_shape, pr.max_grid, dcn_test::Tolerance::float64()));
     }
 }

@@ -25,19 +25,6 @@
 
 namespace {
 
-using dcn_test::as;
-using dcn_test::is_storage16_v;
-
-// A NaN-filled vector of T (so that an element a kernel does not write fails).
-template <typename T>
-std::vector<T> nan_filled(const std::vector<int64_t> &shape) {
-    const size_t n = static_cast<size_t>(std::max<int64_t>(numel(shape), 1));
-    if constexpr (is_storage16_v<T>)
-        return std::vector<T>(n, T::from_float(std::numeric_limits<float>::quiet_NaN()));
-    else
-        return std::vector<T>(n, std::numeric_limits<T>::quiet_NaN());
-}
-
 using dcn_test::round_to;
 using dcn_test::to_float;
 
@@ -76,8 +63,8 @@ dcn_test::Tolerance gradient_tolerance(double coord_max, int64_t terms, double s
 // Runs `check` with the CPU path capped at `isa` (a path this CPU lacks is
 // skipped), then checks that the kernels ran on that path.
 template <typename Check>
-void on_cpu_path(CpuIsa isa, Check check) {
-    const std::string why = why_unusable(isa);
+void on_cpu_path(CpuIsa isa, const char *op, dcn::DType dtype, Check check) {
+    const std::string why = dcn_test::why_not_own(isa, op, {"forward", "backward_data"}, dtype);
     if (!why.empty()) GTEST_SKIP() << why;
     dcn::set_max_cpu_isa(isa);
     check();
@@ -265,16 +252,6 @@ void expect_ps_matches(const PsGrads<T> &g, const PsBackward &b, bool float64, d
 // most sample_per_part^2 = 16). A dtype added to the list runs here with no
 // test edits but the C++ type of run_in_dtype.
 
-template <typename T>
-std::vector<double> to_double(const std::vector<T> &v) {
-    if constexpr (is_storage16_v<T>) {
-        const std::vector<float> f = to_float(v);
-        return std::vector<double>(f.begin(), f.end());
-    } else {
-        return std::vector<double>(v.begin(), v.end());
-    }
-}
-
 // Gradients as float (16-bit) or as they are (float32, float64).
 template <typename T>
 auto widened(const std::vector<T> &v) {
@@ -296,42 +273,17 @@ float (*rounding_of(dcn::DType t))(float) {
 double storage_u(dcn::DType t) { return dcn_test::is_storage16(t) ? dcn_test::unit_roundoff(t) : 0.0; }
 
 template <typename T>
-std::vector<double> run_roi_in(const RoiProblem &pr) {
-    const std::vector<T> x = as<T>(pr.input.data), rois = as<T>(pr.rois.data), off = as<T>(pr.offset.data),
-                         m = as<T>(pr.mask.data);
-    std::vector<T> out = nan_filled<T>(pr.out_shape);
-    std::optional<dcn::TensorView> offset, mask;
-    if (pr.has_offset) offset = dcn::TensorView(ptr_or_dummy(off), pr.offset.shape);
-    if (pr.has_mask) mask = dcn::TensorView(ptr_or_dummy(m), pr.mask.shape);
-    dcn::deform_roi_pool(dcn::TensorView(x.data(), pr.input.shape), dcn::TensorView(ptr_or_dummy(rois), pr.rois.shape),
-                         offset, mask, dcn::TensorView(out.data(), pr.out_shape), pr.opt);
-    std::vector<double> r = to_double(out);
-    r.resize(static_cast<size_t>(numel(pr.out_shape)));
-    return r;
-}
-
-template <typename T>
-std::pair<std::vector<double>, std::vector<double>> run_ps_in(const PsProblem &pr) {
-    const std::vector<T> x = as<T>(pr.input.data), rois = as<T>(pr.rois.data), tr = as<T>(pr.trans.data);
-    std::vector<T> out = nan_filled<T>(pr.out_shape), count = nan_filled<T>(pr.out_shape);
-    std::optional<dcn::TensorView> trans;
-    if (pr.has_trans) trans = dcn::TensorView(ptr_or_dummy(tr), pr.trans.shape);
-    dcn::deform_psroi_pool(dcn::TensorView(x.data(), pr.input.shape), dcn::TensorView(ptr_or_dummy(rois), pr.rois.shape),
-                           trans, dcn::TensorView(out.data(), pr.out_shape), dcn::TensorView(count.data(), pr.out_shape),
-                           pr.opt);
-    std::pair<std::vector<double>, std::vector<double>> r{to_double(out), to_double(count)};
-    r.first.resize(static_cast<size_t>(numel(pr.out_shape)));
-    r.second.resize(static_cast<size_t>(numel(pr.out_shape)));
-    return r;
-}
-
-template <typename T>
 void check_roi_in(const RoiCase &c, dcn::DType dtype) {
     const RoiBackward b = make_roi_backward(c, rounding_of(dtype));
     const RoiProblem &f = b.fwd;
-    EXPECT_TRUE(dcn_test::matches_reference(run_roi_in<T>(f), f.reference(), f.out_shape, f.max_grid,
+    const std::vector<double> out = run_roi_in<T>(f);
+    EXPECT_TRUE(dcn_test::matches_reference(out, f.reference(), f.out_shape, f.max_grid,
                                             dcn_test::tolerance_for(dtype, f.tolerance())))
         << "forward";
+    if (c.offset == Deform::nonfinite || c.offset == Deform::large) {
+        EXPECT_TRUE(all_finite(out, numel(f.out_shape))) << "forward";
+        EXPECT_GT(f.scan.outside, 0);
+    }
     const RoiGrads<T> g = run_roi_backward<T>(b);
     const auto gi = widened(g.input), goff = widened(g.offset), gm = widened(g.mask);
     expect_roi_matches(RoiGrads<typename decltype(gi)::value_type>{gi, goff, gm}, b, dtype == dcn::DType::float64,
@@ -354,6 +306,13 @@ void check_ps_in(const PsCase &c, dcn::DType dtype) {
         << "forward";
     EXPECT_TRUE(dcn_test::matches_reference(count, ref.count, f.out_shape, 1, dcn_test::Tolerance::exact()))
         << "count";
+    // The count output is optional and does not change the result.
+    EXPECT_TRUE(dcn_test::bitwise_equal(out, run_ps_in<T>(f, dcn::Device::cpu, false).first, f.out_shape))
+        << "forward without count";
+    if (c.trans == Deform::nonfinite || c.trans == Deform::large) {
+        EXPECT_TRUE(all_finite(out, numel(f.out_shape))) << "forward";
+        EXPECT_GT(f.scan.outside, 0);
+    }
     const PsGrads<T> g = run_ps_backward<T>(b);
     const auto gi = widened(g.input), gt = widened(g.trans);
     expect_ps_matches(PsGrads<typename decltype(gi)::value_type>{gi, gt}, b, dtype == dcn::DType::float64,
@@ -396,7 +355,7 @@ std::string case_path_dtype(const ::testing::TestParamInfo<DtypeParam<Case>> &in
 class RoiBackwardCases : public RoiFixture, public ::testing::WithParamInterface<DtypeParam<RoiCase>> {};
 
 TEST_P(RoiBackwardCases, ForwardAndGradientsMatchReference) {
-    on_cpu_path(std::get<1>(GetParam()),
+    on_cpu_path(std::get<1>(GetParam()), "deform_roi_pool", std::get<2>(GetParam()),
                 [&] { run_in_dtype<RoiCheck>(std::get<0>(GetParam()), std::get<2>(GetParam())); });
 }
 
@@ -409,7 +368,7 @@ INSTANTIATE_TEST_SUITE_P(Edge, RoiBackwardCases,
 class PsBackwardCases : public RoiFixture, public ::testing::WithParamInterface<DtypeParam<PsCase>> {};
 
 TEST_P(PsBackwardCases, ForwardAndGradientsMatchReference) {
-    on_cpu_path(std::get<1>(GetParam()),
+    on_cpu_path(std::get<1>(GetParam()), "deform_psroi_pool", std::get<2>(GetParam()),
                 [&] { run_in_dtype<PsCheck>(std::get<0>(GetParam()), std::get<2>(GetParam())); });
 }
 

@@ -187,9 +187,9 @@ TEST_F(DcnTest, Storage16NonFiniteOffsetsContributeZero) {
             dcn::set_max_cpu_isa(isa);
             const std::vector<float> out =
                 h == Half::bfloat16 ? run_storage16<dcn::bfloat16_t>(q) : run_storage16<dcn::float16_t>(q);
-            const double u = h == Half::bfloat16 ? Storage<dcn::bfloat16_t>::u : Storage<dcn::float16_t>::u;
+            const dcn::DType dtype = h == Half::bfloat16 ? dcn::DType::bfloat16 : dcn::DType::float16;
             EXPECT_TRUE(dcn_test::matches_reference(out, q.reference(), q.out_shape, q.reduction_len(),
-                                                    dcn_test::Tolerance::storage16(u)));
+                                                    q.tolerance_on(dtype, dcn::last_cpu_isa())));
         }
     }
 }

@@ -202,11 +202,20 @@ inline ::testing::AssertionResult untouched_outside(const Strided &s, float fill
 // nearest), so each element also gets rel_per_element * |ref| and the
 // relative L2 limit grows by u. (The inputs are rounded to the storage type
 // before the reference sees them, so only the kernel's own error counts.)
+//
+// A GEMM on 16-bit operands (the avx512_bf16 path's bfloat16 GEMMs,
+// vdpbf16ps) rounds the values the kernel computes for it (the sampled
+// columns) to the storage type: each product w * v then carries an error of
+// at most u * |w * v|, so an output also gets u * sum |w * v| over its
+// reduction (term_sums: the same computation on absolute values, from the
+// reference; with_term_sums).
 struct Tolerance {
     double rel_l2 = 1e-5;
     double abs_per_sqrt_len = 1e-6;
     double abs_floor = 1e-6;
     double rel_per_element = 0.0;
+    double rel_per_term_sum = 0.0;
+    std::vector<double> term_sums;  // per element, when rel_per_term_sum > 0
 
     static Tolerance exact() { return Tolerance{0.0, 0.0, 0.0, 0.0}; }
     static Tolerance storage16(double u) { return Tolerance{}.with_rounding(u); }
@@ -215,6 +224,15 @@ struct Tolerance {
         Tolerance t = *this;
         t.rel_per_element = u;
         t.rel_l2 += u;
+        return t;
+    }
+    // This tolerance plus u * sum |terms| per element (rounded GEMM
+    // operands); the relative L2 limit grows by u * ||sums|| / ||ref||,
+    // which matches_reference adds.
+    Tolerance with_term_sums(double u, std::vector<double> sums) const {
+        Tolerance t = *this;
+        t.rel_per_term_sum = u;
+        t.term_sums = std::move(sums);
         return t;
     }
     // float64 kernels: u = 2^-53 ~ 1.1e-16, the same reasoning scaled by
@@ -239,8 +257,15 @@ template <typename T>
         return ::testing::AssertionFailure()
                << "reference has " << ref.size() << " elements, shape " << shape_str(shape)
                << " has " << n;
-    double max_ref = 0.0;
+    if (tol.rel_per_term_sum > 0.0 && static_cast<int64_t>(tol.term_sums.size()) != n)
+        return ::testing::AssertionFailure() << "tolerance has " << tol.term_sums.size() << " term sums for " << n
+                                             << " elements";
+    auto term_bound = [&](int64_t i) {
+        return tol.rel_per_term_sum > 0.0 ? tol.rel_per_term_sum * tol.term_sums[static_cast<size_t>(i)] : 0.0;
+    };
+    double max_ref = 0.0, terms2 = 0.0;
     for (double r : ref) max_ref = std::max(max_ref, std::fabs(r));
+    for (int64_t i = 0; i < n; ++i) terms2 += term_bound(i) * term_bound(i);
     const double bound =
         tol.abs_floor +
         tol.abs_per_sqrt_len * std::sqrt(static_cast<double>(std::max<int64_t>(reduction_len, 1))) *
@@ -257,7 +282,7 @@ template <typename T>
         const double e = (a == r) ? 0.0 : std::fabs(a - r);  // a == r also covers equal infinities
         err2 += e * e;
         ref2 += r * r;
-        const double b = bound + tol.rel_per_element * std::fabs(r);
+        const double b = bound + tol.rel_per_element * std::fabs(r) + term_bound(i);
         if (e > b) ++over;
         if (e - b > worst_excess) {
             worst_excess = e - b;
@@ -265,6 +290,7 @@ template <typename T>
         }
     }
     const double rel = ref2 > 0.0 ? std::sqrt(err2 / ref2) : (err2 > 0.0 ? INFINITY : 0.0);
+    const double rel_limit = tol.rel_l2 + (ref2 > 0.0 ? std::sqrt(terms2 / ref2) : 0.0);
 
     auto describe = [&](::testing::AssertionResult res) {
         res << "\n  shape " << shape_str(shape) << ", reduction length " << reduction_len
@@ -280,10 +306,10 @@ template <typename T>
                 << ", bound = " << bound + tol.rel_per_element * std::fabs(r) << " (" << over
                 << " element(s) over the bound)";
         }
-        res << "\n  relative L2 error = " << rel << " (limit " << tol.rel_l2 << ")";
+        res << "\n  relative L2 error = " << rel << " (limit " << rel_limit << ")";
         return res;
     };
-    if (nonfinite > 0 || over > 0 || rel > tol.rel_l2)
+    if (nonfinite > 0 || over > 0 || rel > rel_limit)
         return describe(::testing::AssertionFailure() << "result does not match the reference");
     return ::testing::AssertionSuccess();
 }
@@ -375,6 +401,18 @@ inline Tolerance tolerance_for(dcn::DType t, const Tolerance &f32) {
     return f32.with_rounding(unit_roundoff(t));
 }
 
+// Whether kernels on `isa` round the values they compute for a GEMM (the
+// sampled columns) to `dtype`: bfloat16 on a path with the bf16
+// dot-product instruction (Halide's avx512_zen4 / avx512_sapphirerapids
+// features, dcn::gemm_operand_type in generators/common.h), read from the
+// path's target.
+inline bool rounds_gemm_operands(dcn::CpuIsa isa, dcn::DType dtype) {
+    if (dtype != dcn::DType::bfloat16) return false;
+    const std::vector<std::string> targets = dcn::build_info().cpu_targets;
+    const std::string &t = targets.at(static_cast<size_t>(isa));
+    return t.find("avx512_zen4") != std::string::npos || t.find("avx512_sapphirerapids") != std::string::npos;
+}
+
 // A tensor's data stored in a dtype.
 struct Stored {
     dcn::DType dtype = dcn::DType::float32;
@@ -435,17 +473,19 @@ struct Stored {
     }
 };
 
-// Bitwise equality of two float32 results (e.g. the same problem run with
-// different thread counts); NaN never passes.
-inline ::testing::AssertionResult bitwise_equal(const std::vector<float> &a,
-                                                const std::vector<float> &b,
-                                                const std::vector<int64_t> &shape) {
+// Bitwise equality of two results (float32, or any dtype widened exactly
+// to double; e.g. the same problem run with different thread counts); NaN
+// never passes.
+template <typename F>
+::testing::AssertionResult bitwise_equal(const std::vector<F> &a, const std::vector<F> &b,
+                                         const std::vector<int64_t> &shape) {
+    static_assert(std::is_floating_point_v<F>);
     if (a.size() != b.size())
         return ::testing::AssertionFailure() << "sizes differ: " << a.size() << " vs " << b.size();
     int64_t diff = 0, first = -1;
     for (size_t i = 0; i < a.size(); ++i) {
         const bool same = !std::isnan(a[i]) && !std::isnan(b[i]) &&
-                          std::memcmp(&a[i], &b[i], sizeof(float)) == 0;
+                          std::memcmp(&a[i], &b[i], sizeof(F)) == 0;
         if (!same && diff++ == 0) first = static_cast<int64_t>(i);
     }
     if (diff == 0) return ::testing::AssertionSuccess();

@@ -34,7 +34,11 @@ configure("${WORK_DIR}/bad.json" FALSE "bad.json: unknown tunable 'tile_pixelz' 
 configure("${WORK_DIR}/good.json;${WORK_DIR}/good2.json" FALSE "good2.json: class 'c4' of deform_conv2d is already defined by")
 configure("${WORK_DIR}/good.json" TRUE "tuned class c4 of deform_conv2d for avx512_skylake: tile_pixels=8")
 file(READ "${WORK_DIR}/build/generated/dcn_kernel_table.cpp" table)
-if (NOT table MATCHES "\"c4\", 0, {{128, 512}, {1152, 4608}, {2100, 8400}, }, &dcn_deform_conv2d_mask_f32_fwd_tuned_c4_argv")
+# The class's CPU path, as its index in the list.
+include("${SOURCE_DIR}/cmake/DcnLists.cmake")
+dcn_load_lists("${SOURCE_DIR}")
+list(FIND DCN_CPU_PATHS avx512_skylake isa_index)
+if (NOT table MATCHES "\"c4\", ${isa_index}, {{128, 512}, {1152, 4608}, {2100, 8400}, }, &dcn_deform_conv2d_mask_f32_fwd_tuned_c4_argv")
     message(FATAL_ERROR "the generated table does not list class c4:\n${table}")
 endif ()
 file(REMOVE_RECURSE "${WORK_DIR}/build")

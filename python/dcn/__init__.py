@@ -26,7 +26,7 @@ num_threads = _dcn.num_threads
 
 
 def last_cpu_isa():
-    """The CPU path ('avx512_skylake', 'avx2_fma', 'sse41', 'baseline') the
+    """The CPU path ('avx512_bf16', 'avx512_skylake', 'avx2_fma', 'sse41', 'baseline') the
     last CPU kernel call of this thread ran."""
     return _dcn.last_cpu_isa()
 

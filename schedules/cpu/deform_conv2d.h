@@ -101,11 +101,11 @@ inline void schedule_deform_conv2d_cpu(DeformConv2dStages &s, const Halide::Targ
         .align_bounds(o, block)
         .vectorize(o, vec);
     // intm(o, p, n, kv): one tap's part of the sum, a register tile.
-    Func intm = s.accum.update().rfactor(s.r.z, kv);
+    Func intm = s.accum.update().rfactor(s.r_tap, kv);
     s.accum.update()
         .split(o, oo, oi, block)
         .split(p, pm, pi, tile)
-        .reorder(oi, pi, pm, oo, s.r.z)
+        .reorder(oi, pi, pm, oo, s.r_tap)
         .vectorize(oi, vec)
         .unroll(oi)
         .unroll(pi);
@@ -113,16 +113,33 @@ inline void schedule_deform_conv2d_cpu(DeformConv2dStages &s, const Halide::Targ
         .vectorize(o, vec)
         .unroll(o)
         .unroll(p);
-    intm.update()
-        .split(s.r.x, s.r.x, ru, std::max(1, params.reduction_unroll), TailStrategy::GuardWithIf)
-        .reorder(o, p, ru, s.r.x, s.r.y)
-        .vectorize(o, vec)
-        .unroll(o)
-        .unroll(p)
-        .unroll(ru);
+    if (s.pair == 1) {
+        intm.update()
+            .split(s.r_ch, s.r_ch, ru, std::max(1, params.reduction_unroll), TailStrategy::GuardWithIf)
+            .reorder(o, p, ru, s.r_ch, s.r_og)
+            .vectorize(o, vec)
+            .unroll(o)
+            .unroll(p)
+            .unroll(ru);
+    } else {
+        // Pairs (bfloat16 on AVX512-BF16): the pair's two channels and the
+        // vector of output channels vectorised together, 2*vec products
+        // summed pairwise into vec float32 lanes (a VectorReduce that
+        // Halide lowers to vdpbf16ps: weights loaded as pair-interleaved
+        // vectors, a pixel's column pair broadcast as one 32-bit value).
+        intm.update()
+            .atomic(true)
+            .split(s.r_ch, s.r_ch, ru, std::max(1, params.reduction_unroll), TailStrategy::GuardWithIf)
+            .reorder(s.r_lane, o, p, ru, s.r_ch, s.r_og)
+            .vectorize(s.r_lane)
+            .vectorize(o, vec)
+            .unroll(o)
+            .unroll(p)
+            .unroll(ru);
+    }
 
     // One tap's sampled columns for the column tile, channels innermost.
-    s.columns.compute_at(s.accum, s.r.z)
+    s.columns.compute_at(s.accum, s.r_tap)
         .vectorize(ci, vec, TailStrategy::GuardWithIf);
     // Per column tile: each pixel's row and column, then the samples,
     // vectorised over pixels (gathered offsets, vector coordinate math).

@@ -104,11 +104,24 @@ inline void schedule_deform_conv2d_backward_data_cpu(DeformConv2dBackwardDataSta
         .vectorize(ci, vec)
         .unroll(ci)
         .unroll(p);
-    s.grad_columns_sum.update()
-        .reorder(ci, p, s.rg.x)
-        .vectorize(ci, vec)
-        .unroll(ci)
-        .unroll(p);
+    if (s.pair == 1) {
+        s.grad_columns_sum.update()
+            .reorder(ci, p, s.rg_o)
+            .vectorize(ci, vec)
+            .unroll(ci)
+            .unroll(p);
+    } else {
+        // Pairs of output channels (bfloat16 on AVX512-BF16): the pair and
+        // the channel vector vectorised together, summed pairwise into
+        // float32 lanes (vdpbf16ps; a pixel's pair broadcast as 32 bits).
+        s.grad_columns_sum.update()
+            .atomic(true)
+            .reorder(s.rg_lane, ci, p, s.rg_o)
+            .vectorize(s.rg_lane)
+            .vectorize(ci, vec)
+            .unroll(ci)
+            .unroll(p);
+    }
     s.grad_columns.specialize(s.groups == 1);
 
     // Coordinate / mask sums: vector lanes of channels, then the lanes.
@@ -175,8 +188,8 @@ inline void schedule_deform_conv2d_backward_weight_cpu(DeformConv2dBackwardWeigh
     // register tile (B weight channels x `to` output channels) summed over
     // the chunk's pixels in order, added to its accumulators.
     Func intm = s.grad_weight_sum.update()
-                    .split(s.rw.x, rpo, rpi, chunk, TailStrategy::GuardWithIf)
-                    .rfactor({{rpo, u}, {s.rw.y, un}});
+                    .split(s.rw_p, rpo, rpi, chunk / s.pair, TailStrategy::GuardWithIf)
+                    .rfactor({{rpo, u}, {s.rw_n, un}});
     s.grad_weight_sum.compute_root()
         .parallel(o)
         .vectorize(cw, vec, TailStrategy::GuardWithIf);
@@ -184,7 +197,7 @@ inline void schedule_deform_conv2d_backward_weight_cpu(DeformConv2dBackwardWeigh
         .split(o, oo, oi, to, TailStrategy::GuardWithIf)
         .split(oo, ot, oo, tiles_per_task, TailStrategy::GuardWithIf)
         .split(cw, cwo, cwi, B, TailStrategy::GuardWithIf)
-        .reorder(cwi, oi, cwo, oo, s.rw.y, rpo, ot, k)
+        .reorder(cwi, oi, cwo, oo, s.rw_n, rpo, ot, k)
         .fuse(ot, k, t)
         .parallel(t)
         .vectorize(cwi, vec)
@@ -197,17 +210,38 @@ inline void schedule_deform_conv2d_backward_weight_cpu(DeformConv2dBackwardWeigh
         .vectorize(cw, vec)
         .unroll(cw)
         .unroll(o);
-    intm.update()
-        .reorder(cw, o, rpi)
-        .vectorize(cw, vec)
-        .unroll(cw)
-        .unroll(o);
+    if (s.pair == 1) {
+        intm.update()
+            .reorder(cw, o, rpi)
+            .vectorize(cw, vec)
+            .unroll(cw)
+            .unroll(o);
+    } else {
+        // Pairs of pixels (bfloat16 on AVX512-BF16): the pair and the
+        // channel vector vectorised together, summed pairwise into float32
+        // lanes (vdpbf16ps; an output channel's pair of grad_output values
+        // broadcast as 32 bits).
+        intm.update()
+            .atomic(true)
+            .reorder(s.rw_lane, cw, o, rpi)
+            .vectorize(s.rw_lane)
+            .vectorize(cw, vec)
+            .unroll(cw)
+            .unroll(o);
+        s.gy_pairs.compute_root()
+            .reorder(o, p, n)
+            .parallel(p, 32)
+            .vectorize(o, vec, TailStrategy::GuardWithIf);
+    }
     // One chunk's blocked columns of the tap (and its samples), before its
     // register tiles.
-    s.columns_blocked.compute_at(s.grad_weight_sum, rpo)
-        .bound_extent(s.cb_i, B)
-        .vectorize(s.cb_i, vec)
-        .unroll(s.cb_i);
+    s.columns_blocked.compute_at(s.grad_weight_sum, rpo).bound_extent(s.cb_i, B);
+    if (s.pair == 1) {
+        s.columns_blocked.vectorize(s.cb_i, vec).unroll(s.cb_i);
+    } else {
+        // A pixel pair's two channel vectors interleaved (permutes).
+        s.columns_blocked.bound(s.pl, 0, s.pair).vectorize(s.pl).vectorize(s.cb_i, vec).unroll(s.cb_i);
+    }
     s.sample.compute_at(s.grad_weight_sum, rpo).vectorize(p, vec, TailStrategy::GuardWithIf);
     s.pixel.compute_at(s.grad_weight_sum, rpo);
     s.grad_weight.compute_root().parallel(s.o).vectorize(cw, vec, TailStrategy::GuardWithIf).reorder(cw, x, y, o);

@@ -107,10 +107,10 @@ inline void schedule_deform_conv2d_gpu(DeformConv2dStages &s, const Halide::Targ
         .unroll(xr)
         .unroll(orr);
     s.accum.update()
-        .split(s.r.x, rco, rci, p.chunk, TailStrategy::GuardWithIf)
+        .split(s.r_ch, rco, rci, p.chunk, TailStrategy::GuardWithIf)
         .split(x, xt, xr, p.reg_x)
         .split(o, ot, orr, p.reg_k)
-        .reorder(orr, xr, rci, xt, ot, rco, s.r.y, s.r.z)
+        .reorder(orr, xr, rci, xt, ot, rco, s.r_og, s.r_tap)
         .gpu_threads(xt, ot)
         .unroll(xr)
         .unroll(orr);

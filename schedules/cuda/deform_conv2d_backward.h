@@ -69,7 +69,7 @@ inline void schedule_deform_conv2d_backward_data_gpu(DeformConv2dBackwardDataSta
         .reorder(cir, pir, cit, pit)
         .gpu_threads(cit, pit);
     s.grad_columns_sum.compute_at(s.grad_columns, cit).unroll(ci).unroll(p);
-    s.grad_columns_sum.update().reorder(ci, p, s.rg.x).unroll(ci).unroll(p);
+    s.grad_columns_sum.update().reorder(ci, p, s.rg_o).unroll(ci).unroll(p);
 
     // Coordinate / mask sums: one thread each.
     s.coord_sums.compute_root()
@@ -144,7 +144,7 @@ inline void schedule_deform_conv2d_backward_weight_gpu(DeformConv2dBackwardWeigh
         .gpu_threads(cw, ot);
     s.grad_weight_sum.update()
         .split(o, ot, orr, 4, TailStrategy::GuardWithIf)
-        .reorder(orr, s.rw.x, s.rw.y, cw, ot)
+        .reorder(orr, s.rw_p, s.rw_n, cw, ot)
         .gpu_threads(cw, ot);
 
     if (s.with_bias) {

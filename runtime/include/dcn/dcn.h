@@ -473,10 +473,11 @@ int num_threads();
 void release_cached_memory();
 size_t cached_memory_bytes();
 
-// The CPU code paths every kernel is compiled for, best first. At run time
-// each call takes the best one the CPU supports, up to a cap.
-// (The build's list of paths, dcn/lists.inc: avx512_skylake, avx2_fma,
-// sse41, baseline.)
+// The CPU code paths, best first. At run time each call takes the best one
+// the CPU supports, up to a cap, that has the call's kernel (else the next
+// one down). (The build's list of paths, dcn/lists.inc: avx512_bf16 (the
+// convolution's bfloat16 kernels only: AVX512-BF16 GEMMs), avx512_skylake,
+// avx2_fma, sse41, baseline.)
 enum class CpuIsa {
 #define DCN_CPU_PATH(name) name,
 #include "dcn/lists.inc"
@@ -488,6 +489,14 @@ std::optional<CpuIsa> cpu_isa_from_name(const std::string &name);
 std::vector<CpuIsa> compiled_cpu_isas();
 // Whether this CPU can run the path.
 bool cpu_supports(CpuIsa isa);
+// The CPU path a call of `op` ("deform_conv2d", "deform_psroi_pool",
+// "deform_roi_pool") in `direction` ("forward", "backward_data",
+// "backward_weight") and `dtype` runs when `isa` is the best path allowed:
+// `isa` where the build compiled that kernel for it, else the next path
+// down that has it (a path may exist for some kernels only: avx512_bf16).
+// An unknown operator or direction, or a combination this build has no
+// kernel for, throws dcn::Error.
+CpuIsa cpu_path_for(const std::string &op, const std::string &direction, DType dtype, CpuIsa isa);
 // Cap the path used (like ONEDNN_MAX_CPU_ISA): kernels use the best path that
 // is <= cap and supported by the CPU. std::nullopt removes the cap. The
 // environment variable DCN_MAX_CPU_ISA (a cpu_isa_name) sets the initial cap.
