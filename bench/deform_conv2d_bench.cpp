@@ -5,6 +5,12 @@
 //   build/bin/dcn_bench_conv [--threads N] [--peak-gflops G] [--dtype float32|bfloat16|float16]
 //                            [Google Benchmark flags]
 //
+// Three benchmarks per shape: deform_conv2d/<shape> (the forward),
+// deform_conv2d_backward_data/<shape> (grad_input, grad_offset and
+// grad_mask: one call of the data kernel) and
+// deform_conv2d_backward_weight/<shape> (grad_weight: the weight kernel);
+// each backward's GFLOP/s counts its one forward-sized GEMM.
+//
 // --dtype: the tensors' storage type (the 16-bit ones hold the float32
 // data rounded to nearest); run each dtype in its own process to compare.
 //
@@ -38,6 +44,12 @@ const ConvCase kCases[] = {
 };
 
 constexpr int kTaps = 9;  // 3x3
+
+int64_t numel(const std::vector<int64_t> &shape) {
+    int64_t n = 1;
+    for (int64_t d : shape) n *= d;
+    return n;
+}
 
 // A tensor's data in the benchmark's dtype: float32, or 16-bit storage
 // (the float32 values rounded to nearest even).
@@ -81,6 +93,8 @@ struct ConvProblem {
     dcn::DeformConv2dOptions opt;
     std::vector<int64_t> in_shape, w_shape, out_shape, off_shape, mask_shape;
     Stored x, w, off, mask, out;
+    // The backward's grad_output and gradients, made on first use.
+    Stored gy, gx, goff, gmask, gw;
     double flops = 0;
 
     explicit ConvProblem(const ConvCase &c) {
@@ -109,6 +123,31 @@ struct ConvProblem {
         dcn::deform_conv2d(x.view(in_shape), off.view(off_shape), w.view(w_shape), m, std::nullopt,
                            out.view(out_shape), opt);
     }
+
+    // The data gradients (data = true) or the weight gradient.
+    void run_backward(bool data) {
+        const dcn::DType t = g_dtype;
+        if (gy.empty()) {
+            std::mt19937 rng(7);
+            gy = Stored(dcn_bench::uniform(size_t(numel(out_shape)), -1.0f, 1.0f, rng), t);
+            gx = Stored(std::vector<float>(size_t(numel(in_shape)), 0.0f), t);
+            goff = Stored(std::vector<float>(size_t(numel(off_shape)), 0.0f), t);
+            if (!mask.empty()) gmask = Stored(std::vector<float>(size_t(numel(mask_shape)), 0.0f), t);
+            gw = Stored(std::vector<float>(size_t(numel(w_shape)), 0.0f), t);
+        }
+        std::optional<dcn::TensorView> m;
+        if (!mask.empty()) m = mask.view(mask_shape);
+        dcn::DeformConv2dGradients g;
+        if (data) {
+            g.input = gx.view(in_shape);
+            g.offset = goff.view(off_shape);
+            if (m) g.mask = gmask.view(mask_shape);
+        } else {
+            g.weight = gw.view(w_shape);
+        }
+        dcn::deform_conv2d_backward(gy.view(out_shape), x.view(in_shape), off.view(off_shape), w.view(w_shape), m, g,
+                                    opt);
+    }
 };
 
 // Inputs are made once per case, not per repetition.
@@ -119,10 +158,18 @@ ConvProblem &problem(const ConvCase &c) {
     return *p;
 }
 
-void bench_deform_conv2d(benchmark::State &state, const ConvCase &c, double peak_gflops) {
+enum class Pass { forward, backward_data, backward_weight };
+
+void bench_deform_conv2d(benchmark::State &state, const ConvCase &c, Pass pass, double peak_gflops) {
     ConvProblem &p = problem(c);
+    auto once = [&] {
+        if (pass == Pass::forward)
+            p.run();
+        else
+            p.run_backward(pass == Pass::backward_data);
+    };
     try {
-        p.run();  // warm-up: thread pool, page faults
+        once();  // warm-up: thread pool, page faults
     } catch (const dcn::Error &e) {
         state.SkipWithError(e.what());
         return;
@@ -130,7 +177,7 @@ void bench_deform_conv2d(benchmark::State &state, const ConvCase &c, double peak
     dcn_bench::WallTimer timer;
     timer.start();
     for (auto _ : state) {
-        p.run();
+        once();
         benchmark::DoNotOptimize(p.out.view(p.out_shape).data);
         benchmark::ClobberMemory();
     }
@@ -146,11 +193,15 @@ void bench_deform_conv2d(benchmark::State &state, const ConvCase &c, double peak
 int main(int argc, char **argv) {
     dcn_bench::Setup setup = dcn_bench::parse_flags(argc, argv);
     g_dtype = dtype_named(setup.dtype);
-    for (const ConvCase &c : kCases) {
-        benchmark::RegisterBenchmark((std::string("deform_conv2d/") + c.name).c_str(), bench_deform_conv2d, c,
-                                     setup.peak_gflops)
-            ->Unit(benchmark::kMillisecond)
-            ->UseRealTime();
-    }
+    const std::pair<Pass, const char *> passes[] = {{Pass::forward, "deform_conv2d/"},
+                                                    {Pass::backward_data, "deform_conv2d_backward_data/"},
+                                                    {Pass::backward_weight, "deform_conv2d_backward_weight/"}};
+    for (const auto &[pass, prefix] : passes)
+        for (const ConvCase &c : kCases) {
+            benchmark::RegisterBenchmark((std::string(prefix) + c.name).c_str(), bench_deform_conv2d, c, pass,
+                                         setup.peak_gflops)
+                ->Unit(benchmark::kMillisecond)
+                ->UseRealTime();
+        }
     return dcn_bench::run(setup);
 }

@@ -98,14 +98,15 @@ public:
         Expr pc = clamp(p, 0, P - 1);
         Expr py = pc / oW, px = pc % oW;
         const bool gpu = get_target().has_gpu_feature();
-        const dcn::DeformConv2dBackwardDataTile tile =
-            gpu ? dcn::DeformConv2dBackwardDataTile{1, 1} : dcn::deform_conv2d_backward_data_cpu_tile(get_target(), t);
         // The GEMM's operand type and pairing (bfloat16 pairs of output
         // channels on the AVX512-BF16 path: both operands are stored
         // inputs, so nothing is rounded).
         const Type gt = dcn::gemm_operand_type(get_target(), dtype, t);
         const int R = dcn::gemm_pair(gt);
         s.pair = R;
+        const dcn::DeformConv2dBackwardDataTile tile =
+            gpu ? dcn::DeformConv2dBackwardDataTile{1, 1}
+                : dcn::deform_conv2d_backward_data_cpu_tile(get_target(), t, R);
         Expr Kg_pairs = R == 1 ? Kg : (Kg + (R - 1)) / R;
         const Var &ib = s.in_blk, &bk = s.blk;
         {

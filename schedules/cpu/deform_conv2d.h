@@ -35,8 +35,9 @@
 //     C = 512) measured 3-7% slower.
 //   - AVX2: 6 pixels x 2 vectors = 12 accumulators + 2 weight vectors + 1
 //     broadcast of the 16 ymm registers (4 x 3 vectors: equal on c4, 12%
-//     slower on c3; 12 x 1 vector: 14% slower on c4). AVX-512: 14 x 2 = 28
-//     of 32 zmm (not measured here: no AVX-512 machine was available).
+//     slower on c3; 12 x 1 vector: 14% slower on c4). AVX-512: the same
+//     6 x 2 in zmm (14 x 2 = 28 of the 32 zmm measured 20% slower on a
+//     Zen 5); bfloat16 pairs on avx512_bf16: 10 x 2 (deform_conv2d_cpu_tile).
 //   - column tiles of ~48 pixels: the whole weight tensor (C*taps*K floats,
 //     2.4 MB at c4) is re-read from L3 once per column tile, so small tiles
 //     make the kernel sensitive to L3 contention; larger tiles were as fast
@@ -60,11 +61,21 @@ struct DeformConv2dCpuParams {
 
 // Pixels per register tile: the accumulators (tile * channel_vectors
 // registers) plus channel_vectors weight vectors and one broadcast fit the
-// vector register file, one register spare.
-inline int deform_conv2d_cpu_tile(const Halide::Target &target, const DeformConv2dCpuParams &p) {
+// vector register file, one register spare. Halide's avx512_skylake target
+// has no plain `avx512` feature, so every path counts 16 registers (6
+// pixels x 2 vectors: 14 x 2 in zmm measured 20% slower on c3 on a Zen 5,
+// 2026-12-06, `dcn-autotune ... --isa avx512_skylake --params
+// tile_pixels=14`). With bfloat16 pairs (`pair` 2, vdpbf16ps: twice an
+// FMA's work per instruction, and as many independent accumulators needed
+// to cover its latency) 10 pixels x 2 vectors: against 6, 8 and 14, 10 was
+// fastest on c3 / c4 / c5 / c4entry (median of 9, Zen 5, 2026-12-06: c4
+// 6.5 vs 6.9-7.5 ms, c4entry 7.8-8.5 vs 9.6-9.8 ms).
+inline int deform_conv2d_cpu_tile(const Halide::Target &target, const DeformConv2dCpuParams &p, int pair = 1) {
+    if (p.tile_pixels > 0) return p.tile_pixels;
+    if (pair > 1) return 10;
     const int vector_registers = target.has_feature(Halide::Target::AVX512) ? 32 : 16;
     const int cv = std::max(1, p.channel_vectors);
-    return std::max(1, p.tile_pixels > 0 ? p.tile_pixels : (vector_registers - cv - 2) / cv);
+    return std::max(1, (vector_registers - cv - 2) / cv);
 }
 
 // Output channels per packed weight block = per register tile.
@@ -77,7 +88,7 @@ inline void schedule_deform_conv2d_cpu(DeformConv2dStages &s, const Halide::Targ
                                        const DeformConv2dCpuParams &params) {
     using namespace Halide;
     const int vec = target.natural_vector_size(s.type);
-    const int tile = deform_conv2d_cpu_tile(target, params);
+    const int tile = deform_conv2d_cpu_tile(target, params, s.pair);
     const int block = deform_conv2d_cpu_weight_block(target, s.type, params);
     const int column_tiles = params.column_tiles > 0 ? params.column_tiles : (48 + tile - 1) / tile;
     const int P = tile * column_tiles;

@@ -57,21 +57,27 @@ inline void schedule_repacked_input(Halide::Func input_cl, const Halide::Var &c,
 }  // namespace detail
 
 // The grad_columns GEMM's register tile: 2 vectors of channels x as many
-// pixels as the accumulators, operands and a broadcast leave registers for.
+// pixels as the accumulators, operands and a broadcast leave registers for
+// (16 registers counted on every path: Halide's avx512_skylake target has
+// no plain avx512 feature), or with bfloat16 pairs (`pair` 2) 10 pixels, as
+// the forward's (deform_conv2d_cpu_tile).
 struct DeformConv2dBackwardDataTile {
     int channels, pixels;
 };
+inline int deform_conv2d_backward_cpu_tile_rows(const Halide::Target &target, int cv, int pair) {
+    return pair > 1 ? 10 : std::max(1, (detail::vector_registers(target) - cv - 2) / cv);
+}
 inline DeformConv2dBackwardDataTile deform_conv2d_backward_data_cpu_tile(const Halide::Target &target,
-                                                                         const Halide::Type &type) {
+                                                                         const Halide::Type &type, int pair = 1) {
     const int cv = 2;
-    return {cv * target.natural_vector_size(type), std::max(1, (detail::vector_registers(target) - cv - 2) / cv)};
+    return {cv * target.natural_vector_size(type), deform_conv2d_backward_cpu_tile_rows(target, cv, pair)};
 }
 
 inline void schedule_deform_conv2d_backward_data_cpu(DeformConv2dBackwardDataStages &s,
                                                      const Halide::Target &target) {
     using namespace Halide;
     const int vec = target.natural_vector_size(s.type);
-    const DeformConv2dBackwardDataTile tile = deform_conv2d_backward_data_cpu_tile(target, s.type);
+    const DeformConv2dBackwardDataTile tile = deform_conv2d_backward_data_cpu_tile(target, s.type, s.pair);
     const int cv = tile.channels / vec;  // channel vectors per register tile
     const int tp = tile.pixels;          // pixels per register tile
     const int pixel_tile = tp * 8;                                           // pixels per parallel task
@@ -172,7 +178,7 @@ inline void schedule_deform_conv2d_backward_weight_cpu(DeformConv2dBackwardWeigh
     const int vec = target.natural_vector_size(s.type);
     const int B = deform_conv2d_backward_weight_cpu_block(target, s.type);  // weight channels per register tile
     const int cv = B / vec;
-    const int to = std::max(1, (detail::vector_registers(target) - cv - 2) / cv);  // output channels per tile
+    const int to = deform_conv2d_backward_cpu_tile_rows(target, cv, s.pair);  // output channels per tile
     const int chunk = 128;  // pixels per reduction chunk: a chunk's columns and grad_output stay in L2
     const int tiles_per_task = 16;  // output-channel tiles per parallel task
     const Var &p = s.p, &o = s.o, &n = s.n, &x = s.x, &y = s.y, &c = s.c, &k = s.k, &cw = s.cw;

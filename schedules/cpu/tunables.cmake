@@ -13,7 +13,7 @@
 
 # schedules/cpu/deform_conv2d.h
 dcn_tunable(deform_conv2d tile_pixels DEFAULT 0 MIN 0 MAX 32 CANDIDATES 0 3 4 5 6 8 10 12 14
-            DOC "pixels per register tile; 0 = derived from the target's registers (14 on AVX-512, 6 on AVX2/SSE4.1 with channel_vectors 2)")
+            DOC "pixels per register tile; 0 = derived (6 with channel_vectors 2 on every path, 10 for the bfloat16 pairs of avx512_bf16: schedules/cpu/deform_conv2d.h)")
 dcn_tunable(deform_conv2d channel_vectors DEFAULT 2 MIN 1 MAX 8 CANDIDATES 1 2 3 4
             DOC "vectors of output channels per register tile")
 dcn_tunable(deform_conv2d column_tiles DEFAULT 0 MIN 0 MAX 64 CANDIDATES 0 1 2 4 6 8 12 16
