@@ -115,14 +115,9 @@ struct Problem {
     dcn_test::Tolerance tolerance() const {
         return exact ? dcn_test::Tolerance::exact() : dcn_test::Tolerance{};
     }
-    // sum |weight * mask * sampled value| per output (a sample's value
-    // bounded by its bilinear weights times |corners|): the reference on
-    // absolute values, no bias (Tolerance::with_term_sums).
+    // sum |weight * mask * sampled value| per output (Tolerance::with_term_sums).
     std::vector<double> term_sums() const {
-        Tensor ax = input, aw = weight, am = mask;
-        for (Tensor *t : {&ax, &aw, &am})
-            for (float &v : t->data) v = std::fabs(v);
-        return dcn_ref::deform_conv2d(ax, offset, aw, has_mask ? &am : nullptr, nullptr, p);
+        return dcn_ref::deform_conv2d_term_sums(input, offset, weight, has_mask ? &mask : nullptr, p);
     }
     // The tolerance of a result in `dtype` computed on `isa`.
     dcn_test::Tolerance tolerance_on(dcn::DType dtype, dcn::CpuIsa isa) const {

@@ -533,22 +533,31 @@ TEST(CliTest, Help) {
 // and exactly one line on stderr, "dcn: error: ...".
 // =============================================================================
 
-// float64 .npy files in, float64 out, to the double reference's 1e-12.
-TEST(CliTest, Float64InFloat64Out) {
-    const std::string dir = scratch_dir();
-    const Problem pr = small_problem();
-    Files f = save_problem(pr, dir);
-    auto save64 = [&](const std::string &name, const dcn_ref::Tensor &t) {
-        const std::string path = path_in(dir, name);
-        const std::vector<double> v = dcn_test::to_f64(t.data);
+// The problem's tensors as T in .npy files named <tensor><suffix>.npy (f's
+// inputs point at them); each tensor keeps the values its file holds
+// (rounded to a 16-bit T), so that the reference sees what the CLI reads.
+template <typename T>
+void save_problem_as(Problem &pr, const std::string &dir, const std::string &suffix, Files &f) {
+    auto save = [&](const std::string &name, dcn_ref::Tensor &t) {
+        const std::vector<T> v = dcn_test::as<T>(t.data);
+        if constexpr (dcn_test::is_storage16_v<T>) t.data = dcn_test::to_float(v);
+        const std::string path = path_in(dir, name + suffix + ".npy");
         dcn_npy::write_npy(path, t.shape, v.data(), v.size());
         return path;
     };
-    f.input = save64("x8.npy", pr.input);
-    f.offset = save64("offset8.npy", pr.offset);
-    f.weight = save64("w8.npy", pr.weight);
-    if (pr.mask) f.mask = save64("mask8.npy", *pr.mask);
-    if (pr.bias) f.bias = save64("bias8.npy", *pr.bias);
+    f.input = save("x", pr.input);
+    f.offset = save("offset", pr.offset);
+    f.weight = save("w", pr.weight);
+    if (pr.mask) f.mask = save("mask", *pr.mask);
+    if (pr.bias) f.bias = save("bias", *pr.bias);
+}
+
+// float64 .npy files in, float64 out, to the double reference's 1e-12.
+TEST(CliTest, Float64InFloat64Out) {
+    const std::string dir = scratch_dir();
+    Problem pr = small_problem();
+    Files f = save_problem(pr, dir);
+    save_problem_as<double>(pr, dir, "8", f);
     const CliResult r = run_cli(concat(base_args(f), {"--padding", "1"}), dir);
     ASSERT_EQ(r.exit_code, 0) << describe(r);
     const dcn_npy::Array y = dcn_npy::read_npy(f.output);
@@ -566,21 +575,7 @@ void check_cli_16bit(dcn::DType dtype, double u) {
     const std::string dir = scratch_dir();
     Problem pr = small_problem();
     Files f = save_problem(pr, dir);
-    auto save16 = [&](const std::string &name, dcn_ref::Tensor &t) {
-        std::vector<H> v(t.data.size());
-        for (size_t i = 0; i < v.size(); ++i) {
-            v[i] = H::from_float(t.data[i]);
-            t.data[i] = v[i].to_float();  // the reference sees the rounded values
-        }
-        const std::string path = path_in(dir, name);
-        dcn_npy::write_npy(path, t.shape, v.data(), v.size());
-        return path;
-    };
-    f.input = save16("x2.npy", pr.input);
-    f.offset = save16("offset2.npy", pr.offset);
-    f.weight = save16("w2.npy", pr.weight);
-    if (pr.mask) f.mask = save16("mask2.npy", *pr.mask);
-    if (pr.bias) f.bias = save16("bias2.npy", *pr.bias);
+    save_problem_as<H>(pr, dir, "2", f);
     const CliResult r = run_cli(concat(base_args(f), {"--padding", "1"}), dir);
     ASSERT_EQ(r.exit_code, 0) << describe(r);
     const dcn_npy::Array y = dcn_npy::read_npy(f.output);
@@ -593,15 +588,9 @@ void check_cli_16bit(dcn::DType dtype, double u) {
     // (Tolerance::with_term_sums).
     dcn_test::Tolerance tol = dcn_test::Tolerance::storage16(u);
     const dcn::CpuIsa ran = dcn::cpu_path_for("deform_conv2d", "forward", dtype, dcn_test::usable_isas().front());
-    if (dcn_test::rounds_gemm_operands(ran, dtype)) {
-        dcn_ref::Tensor ax = pr.input, aw = pr.weight;
-        for (dcn_ref::Tensor *t : {&ax, &aw})
-            for (float &v : t->data) v = std::fabs(v);
-        std::optional<dcn_ref::Tensor> am = pr.mask;
-        if (am)
-            for (float &v : am->data) v = std::fabs(v);
-        tol = tol.with_term_sums(u, dcn_ref::deform_conv2d(ax, pr.offset, aw, am ? &*am : nullptr, nullptr, pr.params));
-    }
+    if (dcn_test::rounds_gemm_operands(ran, dtype))
+        tol = tol.with_term_sums(u, dcn_ref::deform_conv2d_term_sums(pr.input, pr.offset, pr.weight,
+                                                                     pr.mask ? &*pr.mask : nullptr, pr.params));
     EXPECT_TRUE(dcn_test::matches_reference(y.values(), ref, y.shape, reduction, tol));
 }
 

@@ -180,4 +180,12 @@ std::vector<double> deform_conv2d(const TensorD &input, const TensorD &offset, c
     return forward(input, offset, weight, mask, bias, p);
 }
 
+std::vector<double> deform_conv2d_term_sums(const Tensor &input, const Tensor &offset, const Tensor &weight,
+                                            const Tensor *mask, const DeformConv2dParams &p) {
+    Tensor ax = input, aw = weight, am = mask ? *mask : Tensor{};
+    for (Tensor *t : {&ax, &aw, &am})
+        for (float &v : t->data) v = std::fabs(v);
+    return forward(ax, offset, aw, mask ? &am : nullptr, static_cast<const Tensor *>(nullptr), p);
+}
+
 }  // namespace dcn_ref

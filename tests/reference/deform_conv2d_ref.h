@@ -47,6 +47,13 @@ std::vector<double> deform_conv2d(const Tensor &input, const Tensor &offset, con
 std::vector<double> deform_conv2d(const TensorD &input, const TensorD &offset, const TensorD &weight,
                                   const TensorD *mask, const TensorD *bias, const DeformConv2dParams &p);
 
+// Per output, sum over its reduction of |weight * mask * sampled value|,
+// each sampled value bounded by its bilinear weights times |corners|: the
+// forward on |input|, |weight|, |mask|, no bias (the error term of a GEMM
+// whose operands are rounded: dcn_test::Tolerance::with_term_sums).
+std::vector<double> deform_conv2d_term_sums(const Tensor &input, const Tensor &offset, const Tensor &weight,
+                                            const Tensor *mask, const DeformConv2dParams &p);
+
 // Bilinear sample of one H x W plane (row-major) with a zero exterior,
 // exactly as DESIGN 3.1 (torchvision's rule): 0 when y <= -1, y >= H,
 // x <= -1 or x >= W; otherwise the corners (floor(y), floor(x)) ..
