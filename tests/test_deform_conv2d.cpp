@@ -29,6 +29,7 @@
 #include "reference/deform_conv2d_ref.h"
 #include "cpu_paths.h"
 #include "deform_conv2d_cases.h"
+#include "error_expect.h"
 #include "test_support.h"
 
 namespace {
@@ -501,6 +502,46 @@ TEST_F(DcnTest, CapSelectsBestSupportedAtOrBelow) {
     EXPECT_STREQ(dcn::cpu_isa_name(dcn::compiled_cpu_isas().back()), "baseline");
     EXPECT_TRUE(dcn::cpu_supports(dcn::compiled_cpu_isas().back()));
     EXPECT_EQ(dcn::cpu_isa_from_name("no_such_isa"), std::nullopt);
+}
+
+// cpu_path_for: the path a kernel runs on under a cap, from the build's
+// kernel table; bad names and values are errors naming the argument.
+TEST(CpuPathFor, FollowsTheKernelTableAndRefusesBadArguments) {
+    const std::vector<CpuIsa> paths = dcn::compiled_cpu_isas();
+    for (CpuIsa isa : paths) {
+        SCOPED_TRACE(isa_label(isa));
+        // The path itself or one below it, which has its own kernel.
+        for (dcn::DType t : dcn_test::all_dtypes()) {
+            const CpuIsa ran = dcn::cpu_path_for("deform_conv2d", "forward", t, isa);
+            EXPECT_GE(int(ran), int(isa));
+            EXPECT_EQ(dcn::cpu_path_for("deform_conv2d", "forward", t, ran), ran);
+        }
+        // Every path has deform_conv2d's bfloat16 kernels; avx512_bf16 has
+        // nothing else (a float32 call there runs the next path down).
+        EXPECT_EQ(dcn::cpu_path_for("deform_conv2d", "backward_weight", dcn::DType::bfloat16, isa), isa);
+        if (std::string(dcn::cpu_isa_name(isa)) == "avx512_bf16") {
+            EXPECT_GT(int(dcn::cpu_path_for("deform_conv2d", "forward", dcn::DType::float32, isa)), int(isa));
+            EXPECT_GT(int(dcn::cpu_path_for("deform_roi_pool", "forward", dcn::DType::bfloat16, isa)), int(isa));
+        }
+    }
+    using dcn_test::check_error;
+    using dcn_test::Expect;
+    const CpuIsa best = paths.front();
+    EXPECT_TRUE(check_error([&] { dcn::cpu_path_for("deform_conv3d", "forward", dcn::DType::float32, best); },
+                            Expect{{"op"}, {"deform_conv3d", "deform_conv2d, deform_psroi_pool, deform_roi_pool"}, {}, {},
+                                   "cpu_path_for"}));
+    EXPECT_TRUE(check_error([&] { dcn::cpu_path_for("deform_conv2d", "sideways", dcn::DType::float32, best); },
+                            Expect{{"direction"}, {"sideways", "forward, backward_data, backward_weight"}, {}, {},
+                                   "cpu_path_for"}));
+    EXPECT_TRUE(check_error([&] { dcn::cpu_path_for("deform_conv2d", "forward", dcn::DType::float32, CpuIsa(-1)); },
+                            Expect{{"isa"}, {}, {}, {}, "cpu_path_for"}));
+    EXPECT_TRUE(check_error(
+        [&] { dcn::cpu_path_for("deform_conv2d", "forward", dcn::DType::float32, CpuIsa(int(paths.size()))); },
+        Expect{{"isa"}, {}, {}, {}, "cpu_path_for"}));
+    // The RoI poolings have no weight direction.
+    EXPECT_TRUE(check_error([&] { dcn::cpu_path_for("deform_roi_pool", "backward_weight", dcn::DType::float32, best); },
+                            Expect{{"dtype"}, {"no deform_roi_pool backward_weight kernel in float32"}, {}, {},
+                                   "cpu_path_for"}));
 }
 
 }  // namespace
