@@ -21,6 +21,7 @@
 
 #include "Halide.h"
 #include "common.h"
+#include "storage16.h"
 #include "cpu/deform_conv2d_backward.h"
 #include "cuda/deform_conv2d_backward.h"
 #include "deform_conv2d_backward_algorithm.h"
@@ -69,6 +70,9 @@ public:
             grad_mask = add_output<Buffer<>>("grad_mask", dtype, 4);
         }
     }
+
+    // After generate(): dcn's own 16-bit conversions where Halide's fail (storage16.h).
+    void schedule() { dcn::add_storage16_passes(get_pipeline(), get_target(), dtype); }
 
     void generate() {
         dcn::DeformConv2dBackwardDataStages s;

@@ -9,6 +9,7 @@
 
 #include "Halide.h"
 #include "common.h"
+#include "storage16.h"
 #include "cpu/deform_conv2d_backward.h"
 #include "cuda/deform_conv2d_backward.h"
 #include "deform_conv2d_backward_algorithm.h"
@@ -52,6 +53,9 @@ public:
         if (with_mask) mask = add_input<Buffer<>>("mask", dtype, 4);
         if (with_bias) grad_bias = add_output<Buffer<>>("grad_bias", dtype, 1);
     }
+
+    // After generate(): dcn's own 16-bit conversions where Halide's fail (storage16.h).
+    void schedule() { dcn::add_storage16_passes(get_pipeline(), get_target(), dtype); }
 
     void generate() {
         dcn::DeformConv2dBackwardWeightStages s;

@@ -8,6 +8,7 @@
 
 #include "Halide.h"
 #include "common.h"
+#include "storage16.h"
 #include "dcn_tunables.h"
 #include "deform_conv2d_algorithm.h"
 #include "deform_conv2d_sampling.h"
@@ -62,6 +63,9 @@ public:
         if (with_mask) mask = add_input<Buffer<>>("mask", dtype, 4);
         if (with_bias) bias = add_input<Buffer<>>("bias", dtype, 1);
     }
+
+    // After generate(): dcn's own 16-bit conversions where Halide's fail (storage16.h).
+    void schedule() { dcn::add_storage16_passes(get_pipeline(), get_target(), dtype); }
 
     void generate() {
         dcn::DeformConv2dStages s;

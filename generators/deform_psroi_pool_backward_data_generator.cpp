@@ -20,6 +20,7 @@
 
 #include "Halide.h"
 #include "common.h"
+#include "storage16.h"
 #include "cpu/roi_pool_backward.h"
 #include "cuda/roi_pool_backward.h"
 #include "roi_pool_backward_algorithm.h"
@@ -62,6 +63,9 @@ public:
             grad_trans = add_output<Buffer<>>("grad_trans", dtype, 4);
         }
     }
+
+    // After generate(): dcn's own 16-bit conversions where Halide's fail (storage16.h).
+    void schedule() { dcn::add_storage16_passes(get_pipeline(), get_target(), dtype); }
 
     void generate() {
         dcn::DeformPsroiPoolBackwardStages s;

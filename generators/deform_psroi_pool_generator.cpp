@@ -7,6 +7,7 @@
 
 #include "Halide.h"
 #include "common.h"
+#include "storage16.h"
 #include "dcn_tunables.h"
 #include "cpu/roi_pool.h"
 #include "cuda/roi_pool.h"
@@ -51,6 +52,9 @@ public:
         output.set_type({dtype, dtype});
         if (with_trans) trans = add_input<Buffer<>>("trans", dtype, 4);
     }
+
+    // After generate(): dcn's own 16-bit conversions where Halide's fail (storage16.h).
+    void schedule() { dcn::add_storage16_passes(get_pipeline(), get_target(), dtype); }
 
     void generate() {
         dcn::DeformPsroiPoolStages s;

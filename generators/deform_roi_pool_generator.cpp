@@ -7,6 +7,7 @@
 
 #include "Halide.h"
 #include "common.h"
+#include "storage16.h"
 #include "dcn_tunables.h"
 #include "cpu/roi_pool.h"
 #include "cuda/roi_pool.h"
@@ -52,6 +53,9 @@ public:
         if (with_offset) offset = add_input<Buffer<>>("offset", dtype, 4);
         if (with_mask) mask = add_input<Buffer<>>("mask", dtype, 4);
     }
+
+    // After generate(): dcn's own 16-bit conversions where Halide's fail (storage16.h).
+    void schedule() { dcn::add_storage16_passes(get_pipeline(), get_target(), dtype); }
 
     void generate() {
         dcn::DeformRoiPoolStages s;

@@ -127,21 +127,6 @@ INSTANTIATE_TEST_SUITE_P(
                dcn::dtype_name(std::get<2>(info.param));
     });
 
-std::vector<double> run_library_f64(const Problem &pr, dcn::Device device = dcn::Device::cpu) {
-    return run_library_as(pr, dcn::DType::float64, device);
-}
-
-TEST(DeformConv2dFloat64, GpuScheduleMatchesReferenceOnOpenCL) {
-    std::string why;
-    if (!dcn::device_usable(dcn::Device::opencl, &why)) GTEST_SKIP() << "opencl not usable here: " << why;
-    for (const Case &c : all_cases()) {
-        SCOPED_TRACE(c.name);
-        const Problem pr = make_problem(c);
-        EXPECT_TRUE(dcn_test::matches_reference(run_library_f64(pr, dcn::Device::opencl), pr.reference(),
-                                                pr.out_shape, pr.reduction_len(), dcn_test::Tolerance::float64()));
-    }
-}
-
 // Values float32 cannot hold pass through unrounded: a 1x1 kernel of weight
 // 1, zero offsets, gives back the input exactly.
 TEST(DeformConv2dFloat64, KeepsValuesFloat32CannotHold) {
@@ -182,24 +167,26 @@ TEST(DeformConv2dFloat64, MixedDtypesAreRefusedNamingTheArgument) {
 // and device answer.
 
 class DeformConv2dGpuCases : public DcnTest,
-                             public ::testing::WithParamInterface<std::tuple<Case, dcn::Device>> {};
+                             public ::testing::WithParamInterface<std::tuple<Case, dcn::Device, dcn::DType>> {};
 
 TEST_P(DeformConv2dGpuCases, MatchesReference) {
-    const Case &c = std::get<0>(GetParam());
-    const dcn::Device device = std::get<1>(GetParam());
+    const auto &[c, device, dtype] = GetParam();
     std::string why;
     if (!dcn::device_usable(device, &why)) GTEST_SKIP() << dcn::device_name(device) << " not usable here: " << why;
-    const Problem pr = make_problem(c);
-    const std::vector<float> out = run_library(pr, true, device);
-    EXPECT_TRUE(dcn_test::matches_reference(out, pr.reference(), pr.out_shape, pr.reduction_len(),
-                                            pr.tolerance()));
+    if (!dcn::has_kernels(device, "deform_conv2d", "forward", dtype))
+        GTEST_SKIP() << "this build has no " << dcn::device_name(device) << " kernel in " << dcn::dtype_name(dtype);
+    const Problem pr = make_problem_as(c, dtype);
+    EXPECT_TRUE(dcn_test::matches_reference(run_library_as(pr, dtype, device), pr.reference(), pr.out_shape,
+                                            pr.reduction_len(), dcn_test::tolerance_for(dtype, pr.tolerance())));
 }
 
 INSTANTIATE_TEST_SUITE_P(
     Gpu, DeformConv2dGpuCases,
-    ::testing::Combine(::testing::ValuesIn(all_cases()), ::testing::Values(dcn::Device::opencl, dcn::Device::cuda)),
-    [](const ::testing::TestParamInfo<std::tuple<Case, dcn::Device>> &info) {
-        return std::get<0>(info.param).name + "_" + dcn::device_name(std::get<1>(info.param));
+    ::testing::Combine(::testing::ValuesIn(all_cases()), ::testing::Values(dcn::Device::opencl, dcn::Device::cuda),
+                       ::testing::ValuesIn(dcn_test::all_dtypes())),
+    [](const ::testing::TestParamInfo<std::tuple<Case, dcn::Device, dcn::DType>> &info) {
+        return std::get<0>(info.param).name + "_" + dcn::device_name(std::get<1>(info.param)) + "_" +
+               dcn::dtype_name(std::get<2>(info.param));
     });
 
 // ---- zero offsets, no mask == ordinary convolution, exactly -------------------

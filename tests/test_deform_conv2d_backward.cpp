@@ -182,22 +182,41 @@ float (*rounding_of(dcn::DType t))(float) {
     return nullptr;
 }
 
-// Runs the backward pass in `dtype` and checks every gradient.
+template <typename T>
+bool bitwise_equal(const std::vector<T> &a, const std::vector<T> &b) {
+    // (memcmp of an empty vector's null data is undefined: compare sizes first.)
+    return a.size() == b.size() && (a.empty() || std::memcmp(a.data(), b.data(), a.size() * sizeof(T)) == 0);
+}
+
+template <typename T>
+void expect_bitwise(const Grads<T> &a, const Grads<T> &b, const std::string &what) {
+    EXPECT_TRUE(bitwise_equal(a.input, b.input)) << "grad_input " << what;
+    EXPECT_TRUE(bitwise_equal(a.offset, b.offset)) << "grad_offset " << what;
+    EXPECT_TRUE(bitwise_equal(a.mask, b.mask)) << "grad_mask " << what;
+    EXPECT_TRUE(bitwise_equal(a.weight, b.weight)) << "grad_weight " << what;
+    EXPECT_TRUE(bitwise_equal(a.bias, b.bias)) << "grad_bias " << what;
+}
+
+// Runs the backward pass in `dtype` on `device` and checks every gradient;
+// `twice`: a second run must give the same bits.
 // The weight gradient's tolerance: with the path's rounded GEMM operands
 // (the CPU path the last call ran), the term sums.
-void check_in_dtype(const BackwardProblem &b, dcn::DType dtype) {
+void check_in_dtype(const BackwardProblem &b, dcn::DType dtype, dcn::Device device = dcn::Device::cpu,
+                    bool twice = false) {
     const dcn_test::Tolerance tol = dcn_test::tolerance_for(dtype, dcn_test::Tolerance{});
-    auto check = [&](const auto &g) {
+    auto check = [&](auto run) {
+        const auto g = run();
         dcn_test::Tolerance tw = tol;
-        if (dcn_test::rounds_gemm_operands(dcn::last_cpu_isa(), dtype))
+        if (device == dcn::Device::cpu && dcn_test::rounds_gemm_operands(dcn::last_cpu_isa(), dtype))
             tw = tol.with_term_sums(dcn_test::unit_roundoff(dtype), weight_term_sums(b));
         expect_matches(g, b, tol, &tw);
+        if (twice) expect_bitwise(run(), g, "second run");
     };
     switch (dtype) {
-    case dcn::DType::float32: check(run_backward<float>(b)); break;
-    case dcn::DType::float64: check(run_backward<double>(b)); break;
-    case dcn::DType::bfloat16: check(to_float(run_backward<dcn::bfloat16_t>(b))); break;
-    case dcn::DType::float16: check(to_float(run_backward<dcn::float16_t>(b))); break;
+    case dcn::DType::float32: check([&] { return run_backward<float>(b, {}, device); }); break;
+    case dcn::DType::float64: check([&] { return run_backward<double>(b, {}, device); }); break;
+    case dcn::DType::bfloat16: check([&] { return to_float(run_backward<dcn::bfloat16_t>(b, {}, device)); }); break;
+    case dcn::DType::float16: check([&] { return to_float(run_backward<dcn::float16_t>(b, {}, device)); }); break;
     }
 }
 
@@ -305,23 +324,10 @@ TEST_F(DcnTest, BackwardNonFiniteOffsetsGiveFiniteGradients) {
     }
 }
 
-template <typename T>
-bool bitwise_equal(const std::vector<T> &a, const std::vector<T> &b) {
-    // (memcmp of an empty vector's null data is undefined: compare sizes first.)
-    return a.size() == b.size() && (a.empty() || std::memcmp(a.data(), b.data(), a.size() * sizeof(T)) == 0);
-}
 
-template <typename T>
-void expect_bitwise(const Grads<T> &a, const Grads<T> &b, const std::string &what) {
-    EXPECT_TRUE(bitwise_equal(a.input, b.input)) << "grad_input " << what;
-    EXPECT_TRUE(bitwise_equal(a.offset, b.offset)) << "grad_offset " << what;
-    EXPECT_TRUE(bitwise_equal(a.mask, b.mask)) << "grad_mask " << what;
-    EXPECT_TRUE(bitwise_equal(a.weight, b.weight)) << "grad_weight " << what;
-    EXPECT_TRUE(bitwise_equal(a.bias, b.bias)) << "grad_bias " << what;
-}
 
 // ---- GPU schedules: OpenCL on PoCL (how CI runs them), CUDA where a
-// driver answers; float32 on both, float64 on OpenCL. ---------------------------
+// driver answers; every dtype the device has kernels in. ------------------------
 
 std::vector<Case> gpu_cases() {
     std::vector<Case> r;
@@ -334,25 +340,27 @@ std::vector<Case> gpu_cases() {
     return r;
 }
 
-class BackwardGpuCases : public DcnTest, public ::testing::WithParamInterface<std::tuple<Case, dcn::Device>> {};
+class BackwardGpuCases : public DcnTest,
+                         public ::testing::WithParamInterface<std::tuple<Case, dcn::Device, dcn::DType>> {};
 
 TEST_P(BackwardGpuCases, MatchesReferenceAndIsDeterministic) {
-    const Case &c = std::get<0>(GetParam());
-    const dcn::Device device = std::get<1>(GetParam());
+    const auto &[c, device, dtype] = GetParam();
     std::string why;
     if (!dcn::device_usable(device, &why)) GTEST_SKIP() << dcn::device_name(device) << " not usable here: " << why;
-    const BackwardProblem b = make_backward(c);
-    const Grads<float> g = run_backward<float>(b, {}, device);
-    expect_matches(g, b, dcn_test::Tolerance{});
-    expect_bitwise(run_backward<float>(b, {}, device), g, "second run");
-    if (device == dcn::Device::opencl) expect_matches(run_backward<double>(b, {}, device), b, dcn_test::Tolerance::float64());
+    for (const char *direction : {"backward_data", "backward_weight"})
+        if (!dcn::has_kernels(device, "deform_conv2d", direction, dtype))
+            GTEST_SKIP() << "this build has no " << dcn::device_name(device) << " " << direction << " kernel in "
+                         << dcn::dtype_name(dtype);
+    check_in_dtype(make_backward(c, rounding_of(dtype)), dtype, device, true);
 }
 
 INSTANTIATE_TEST_SUITE_P(
     Gpu, BackwardGpuCases,
-    ::testing::Combine(::testing::ValuesIn(gpu_cases()), ::testing::Values(dcn::Device::opencl, dcn::Device::cuda)),
-    [](const ::testing::TestParamInfo<std::tuple<Case, dcn::Device>> &info) {
-        return std::get<0>(info.param).name + "_" + dcn::device_name(std::get<1>(info.param));
+    ::testing::Combine(::testing::ValuesIn(gpu_cases()), ::testing::Values(dcn::Device::opencl, dcn::Device::cuda),
+                       ::testing::ValuesIn(dcn_test::all_dtypes())),
+    [](const ::testing::TestParamInfo<std::tuple<Case, dcn::Device, dcn::DType>> &info) {
+        return std::get<0>(info.param).name + "_" + dcn::device_name(std::get<1>(info.param)) + "_" +
+               dcn::dtype_name(std::get<2>(info.param));
     });
 
 TEST(BackwardGpu, SubsetsOnOpenCL) {

@@ -1,8 +1,8 @@
 // dcn::deform_psroi_pool against the independent double-precision reference
-// (docs/operators.md): the edge matrix on every CPU path in every dtype is
-// tests/test_roi_pool_backward.cpp's (PsBackwardCases); here float64 on
-// OpenCL, non-finite trans bin by bin, R = 0, thread counts, strided views,
-// the sample-count helper.
+// (docs/operators.md): the edge matrix on every CPU path and GPU device in
+// every dtype is tests/test_roi_pool_backward.cpp's (PsBackwardCases,
+// RoiBackwardGpu); here non-finite trans bin by bin, R = 0, thread counts,
+// strided views, the sample-count helper.
 #include <gtest/gtest.h>
 
 #include "roi_pool_cases.h"
@@ -12,18 +12,6 @@ namespace {
 // Every case on every CPU path in every dtype of the list, forward (with
 // the count, and without it) and gradients:
 // tests/test_roi_pool_backward.cpp (PsBackwardCases).
-
-TEST_F(RoiFixture, PsroiPoolFloat64GpuScheduleOnOpenCL) {
-    std::string why;
-    if (!dcn::device_usable(dcn::Device::opencl, &why)) GTEST_SKIP() << "opencl not usable here: " << why;
-    for (const PsCase &c : ps_cases()) {
-        SCOPED_TRACE(c.name);
-        const PsProblem pr = make_ps_problem(c);
-        const std::vector<double> out = run_ps_in<double>(pr, dcn::Device::opencl).first;
-        EXPECT_TRUE(dcn_test::matches_reference(out.data(), pr.reference().output, pr.out_shape, int64_t(c.S) * c.S,
-                                                dcn_test::Tolerance::float64()));
-    }
-}
 
 // The designed families really hit what they are meant to.
 TEST(PsroiPoolCoverage, FamiliesHitTheirEdges) {

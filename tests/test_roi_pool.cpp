@@ -1,9 +1,8 @@
 // dcn::deform_roi_pool against the independent double-precision reference
-// (docs/operators.md): the edge matrix on every CPU path in every dtype is
-// tests/test_roi_pool_backward.cpp's (RoiBackwardCases); here float64 on
-// OpenCL, non-finite offsets bin by bin, R = 0, thread counts, strided
-// views, the sample-count helper; and both RoI operators on every usable
-// GPU device.
+// (docs/operators.md): the edge matrix on every CPU path and GPU device in
+// every dtype is tests/test_roi_pool_backward.cpp's (RoiBackwardCases,
+// RoiBackwardGpu); here non-finite offsets bin by bin, R = 0, thread
+// counts, strided views, the sample-count helper.
 #include <gtest/gtest.h>
 
 #include "roi_pool_cases.h"
@@ -12,17 +11,6 @@ namespace {
 
 // Every case on every CPU path in every dtype of the list, forward and
 // gradients: tests/test_roi_pool_backward.cpp (RoiBackwardCases).
-
-TEST_F(RoiFixture, RoiPoolFloat64GpuScheduleOnOpenCL) {
-    std::string why;
-    if (!dcn::device_usable(dcn::Device::opencl, &why)) GTEST_SKIP() << "opencl not usable here: " << why;
-    for (const RoiCase &c : roi_cases()) {
-        SCOPED_TRACE(c.name);
-        const RoiProblem pr = make_roi_problem(c);
-        EXPECT_TRUE(dcn_test::matches_reference(run_roi_in<double>(pr, dcn::Device::opencl), pr.reference(),
-                                                pr.out_shape, pr.max_grid, dcn_test::Tolerance::float64()));
-    }
-}
 
 TEST(RoiPoolCoverage, FamiliesHitTheirEdges) {
     for (const RoiCase &c : roi_cases()) {
@@ -168,53 +156,6 @@ TEST(RoiPoolHelpers, OutputShapeAndSamples) {
     EXPECT_EQ(dcn::deform_roi_pool_samples(dcn::TensorView(flat.data(), {1, 5}), 3, o), 0.0);
     // No RoIs.
     EXPECT_EQ(dcn::deform_roi_pool_samples(dcn::TensorView(flat.data(), {0, 5}), 3, o), 0.0);
-}
-
-TEST(RoiDevices, UsableGpuDevicesMatchReference) {
-    int ran = 0;
-    for (dcn::Device d : {dcn::Device::opencl, dcn::Device::cuda}) {
-        std::string why;
-        if (!dcn::device_usable(d, &why)) continue;
-        SCOPED_TRACE(dcn::device_name(d));
-        ++ran;
-        for (const PsCase &c : ps_cases()) {
-            if (c.name != "ps_g7_P7_scale_1_16" && c.name != "edges_trans_g3_P3" && c.name != "nonfinite_trans" &&
-                c.name != "dyadic_borders" && c.name != "P22_float_part_index")
-                continue;
-            SCOPED_TRACE(c.name);
-            PsProblem pr = make_ps_problem(c);
-            pr.opt.device = d;
-            const auto ref = pr.reference();
-            PsOutput o;
-            try {
-                o = run_psroi(pr);
-            } catch (const dcn::Error &e) {
-                ADD_FAILURE() << e.what();
-                continue;
-            }
-            EXPECT_TRUE(dcn_test::matches_reference(o.out.data(), ref.output, pr.out_shape, int64_t(c.S) * c.S,
-                                                    pr.tolerance()));
-            EXPECT_TRUE(counts_match(o.count.data(), ref.count, pr.out_shape));
-        }
-        for (const RoiCase &c : roi_cases()) {
-            if (c.name != "adaptive_offset" && c.name != "edges_sr2_offset" && c.name != "nonfinite_offsets" &&
-                c.name != "dyadic_borders" && c.name != "out7x5")
-                continue;
-            SCOPED_TRACE(c.name);
-            RoiProblem pr = make_roi_problem(c);
-            pr.opt.device = d;
-            std::vector<float> out;
-            try {
-                out = run_roi(pr);
-            } catch (const dcn::Error &e) {
-                ADD_FAILURE() << e.what();
-                continue;
-            }
-            EXPECT_TRUE(dcn_test::matches_reference(out.data(), pr.reference(), pr.out_shape, pr.max_grid,
-                                                    pr.tolerance()));
-        }
-    }
-    if (ran == 0) GTEST_SKIP() << "no GPU device (cuda, opencl) is usable here";
 }
 
 }  // namespace

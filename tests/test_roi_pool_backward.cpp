@@ -6,8 +6,8 @@
 //  * Every case of the forwards' edge families (roi_pool_cases.h) on every
 //    CPU path (forced), every dtype of the list, the forward and every
 //    gradient.
-//  * The GPU schedules on OpenCL (PoCL): float32 and float64, a bitwise
-//    repeat.
+//  * The GPU schedules on OpenCL (PoCL), CUDA where a driver answers: the
+//    same cases in every dtype the device has kernels in, a bitwise repeat.
 //  * NaN / Inf / huge offsets and trans: finite gradients.
 //  * Determinism: bitwise equal over runs and thread counts 1, 2, 5.
 //  * Only the gradients asked for are written; R = 0; validation errors.
@@ -272,11 +272,12 @@ float (*rounding_of(dcn::DType t))(float) {
 // The extra per-element tolerance of a 16-bit result (0 otherwise).
 double storage_u(dcn::DType t) { return dcn_test::is_storage16(t) ? dcn_test::unit_roundoff(t) : 0.0; }
 
+// `twice` (the GPU devices): a second backward must give the same bits.
 template <typename T>
-void check_roi_in(const RoiCase &c, dcn::DType dtype) {
+void check_roi_in(const RoiCase &c, dcn::DType dtype, dcn::Device device, bool twice) {
     const RoiBackward b = make_roi_backward(c, rounding_of(dtype));
     const RoiProblem &f = b.fwd;
-    const std::vector<double> out = run_roi_in<T>(f);
+    const std::vector<double> out = run_roi_in<T>(f, device);
     EXPECT_TRUE(dcn_test::matches_reference(out, f.reference(), f.out_shape, f.max_grid,
                                             dcn_test::tolerance_for(dtype, f.tolerance())))
         << "forward";
@@ -284,7 +285,13 @@ void check_roi_in(const RoiCase &c, dcn::DType dtype) {
         EXPECT_TRUE(all_finite(out, numel(f.out_shape))) << "forward";
         EXPECT_GT(f.scan.outside, 0);
     }
-    const RoiGrads<T> g = run_roi_backward<T>(b);
+    const RoiGrads<T> g = run_roi_backward<T>(b, {}, device);
+    if (twice) {
+        const RoiGrads<T> again = run_roi_backward<T>(b, {}, device);
+        EXPECT_TRUE(bitwise_equal(g.input, again.input) && bitwise_equal(g.offset, again.offset) &&
+                    bitwise_equal(g.mask, again.mask))
+            << "second run";
+    }
     const auto gi = widened(g.input), goff = widened(g.offset), gm = widened(g.mask);
     expect_roi_matches(RoiGrads<typename decltype(gi)::value_type>{gi, goff, gm}, b, dtype == dcn::DType::float64,
                        storage_u(dtype));
@@ -296,24 +303,28 @@ void check_roi_in(const RoiCase &c, dcn::DType dtype) {
 }
 
 template <typename T>
-void check_ps_in(const PsCase &c, dcn::DType dtype) {
+void check_ps_in(const PsCase &c, dcn::DType dtype, dcn::Device device, bool twice) {
     const PsBackward b = make_ps_backward(c, rounding_of(dtype));
     const PsProblem &f = b.fwd;
     const dcn_ref::PsroiPoolResult ref = f.reference();
-    const auto [out, count] = run_ps_in<T>(f);
+    const auto [out, count] = run_ps_in<T>(f, device);
     EXPECT_TRUE(dcn_test::matches_reference(out, ref.output, f.out_shape, int64_t(c.S) * c.S,
                                             dcn_test::tolerance_for(dtype, f.tolerance())))
         << "forward";
     EXPECT_TRUE(dcn_test::matches_reference(count, ref.count, f.out_shape, 1, dcn_test::Tolerance::exact()))
         << "count";
     // The count output is optional and does not change the result.
-    EXPECT_TRUE(dcn_test::bitwise_equal(out, run_ps_in<T>(f, dcn::Device::cpu, false).first, f.out_shape))
+    EXPECT_TRUE(dcn_test::bitwise_equal(out, run_ps_in<T>(f, device, false).first, f.out_shape))
         << "forward without count";
     if (c.trans == Deform::nonfinite || c.trans == Deform::large) {
         EXPECT_TRUE(all_finite(out, numel(f.out_shape))) << "forward";
         EXPECT_GT(f.scan.outside, 0);
     }
-    const PsGrads<T> g = run_ps_backward<T>(b);
+    const PsGrads<T> g = run_ps_backward<T>(b, true, true, device);
+    if (twice) {
+        const PsGrads<T> again = run_ps_backward<T>(b, true, true, device);
+        EXPECT_TRUE(bitwise_equal(g.input, again.input) && bitwise_equal(g.trans, again.trans)) << "second run";
+    }
     const auto gi = widened(g.input), gt = widened(g.trans);
     expect_ps_matches(PsGrads<typename decltype(gi)::value_type>{gi, gt}, b, dtype == dcn::DType::float64,
                       storage_u(dtype));
@@ -325,22 +336,26 @@ void check_ps_in(const PsCase &c, dcn::DType dtype) {
 
 // Runs check<T> with T the C++ type of `dtype`.
 template <template <typename> class Check, typename Case>
-void run_in_dtype(const Case &c, dcn::DType dtype) {
+void run_in_dtype(const Case &c, dcn::DType dtype, dcn::Device device = dcn::Device::cpu, bool twice = false) {
     switch (dtype) {
-    case dcn::DType::float32: Check<float>::run(c, dtype); break;
-    case dcn::DType::float64: Check<double>::run(c, dtype); break;
-    case dcn::DType::bfloat16: Check<dcn::bfloat16_t>::run(c, dtype); break;
-    case dcn::DType::float16: Check<dcn::float16_t>::run(c, dtype); break;
+    case dcn::DType::float32: Check<float>::run(c, dtype, device, twice); break;
+    case dcn::DType::float64: Check<double>::run(c, dtype, device, twice); break;
+    case dcn::DType::bfloat16: Check<dcn::bfloat16_t>::run(c, dtype, device, twice); break;
+    case dcn::DType::float16: Check<dcn::float16_t>::run(c, dtype, device, twice); break;
     }
 }
 
 template <typename T>
 struct RoiCheck {
-    static void run(const RoiCase &c, dcn::DType d) { check_roi_in<T>(c, d); }
+    static void run(const RoiCase &c, dcn::DType d, dcn::Device device, bool twice) {
+        check_roi_in<T>(c, d, device, twice);
+    }
 };
 template <typename T>
 struct PsCheck {
-    static void run(const PsCase &c, dcn::DType d) { check_ps_in<T>(c, d); }
+    static void run(const PsCase &c, dcn::DType d, dcn::Device device, bool twice) {
+        check_ps_in<T>(c, d, device, twice);
+    }
 };
 
 template <typename Case>
@@ -379,38 +394,38 @@ INSTANTIATE_TEST_SUITE_P(Edge, PsBackwardCases,
                          case_path_dtype<PsCase>);
 
 // ---- GPU schedules: OpenCL on PoCL (how CI runs them), CUDA where a driver
-// answers; float32 on both, float64 on OpenCL. ----------------------------------
+// answers: every case, forward and gradients, in every dtype the device has
+// kernels in, and a bitwise repeat of the backward. -------------------------------
 
-class RoiBackwardGpu : public RoiFixture, public ::testing::WithParamInterface<dcn::Device> {};
+using GpuParam = std::tuple<dcn::Device, dcn::DType>;
+
+class RoiBackwardGpu : public RoiFixture, public ::testing::WithParamInterface<GpuParam> {};
 
 TEST_P(RoiBackwardGpu, MatchesReferenceAndIsDeterministic) {
-    const dcn::Device device = GetParam();
+    const auto [device, dtype] = GetParam();
     std::string why;
     if (!dcn::device_usable(device, &why)) GTEST_SKIP() << dcn::device_name(device) << " not usable here: " << why;
+    for (const char *op : {"deform_roi_pool", "deform_psroi_pool"})
+        for (const char *direction : {"forward", "backward_data"})
+            if (!dcn::has_kernels(device, op, direction, dtype))
+                GTEST_SKIP() << "this build has no " << dcn::device_name(device) << " " << op << " " << direction
+                             << " kernel in " << dcn::dtype_name(dtype);
     for (const RoiCase &c : roi_cases()) {
         SCOPED_TRACE(c.name);
-        const RoiBackward b = make_roi_backward(c);
-        const RoiGrads<float> g = run_roi_backward<float>(b, {}, device);
-        expect_roi_matches(g, b, false);
-        const RoiGrads<float> again = run_roi_backward<float>(b, {}, device);
-        EXPECT_TRUE(bitwise_equal(g.input, again.input) && bitwise_equal(g.offset, again.offset) &&
-                    bitwise_equal(g.mask, again.mask));
-        if (device == dcn::Device::opencl) expect_roi_matches(run_roi_backward<double>(b, {}, device), b, true);
+        run_in_dtype<RoiCheck>(c, dtype, device, true);
     }
     for (const PsCase &c : ps_cases()) {
         SCOPED_TRACE(c.name);
-        const PsBackward b = make_ps_backward(c);
-        const PsGrads<float> g = run_ps_backward<float>(b, true, true, device);
-        expect_ps_matches(g, b, false);
-        const PsGrads<float> again = run_ps_backward<float>(b, true, true, device);
-        EXPECT_TRUE(bitwise_equal(g.input, again.input) && bitwise_equal(g.trans, again.trans));
-        if (device == dcn::Device::opencl) expect_ps_matches(run_ps_backward<double>(b, true, true, device), b, true);
+        run_in_dtype<PsCheck>(c, dtype, device, true);
     }
 }
 
-INSTANTIATE_TEST_SUITE_P(Gpu, RoiBackwardGpu, ::testing::Values(dcn::Device::opencl, dcn::Device::cuda),
-                         [](const ::testing::TestParamInfo<dcn::Device> &info) {
-                             return std::string(dcn::device_name(info.param));
+INSTANTIATE_TEST_SUITE_P(Gpu, RoiBackwardGpu,
+                         ::testing::Combine(::testing::Values(dcn::Device::opencl, dcn::Device::cuda),
+                                            ::testing::ValuesIn(dcn_test::all_dtypes())),
+                         [](const ::testing::TestParamInfo<GpuParam> &info) {
+                             return std::string(dcn::device_name(std::get<0>(info.param))) + "_" +
+                                    dcn::dtype_name(std::get<1>(info.param));
                          });
 
 TEST(RoiBackwardGpuSubsets, OnlyTheAskedGradientsOnOpenCL) {

@@ -1,5 +1,6 @@
 // build_info(): what this build has, read from the kernel table.
 #include <iterator>
+#include <utility>
 #include <string>
 
 #include "dcn_build_config.h"
@@ -28,8 +29,11 @@ BuildInfo build_info() {
     return b;
 }
 
-CpuIsa cpu_path_for(const std::string &op, const std::string &direction, DType dtype, CpuIsa isa) {
-    const char *fn = "cpu_path_for";
+namespace {
+
+// The kernel table's index of `op` and `direction` (detail::Op /
+// detail::Direction), or dcn::Error naming the argument.
+std::pair<int, int> op_and_direction(const char *fn, const std::string &op, const std::string &direction) {
     int o = -1, d = -1;
     std::string ops, dirs;
     for (int i = 0; i < static_cast<int>(std::size(detail::kOpNames)); i++) {
@@ -42,17 +46,41 @@ CpuIsa cpu_path_for(const std::string &op, const std::string &direction, DType d
     }
     if (o < 0) throw Error(fn, "op", "unknown operator '" + op + "', expected one of " + ops);
     if (d < 0) throw Error(fn, "direction", "unknown direction '" + direction + "', expected one of " + dirs);
-    if (static_cast<int>(isa) < 0 || static_cast<int>(isa) >= detail::kNumCpuPaths)
-        throw Error(fn, "isa", "not a CPU path of this build");
-    // Every variant of a kernel set is compiled for the same paths.
+    return {o, d};
+}
+
+// The first kernel of (op, direction, dtype), or nullptr: every variant of a
+// kernel set is compiled for the same paths and devices.
+const detail::KernelEntry *kernel_set(int o, int d, DType dtype) {
     for (int i = 0; i < detail::kNumKernels; i++) {
         const detail::KernelEntry &k = detail::kKernels[i];
-        if (static_cast<int>(k.op) != o || static_cast<int>(k.direction) != d || k.dtype != dtype) continue;
-        int p = static_cast<int>(isa);
-        while (p < detail::kNumCpuPaths && !k.cpu[p]) p++;
-        return static_cast<CpuIsa>(p);
+        if (static_cast<int>(k.op) == o && static_cast<int>(k.direction) == d && k.dtype == dtype) return &k;
     }
-    throw Error(fn, "dtype", "this build has no " + op + " " + direction + " kernel in " + dtype_name(dtype));
+    return nullptr;
+}
+
+}  // namespace
+
+CpuIsa cpu_path_for(const std::string &op, const std::string &direction, DType dtype, CpuIsa isa) {
+    const char *fn = "cpu_path_for";
+    const auto [o, d] = op_and_direction(fn, op, direction);
+    if (static_cast<int>(isa) < 0 || static_cast<int>(isa) >= detail::kNumCpuPaths)
+        throw Error(fn, "isa", "not a CPU path of this build");
+    const detail::KernelEntry *k = kernel_set(o, d, dtype);
+    if (!k) throw Error(fn, "dtype", "this build has no " + op + " " + direction + " kernel in " + dtype_name(dtype));
+    int p = static_cast<int>(isa);
+    while (p < detail::kNumCpuPaths && !k->cpu[p]) p++;
+    return static_cast<CpuIsa>(p);
+}
+
+bool has_kernels(Device device, const std::string &op, const std::string &direction, DType dtype) {
+    const auto [o, d] = op_and_direction("has_kernels", op, direction);
+    const detail::KernelEntry *k = kernel_set(o, d, dtype);
+    if (!k) return false;
+    if (device == Device::cpu) return true;
+    for (int g = 0; g < detail::kNumGpuDevices; g++)
+        if (detail::kGpuDevices[g] == device && k->gpu[g]) return true;
+    return false;
 }
 
 }  // namespace dcn

@@ -527,5 +527,9 @@ BuildInfo build_info();
 std::vector<Device> usable_devices();
 // Whether `device` is usable; if not, `why` (when given) says why.
 bool device_usable(Device device, std::string *why = nullptr);
+// Whether this build has the kernels of `op` in `direction` and `dtype`
+// for `device` (cpu: on some path; e.g. CUDA has no float64 or 16-bit
+// kernels yet). An unknown operator or direction throws dcn::Error.
+bool has_kernels(Device device, const std::string &op, const std::string &direction, DType dtype);
 
 }  // namespace dcn
