@@ -212,12 +212,13 @@ void check_in_dtype(const BackwardProblem &b, dcn::DType dtype, dcn::Device devi
         expect_matches(g, b, tol, &tw);
         if (twice) expect_bitwise(run(), g, "second run");
     };
-    switch (dtype) {
-    case dcn::DType::float32: check([&] { return run_backward<float>(b, {}, device); }); break;
-    case dcn::DType::float64: check([&] { return run_backward<double>(b, {}, device); }); break;
-    case dcn::DType::bfloat16: check([&] { return to_float(run_backward<dcn::bfloat16_t>(b, {}, device)); }); break;
-    case dcn::DType::float16: check([&] { return to_float(run_backward<dcn::float16_t>(b, {}, device)); }); break;
-    }
+    dcn::visit_dtype(dtype, [&](auto t) {
+        using T = decltype(t);
+        if constexpr (std::is_floating_point_v<T>)
+            check([&] { return run_backward<T>(b, {}, device); });
+        else
+            check([&] { return to_float(run_backward<T>(b, {}, device)); });
+    });
 }
 
 class BackwardCases : public DcnTest,

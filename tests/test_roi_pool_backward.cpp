@@ -250,7 +250,7 @@ void expect_ps_matches(const PsGrads<T> &g, const PsBackward &b, bool float64, d
 // rounding of each result, docs/operators.md "Precision of 16-bit
 // storage"). The psroi count is an integer, exact in every dtype here (at
 // most sample_per_part^2 = 16). A dtype added to the list runs here with no
-// test edits but the C++ type of run_in_dtype.
+// test edits (run_in_dtype: dcn::visit_dtype).
 
 // Gradients as float (16-bit) or as they are (float32, float64).
 template <typename T>
@@ -337,12 +337,7 @@ void check_ps_in(const PsCase &c, dcn::DType dtype, dcn::Device device, bool twi
 // Runs check<T> with T the C++ type of `dtype`.
 template <template <typename> class Check, typename Case>
 void run_in_dtype(const Case &c, dcn::DType dtype, dcn::Device device = dcn::Device::cpu, bool twice = false) {
-    switch (dtype) {
-    case dcn::DType::float32: Check<float>::run(c, dtype, device, twice); break;
-    case dcn::DType::float64: Check<double>::run(c, dtype, device, twice); break;
-    case dcn::DType::bfloat16: Check<dcn::bfloat16_t>::run(c, dtype, device, twice); break;
-    case dcn::DType::float16: Check<dcn::float16_t>::run(c, dtype, device, twice); break;
-    }
+    dcn::visit_dtype(dtype, [&](auto t) { Check<decltype(t)>::run(c, dtype, device, twice); });
 }
 
 template <typename T>

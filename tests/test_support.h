@@ -429,34 +429,17 @@ struct Stored {
     size_t size() const { return bytes.size() / dcn::dtype_size(dtype); }
     void set(size_t i, float v) {
         unsigned char *p = bytes.data() + i * dcn::dtype_size(dtype);
-        switch (dtype) {
-        case dcn::DType::float32: std::memcpy(p, &v, sizeof v); break;
-        case dcn::DType::float64: {
-            const double d = v;
-            std::memcpy(p, &d, sizeof d);
-            break;
-        }
-        case dcn::DType::bfloat16: {
-            const dcn::bfloat16_t h = dcn::bfloat16_t::from_float(v);
-            std::memcpy(p, &h, sizeof h);
-            break;
-        }
-        case dcn::DType::float16: {
-            const dcn::float16_t h = dcn::float16_t::from_float(v);
-            std::memcpy(p, &h, sizeof h);
-            break;
-        }
-        }
+        dcn::visit_dtype(dtype, [&](auto t) {
+            const auto e = dcn::element_from_float<decltype(t)>(v);
+            std::memcpy(p, &e, sizeof e);
+        });
     }
     double get(size_t i) const {
         const unsigned char *p = bytes.data() + i * dcn::dtype_size(dtype);
-        switch (dtype) {
-        case dcn::DType::float32: { float f; std::memcpy(&f, p, sizeof f); return f; }
-        case dcn::DType::float64: { double d; std::memcpy(&d, p, sizeof d); return d; }
-        case dcn::DType::bfloat16: { dcn::bfloat16_t h; std::memcpy(&h, p, sizeof h); return h.to_float(); }
-        case dcn::DType::float16: { dcn::float16_t h; std::memcpy(&h, p, sizeof h); return h.to_float(); }
-        }
-        return std::nan("");
+        return dcn::visit_dtype(dtype, [&](auto t) {
+            std::memcpy(&t, p, sizeof t);
+            return dcn::element_to_double(t);
+        });
     }
     // The first n elements as double.
     std::vector<double> values(size_t n) const {

@@ -355,14 +355,11 @@ std::string Array::dtype_str() const { return std::string("'") + npy_descr(dtype
 std::vector<double> Array::values() const {
     const size_t n = static_cast<size_t>(numel());
     std::vector<double> v(n);
-    for (size_t i = 0; i < n && bytes.size() >= n * element_size(); ++i) {
-        switch (dtype) {
-        case dcn::DType::float32: v[i] = data_as<float>()[i]; break;
-        case dcn::DType::float64: v[i] = data_as<double>()[i]; break;
-        case dcn::DType::float16: v[i] = data_as<dcn::float16_t>()[i].to_float(); break;
-        case dcn::DType::bfloat16: v[i] = data_as<dcn::bfloat16_t>()[i].to_float(); break;
-        }
-    }
+    if (bytes.size() < n * element_size()) return v;
+    dcn::visit_dtype(dtype, [&](auto t) {
+        const auto *data = data_as<decltype(t)>();
+        for (size_t i = 0; i < n; ++i) v[i] = dcn::element_to_double(data[i]);
+    });
     return v;
 }
 

@@ -31,13 +31,9 @@ void check_scale(const char *fn, float scale) {
 double roi_value(const TensorView &rois, int64_t r, int k) {
     const std::vector<int64_t> st = rois.effective_strides();
     const int64_t at = r * st[0] + k * st[1];
-    switch (rois.dtype) {
-    case DType::float64: return static_cast<const double *>(rois.data)[at];
-    case DType::float32: return static_cast<const float *>(rois.data)[at];
-    case DType::bfloat16: return static_cast<const bfloat16_t *>(rois.data)[at].to_float();
-    case DType::float16: return static_cast<const float16_t *>(rois.data)[at].to_float();
-    }
-    return 0.0;
+    return visit_dtype(rois.dtype, [&](auto t) {
+        return element_to_double(static_cast<const decltype(t) *>(rois.data)[at]);
+    });
 }
 
 // rois (R, 5) = [batch, x1, y1, x2, y2]: shape, then every value. The

@@ -110,16 +110,10 @@ dcn::TensorView CallArrays::output(const std::string &flag, const std::vector<in
     a.dtype = dtype_;
     a.bytes.resize(n * a.element_size());
     // A quiet NaN of the dtype in every element.
-    switch (dtype_) {
-    case dcn::DType::float32: std::fill_n(reinterpret_cast<float *>(a.bytes.data()), n, std::nanf("")); break;
-    case dcn::DType::float64: std::fill_n(reinterpret_cast<double *>(a.bytes.data()), n, std::nan("")); break;
-    case dcn::DType::bfloat16:
-        std::fill_n(reinterpret_cast<dcn::bfloat16_t *>(a.bytes.data()), n, dcn::bfloat16_t::from_float(std::nanf("")));
-        break;
-    case dcn::DType::float16:
-        std::fill_n(reinterpret_cast<dcn::float16_t *>(a.bytes.data()), n, dcn::float16_t::from_float(std::nanf("")));
-        break;
-    }
+    dcn::visit_dtype(dtype_, [&](auto t) {
+        using T = decltype(t);
+        std::fill_n(reinterpret_cast<T *>(a.bytes.data()), n, dcn::element_from_float<T>(std::nanf("")));
+    });
     return view_of(a.bytes.data(), a.shape, a.dtype);
 }
 

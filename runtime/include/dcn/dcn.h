@@ -140,6 +140,40 @@ struct dtype_of;
 #include "dcn/lists.inc"
 #undef DCN_DTYPE
 
+// Calls f(T{}) with T the C++ element type of `dtype` (the list's: float,
+// double, dcn::bfloat16_t, dcn::float16_t) and returns what f returns, so
+// that code over elements of a run-time dtype is written once:
+//   double v = dcn::visit_dtype(view.dtype, [&](auto t) {
+//       return dcn::element_to_double(static_cast<const decltype(t) *>(view.data)[i]); });
+template <typename F>
+decltype(auto) visit_dtype(DType dtype, F &&f) {
+    switch (dtype) {
+#define DCN_DTYPE(name, ctype) \
+    case DType::name:          \
+        return std::forward<F>(f)(ctype{});
+#include "dcn/lists.inc"
+#undef DCN_DTYPE
+    }
+    throw std::invalid_argument("dcn::visit_dtype: not a dcn::DType");
+}
+
+// An element of any listed type as double (exact), and the element of type
+// T nearest to a float (round to nearest even for the 16-bit types).
+template <typename T>
+double element_to_double(T v) {
+    if constexpr (std::is_floating_point_v<T>)
+        return static_cast<double>(v);
+    else
+        return static_cast<double>(v.to_float());
+}
+template <typename T>
+T element_from_float(float v) {
+    if constexpr (std::is_floating_point_v<T>)
+        return static_cast<T>(v);
+    else
+        return T::from_float(v);
+}
+
 // A non-owning view of a tensor: pointer, element type, shape, strides (in
 // elements), device. The innermost (last) dimension must have stride 1; the
 // other strides may be anything non-negative (a padded row pitch, a slice of
