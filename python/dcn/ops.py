@@ -13,7 +13,6 @@ context and stream.
     torch.ops.dcn.deform_psroi_pool(input, rois, trans, spatial_scale, output_dim, group_size, pooled_size,
                                     part_size, sample_per_part, trans_std)   # -> (output, count)
 """
-import ctypes
 from typing import List, Optional, Tuple
 
 import torch
@@ -27,21 +26,6 @@ from torch import Tensor
 
 from . import _dcn
 from ._params import conv_output_hw, int_arg
-
-_cuda_driver = None
-
-
-def _cuda_current_context():
-    """The calling thread's current CUcontext (torch's), through the CUDA
-    driver library torch itself has loaded."""
-    global _cuda_driver
-    if _cuda_driver is None:
-        _cuda_driver = ctypes.CDLL("libcuda.so.1")
-    ctx = ctypes.c_void_p()
-    if _cuda_driver.cuCtxGetCurrent(ctypes.byref(ctx)) != 0:
-        raise RuntimeError("dcn: cuCtxGetCurrent failed")
-    return ctx.value or 0
-
 
 _DTYPES = {torch.float32: "float32", torch.float64: "float64", torch.bfloat16: "bfloat16",
            torch.float16: "float16"}
@@ -64,8 +48,11 @@ def _where(t: Tensor):
         _follow_torch_threads()
         return "cpu", 0, 0
     if t.device.type == "cuda":
-        torch.cuda.set_device(t.device)
-        return "cuda", _cuda_current_context(), torch.cuda.current_stream(t.device).cuda_stream
+        # No context: the runtime runs in the one that owns the tensors'
+        # memory (whatever this thread's current one is, autograd's worker
+        # included), on torch's current stream of that device; tensors on
+        # two GPUs are refused there. torch's current device is not touched.
+        return "cuda", 0, torch.cuda.current_stream(t.device).cuda_stream
     raise ValueError("dcn: input: expected a CPU or CUDA tensor, got device %s" % t.device)
 
 

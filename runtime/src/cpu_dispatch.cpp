@@ -191,6 +191,7 @@ void begin_kernel_call() {
         throw Error("dcn", "DCN_MAX_CPU_ISA", "unknown value '" + g_bad_env_isa + "', expected one of " + names);
     }
     t_error.clear();
+    take_launch_note();
     {
         std::lock_guard<std::mutex> lock(g_error_mutex);
         g_error.clear();
@@ -225,6 +226,8 @@ void check_kernel_status(const char *function, int status) {
     if (status == 0) return;
     std::string msg = last_halide_error();
     if (msg.empty()) msg = "Halide error code " + std::to_string(status);
+    const std::string why = take_launch_note();  // a CUDA launch dcn refused (cuda_driver.h)
+    if (!why.empty()) msg += ": " + why;
     throw Error(function, "kernel", msg);
 }
 

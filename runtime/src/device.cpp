@@ -63,6 +63,12 @@ Probe probe(Device d) {
         p.usable = true;
         return p;
     }
+    if (d == Device::cuda) {
+        // The driver only: no context is made (a caller's context, or the
+        // one its memory lives in, is what a call uses).
+        p.usable = detail::cuda_driver_usable(&p.why);
+        return p;
+    }
     detail::begin_kernel_call();
     detail::GpuUserContext uc;
     // A one-float allocation exercises driver, platform, device and context.
@@ -109,6 +115,11 @@ void install_cuda_hooks() {
     g_default_acquire = halide_set_cuda_acquire_context(dcn_cuda_acquire_context);
     g_default_release = halide_set_cuda_release_context(dcn_cuda_release_context);
     g_default_get_stream = halide_set_cuda_get_stream(dcn_cuda_get_stream);
+    // A freed device allocation is kept (per context and stream) for the
+    // next call instead of cuMemFree, which synchronises the device: a warm
+    // call allocates and frees nothing on the device (CUDA graph capture).
+    // release_cached_memory() hands them back.
+    halide_reuse_device_allocations(nullptr, true);
 }
 
 void check_device(const char *function, Device device) {
@@ -122,7 +133,8 @@ void check_device(const char *function, Device device) {
 }
 
 KernelCall::KernelCall(const char *function, Device device, const CudaContext &cuda)
-    : function_(function), device_(device) {
+    : function_(function), device_(device), cuda_ordinal_(cuda.ordinal),
+      cuda_memory_(driver_context_calls(), function) {
     check_device(function, device);
     context_.cuda = cuda;
     begin_kernel_call();
@@ -157,7 +169,14 @@ void KernelCall::add(const char *name, const TensorView &t, bool output) {
     Entry &e = entries_.back();
     if (device_ != Device::cpu) {
         if (t.device == Device::cuda) {
-            // Device memory: wrap the caller's pointer, no copy.
+            // Device memory: wrap the caller's pointer, no copy. It must be
+            // on the call's one GPU.
+            try {
+                cuda_memory_.add(name, t.data);
+            } catch (...) {
+                entries_.pop_back();
+                throw;
+            }
             e.view.buf.host = nullptr;
             const int rc = halide_cuda_wrap_device_ptr(&context_, e.view.get(), reinterpret_cast<uint64_t>(t.data));
             if (rc != 0) {
@@ -202,6 +221,9 @@ int KernelCall::run(const KernelEntry &k) {
         }
         meta = k.cpu_metadata();
     } else {
+        if (device_ == Device::cuda)
+            context_.cuda.context = pick_cuda_context(driver_context_calls(), function_, context_.cuda.context,
+                                                      cuda_memory_, cuda_ordinal_);
         for (int d = 0; d < kNumGpuDevices; d++)
             if (kGpuDevices[d] == device_) fn = k.gpu[d];
         if (!fn || !k.gpu_metadata)

@@ -9,6 +9,7 @@
 #include <string>
 #include <vector>
 
+#include "cuda_driver.h"
 #include "dcn/dcn.h"
 
 namespace dcn::detail {
@@ -105,6 +106,8 @@ private:
     const char *function_;
     Device device_;
     GpuUserContext context_;
+    int cuda_ordinal_ = 0;        // the caller's options.cuda.ordinal
+    CudaCallMemory cuda_memory_;  // the call's CUDA tensors: one GPU
     void *user_context_ = &context_;  // argv passes a pointer to the pointer
     int isa_ = 0;
     int64_t features_[4] = {};

@@ -93,8 +93,13 @@ extern "C" void dcn_halide_free(void *user_context, void *block) {
 }  // namespace
 
 void release_cached_memory() {
-    std::lock_guard<std::mutex> lock(g_mutex);
-    trim_locked(0);
+    {
+        std::lock_guard<std::mutex> lock(g_mutex);
+        trim_locked(0);
+    }
+    // The GPU allocations Halide's runtimes keep for reuse (device.cpp).
+    halide_reuse_device_allocations(nullptr, false);
+    halide_reuse_device_allocations(nullptr, true);
 }
 
 size_t cached_memory_bytes() {

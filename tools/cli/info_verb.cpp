@@ -66,6 +66,10 @@ int run(const VerbFlags &) {
     std::vector<std::string> devices;
     for (dcn::Device d : dcn::usable_devices()) devices.push_back(dcn::device_name(d));
     std::printf("usable devices: %s\n", join(devices, " ").c_str());
+    for (dcn::Device d : {dcn::Device::cuda, dcn::Device::opencl}) {
+        std::string why;
+        if (!dcn::device_usable(d, &why)) std::printf("device %s: not usable: %s\n", dcn::device_name(d), why.c_str());
+    }
     if (std::fflush(stdout) != 0 || std::ferror(stdout)) throw std::runtime_error("cannot write to stdout");
     return 0;
 }
@@ -76,7 +80,7 @@ Verb add_info(CLI::App &app) {
     Verb v;
     v.name = "info";
     v.flags = std::make_shared<VerbFlags>(app, v.name, "version, Halide version, compiled kernels and CPU paths, the CPU features the "
-                               "kernels use, threads, usable devices");
+                               "kernels use, threads, usable devices (and why another is not)");
     v.flags->footer("Prints 'key: value' lines. DCN_MAX_CPU_ISA caps the CPU path used.");
     v.run = run;
     return v;

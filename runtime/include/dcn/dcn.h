@@ -34,14 +34,17 @@ namespace dcn {
 //           PoCL). Tensors are host memory, copied in and out.
 enum class Device { cpu, cuda, opencl };
 
-// The caller's CUDA context and stream (a CUcontext and a CUstream, as
-// void*). With a context, Device::cuda calls run in it and on the stream
-// (asynchronously when every tensor is device memory: synchronise the stream
-// before reading the output) instead of in a context of Halide's own on the
-// default stream.
+// The CUDA context and stream of a Device::cuda call (a CUcontext and a
+// CUstream, as void*). The call runs in that context (or the one its
+// memory lives in) and on the stream, asynchronously when every tensor is
+// device memory: synchronise the stream before reading the output.
 struct CudaContext {
+    // The CUcontext to run in; nullptr: the context that owns the call's
+    // device memory, else (host tensors only) the primary context of
+    // `ordinal`. Never a new context (docs/guarantees.md, "GPUs").
     void *context = nullptr;
-    void *stream = nullptr;
+    void *stream = nullptr;  // CUstream; nullptr: the context's default stream
+    int ordinal = 0;         // the GPU of a call whose tensors are all host memory
 };
 
 const char *device_name(Device d);
@@ -502,8 +505,10 @@ int num_threads();
 
 // The CPU kernels keep the large scratch buffers of finished calls (at most
 // 256 MiB) for the next call, instead of returning them to the system and
-// page-faulting them in again. This frees them; cached_memory_bytes() tells
-// how much is held.
+// page-faulting them in again, and GPU calls keep their device scratch
+// (per context and stream) instead of freeing it, which would synchronise
+// the device. This frees both; cached_memory_bytes() tells how much host
+// memory is held.
 void release_cached_memory();
 size_t cached_memory_bytes();
 
