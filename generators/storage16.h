@@ -1,24 +1,26 @@
 // Conversions of 16-bit float storage that dcn does itself, as lowering
 // passes, where Halide's own would be wrong or cannot be compiled:
 //
-// * OpenCL kernels. Halide's OpenCL backend prints every 16-bit float as
+// * GPU kernels. Halide's OpenCL backend prints every 16-bit float as
 //   `half`, which OpenCL C accepts only with the cl_khr_fp16 extension
-//   (Halide's CLHalf feature), and it has no bfloat16 type at all. dcn's
-//   16-bit kernels only store in 16 bits: every value is converted to
+//   (Halide's CLHalf feature), and it has no bfloat16 type at all; its PTX
+//   backend stops on an LLVM assertion (an invalid cast) for bfloat16.
+//   dcn's 16-bit kernels only store in 16 bits: every value is converted to
 //   float32 where it is read and back where it is written (generators:
 //   `cast(t, ...)` / `cast(dtype, ...)`). So the kernels need no 16-bit
-//   arithmetic, only the conversions, and BitsInOpenCLKernels rewrites each
-//   OpenCL kernel to hold its 16-bit values as their bits (ushort) and to
-//   convert them with integer operations:
+//   arithmetic, only the conversions, and BitsInGpuKernels rewrites each
+//   GPU kernel (OpenCL and CUDA alike, so that PoCL tests the conversions
+//   the CUDA kernels run) to hold its 16-bit values as their bits (uint16)
+//   and to convert them with integer operations:
 //     - loads, stores, lets, selects, shared allocations of float16 /
 //       bfloat16 become uint16 of the same lanes;
 //     - a cast from 16 bits to float32 becomes the exact widening;
 //     - a cast to 16 bits is `narrow` below;
 //     - any 16-bit arithmetic left is a generator error, not a miscompile.
 //   Every step is integer arithmetic (but the exact m * 2^-24 of a float16
-//   subnormal), so no OpenCL compiler option (fast or relaxed math,
-//   denormals flushed) changes a result. Host code is not touched: the
-//   kernel receives the same memory, typed ushort.
+//   subnormal), so no compiler option (fast or relaxed math, denormals
+//   flushed) changes a result. Host code is not touched: the kernel
+//   receives the same memory, typed uint16.
 // * float16 on x86 paths without F16C (sse41, baseline). Halide 21 narrows
 //   float32 to float16 in software there (EmulateFloat16Math.cpp,
 //   float32_to_float16), testing "is Inf" (>= 65536) before "is NaN", so a
@@ -100,12 +102,12 @@ inline Expr narrow(const Expr &f, const Type &to) {
     return cast(UInt(16, L), sign | mag);
 }
 
-class BitsInOpenCLKernels : public IRMutator {
+class BitsInGpuKernels : public IRMutator {
     using IRMutator::visit;
     int in_kernel = 0;
 
     Stmt visit(const For *op) override {
-        const bool kernel = op->device_api == DeviceAPI::OpenCL;
+        const bool kernel = op->device_api == DeviceAPI::OpenCL || op->device_api == DeviceAPI::CUDA;
         in_kernel += kernel;
         Stmt s = IRMutator::visit(op);
         in_kernel -= kernel;
@@ -153,7 +155,7 @@ class BitsInOpenCLKernels : public IRMutator {
                                                         Call::return_second};
         bool ok = false;
         for (Call::IntrinsicOp i : passthrough) ok = ok || op->is_intrinsic(i);
-        _halide_user_assert(ok) << "dcn: an OpenCL kernel computes in 16-bit floats (" << Expr(op)
+        _halide_user_assert(ok) << "dcn: a GPU kernel computes in 16-bit floats (" << Expr(op)
                         << "); dcn's kernels only store in 16 bits (generators/storage16.h)";
         std::vector<Expr> args;
         for (const Expr &a : op->args) args.push_back(mutate(a));
@@ -173,7 +175,7 @@ class BitsInOpenCLKernels : public IRMutator {
     template<typename Op>
     Expr refuse_16bit(const Op *op) {
         _halide_user_assert(!in_kernel || !is_float16ish(op->a.type()))
-            << "dcn: an OpenCL kernel computes in 16-bit floats (" << Expr(op)
+            << "dcn: a GPU kernel computes in 16-bit floats (" << Expr(op)
             << "); dcn's kernels only store in 16 bits (generators/storage16.h)";
         return IRMutator::visit(op);
     }
@@ -206,14 +208,14 @@ class NarrowFloat16 : public IRMutator {
 
 }  // namespace storage16_detail
 
-// Adds the passes a 16-bit generator's pipeline needs on `target`: OpenCL,
-// with or without CLHalf (bfloat16 has no OpenCL C type at all; bits work
-// on every device); float16 on an x86 target without F16C. Call it from the
-// generator's schedule(): get_pipeline() exists from then on.
+// Adds the passes a 16-bit generator's pipeline needs on `target`: a GPU
+// target (OpenCL with or without CLHalf, CUDA); float16 on an x86 target
+// without F16C. Call it from the generator's schedule(): get_pipeline()
+// exists from then on.
 inline void add_storage16_passes(Halide::Pipeline pipeline, const Halide::Target &target, const Halide::Type &dtype) {
     if (dtype.bits() != 16) return;
-    if (target.has_feature(Halide::Target::OpenCL))
-        pipeline.add_custom_lowering_pass(new storage16_detail::BitsInOpenCLKernels);
+    if (target.has_feature(Halide::Target::OpenCL) || target.has_feature(Halide::Target::CUDA))
+        pipeline.add_custom_lowering_pass(new storage16_detail::BitsInGpuKernels);
     else if (dtype.code() == Halide::Type::Float && target.arch == Halide::Target::X86 &&
              !target.has_feature(Halide::Target::F16C))
         pipeline.add_custom_lowering_pass(new storage16_detail::NarrowFloat16);
