@@ -5,7 +5,7 @@ HERE = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))  # bench/
 ROOT = os.path.dirname(HERE)
 
 # (name, N, C, H, W, K, stride, offset_groups, DCNv2 mask); 3x3, pad 1, no bias.
-# Keep in sync with kCases in bench/deform_conv2d_bench.cpp.
+# Keep in sync with kCases in bench/conv_shapes.h.
 CONV_SHAPES = [
     ("c3_1x128x100x168_k128_dcnv2", 1, 128, 100, 168, 128, 1, 1, True),
     ("c4_1x256x50x84_k256_dcnv2", 1, 256, 50, 84, 256, 1, 1, True),
