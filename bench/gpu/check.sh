@@ -6,10 +6,14 @@
 #      dtype the build has for CUDA, forward and backward, the 16-bit
 #      conversions, non-finite pixels); a case skipped for any other reason
 #      than "this build has no cuda kernel" fails the check;
-#   3. dcn's deform_conv2d timed on device-resident tensors with CUDA events
+#   3. the Python extension, built there for its Python from the carried
+#      kernel libraries, and its ops on CUDA tensors (bench/gpu/python_cuda.py:
+#      against dcn on CPU and torchvision on CUDA, 16-bit, a side stream, a
+#      fresh thread, CUDA graph capture, roi_align);
+#   4. dcn's deform_conv2d timed on device-resident tensors with CUDA events
 #      (build/bin/dcn_bench_gpu), and its peers (bench/gpu/peers_gpu.py:
 #      torchvision FP32 / TF32 / fp16, cuDNN conv2d as the floor);
-#   4. one results file, $OUT/results.json and $OUT/results.md.
+#   5. one results file, $OUT/results.json and $OUT/results.md.
 # Without a usable CUDA driver it prints one line naming what is missing and
 # exits 2 within seconds. The binaries come from build/ (this checkout's
 # build) or from bench/gpu/pack/dcn-gpu.tar.xz (bench/gpu/pack.sh: what a
@@ -40,6 +44,14 @@ why=$("$dcn" info 2>&1 | sed -n 's/^device cuda: not usable: //p')
 "$tests" --gtest_filter='*cuda*:DcnTest.Storage16KernelConversionsRoundToNearestEven:DcnTest.*NonFinite*' \
     >"$out/tests.log" 2>&1
 echo "tests: exit $? (log: tests.log)"
+site=$(mktemp -d /tmp/dcn-site.XXXXXX)
+if python3 -m pip install -q --no-build-isolation --no-deps --no-index --target "$site" \
+        -Cbuild-dir="$site.build" -Ccmake.define.DCN_PREBUILT_KERNELS="$root/build" "$root" \
+        >"$out/python_build.log" 2>&1; then
+    PYTHONPATH="$site" python3 "$here/python_cuda.py" --json "$out/python_cuda.json" | tee "$out/python_cuda.log"
+else
+    echo "python extension: build failed (log: python_build.log)"
+fi
 "$bench" --rounds 100 --json "$out/dcn.json" | tee "$out/dcn.md"
 python3 "$here/peers_gpu.py" --rounds 100 --json "$out/peers.json" | tee "$out/peers.md"
 python3 "$here/summarize.py" "$out"

@@ -1,6 +1,6 @@
 #!/usr/bin/env python3
 """Reads what bench/gpu/check.sh left in DIR (versions.txt, tests.log,
-dcn.json, peers.json) and writes DIR/results.json and DIR/results.md.
+dcn.json, peers.json, python_cuda.json) and writes DIR/results.json and DIR/results.md.
 Exits 1 when a test failed, a case was skipped for another reason than a
 kernel the build does not have for CUDA, or a part is missing."""
 import json
@@ -41,6 +41,7 @@ def main(d):
         res["dcn"] = json.load(open(os.path.join(d, "dcn.json")))["dcn"]
         peers = json.load(open(os.path.join(d, "peers.json")))
         res["peers"] = peers["peers"]
+        res["python_cuda"] = json.load(open(os.path.join(d, "python_cuda.json")))["python_cuda"]
     except (OSError, ValueError, KeyError) as e:
         problems.append("missing part: %s" % e)
     t = res.get("tests", {})
@@ -50,6 +51,9 @@ def main(d):
         problems.append("skipped tests: %s" % "; ".join(t["skipped_not_allowed"]))
     if t and t.get("passed", 0) == 0:
         problems.append("no CUDA test ran")
+    for r in res.get("python_cuda", []):
+        if not r["ok"]:
+            problems.append("python: %s: %s" % (r["check"], r["why"]))
     res["problems"] = problems
     with open(os.path.join(d, "results.json"), "w") as f:
         json.dump(res, f, indent=1)
@@ -57,6 +61,8 @@ def main(d):
     if t:
         md.append("Tests with CUDA: %d passed, %d failed, %d skipped (%d not allowed)." %
                   (t["passed"], len(t["failed"]), t["skipped"], len(t["skipped_not_allowed"])))
+    for r in res.get("python_cuda", []):
+        md.append("- Python on CUDA: %s: %s" % (r["check"], "pass" if r["ok"] else "FAIL: " + r["why"]))
     md += ["", "| shape | implementation | dtype | pass | first call ms | median ms |", "| --- | --- | --- | --- | ---: | ---: |"]
     for r in res.get("dcn", []):
         md.append("| %s | dcn | %s | %s | %.3f | %.4f |" % (r["shape"], r["dtype"], r["pass"], r["first_ms"],
