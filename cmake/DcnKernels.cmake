@@ -74,6 +74,16 @@ string(APPEND _h " };\n// Their names (dcn::cpu_path_for).\ninline constexpr con
 foreach (_op IN LISTS DCN_OPERATORS)
     string(APPEND _h "\"${_op}\", ")
 endforeach ()
+string(APPEND _h "};\n// Per operator: the operator it is a GPU stage of (dcn_operator STAGE_OF), -1 if none.\n")
+string(APPEND _h "inline constexpr int kOpStageOf[] = {")
+foreach (_op IN LISTS DCN_OPERATORS)
+    if (DCN_OPERATOR_${_op}_STAGE_OF)
+        list(FIND DCN_OPERATORS "${DCN_OPERATOR_${_op}_STAGE_OF}" _i)
+        string(APPEND _h "${_i}, ")
+    else ()
+        string(APPEND _h "-1, ")
+    endif ()
+endforeach ()
 string(APPEND _h "};\ninline constexpr const char *kDirectionNames[] = {")
 foreach (_d IN LISTS DCN_DIRECTIONS)
     string(APPEND _h "\"${DCN_DIRECTION_${_d}_NAME}\", ")
@@ -144,6 +154,9 @@ struct ShapeFeature {
 ]=])
 string(APPEND _h "inline constexpr Operator kOperators[] = {\n")
 foreach (_op IN LISTS DCN_OPERATORS)
+    if (DCN_OPERATOR_${_op}_STAGE_OF)  # GPU stages have no CPU schedule to tune
+        continue()
+    endif ()
     string(REPLACE ";" " " _fl "${DCN_OPERATOR_${_op}_FLAGS}")
     string(APPEND _h "    {\"${_op}\", \"${_fl}\"},\n")
 endforeach ()
@@ -301,7 +314,11 @@ foreach (_set IN LISTS DCN_KERNEL_SETS)
                 string(APPEND _cpu_fns "nullptr, ")
             endif ()
         endforeach ()
-        string(APPEND _dcn_decls "const halide_filter_metadata_t *${_base}_cpu_${_dcn_baseline_path}_metadata();\n")
+        set(_cpu_meta "nullptr")  # a GPU stage has no CPU kernel
+        if (_dcn_baseline_path IN_LIST DCN_KERNEL_SET_${_op}_${_dir}_${_dtype}_CPU)
+            string(APPEND _dcn_decls "const halide_filter_metadata_t *${_base}_cpu_${_dcn_baseline_path}_metadata();\n")
+            set(_cpu_meta "&${_base}_cpu_${_dcn_baseline_path}_metadata")
+        endif ()
 
         # GPU devices.
         set(_gpu_fns "")
@@ -344,7 +361,7 @@ foreach (_set IN LISTS DCN_KERNEL_SETS)
 
         string(APPEND _dcn_rows
                "    {Op::${_op}, Direction::${DCN_DIRECTION_${_dir}_NAME}, DType::${DCN_DTYPE_${_dtype}_NAME}, "
-               "${_v}, \"${_base}\",\n     {${_cpu_fns}}, &${_base}_cpu_${_dcn_baseline_path}_metadata,\n"
+               "${_v}, \"${_base}\",\n     {${_cpu_fns}}, ${_cpu_meta},\n"
                "     {${_gpu_fns}}, ${_gpu_meta}, ${_tuned}},\n")
     endforeach ()
 endforeach ()

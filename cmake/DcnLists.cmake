@@ -17,6 +17,7 @@
 #   DCN_DIRECTION_<d>_NAME        the direction's enumerator
 #   DCN_OPERATORS                 operator = generator names
 #   DCN_OPERATOR_<op>_FLAGS       variant flags (GeneratorParams<bool>)
+#   DCN_OPERATOR_<op>_STAGE_OF    for a GPU stage: the operator it is part of
 #   DCN_KERNEL_SETS               <op>|<dir>|<dtype> entries
 #   DCN_KERNEL_SET_<op>_<dir>_<dtype>_CPU / _GPU   where they are compiled
 #   DCN_KERNEL_SET_<op>_<dir>_<dtype>_FLAGS        the flags its variants vary
@@ -72,12 +73,21 @@ macro(dcn_direction short name)
     set(DCN_DIRECTION_${short}_NAME ${name})
 endmacro()
 
-# dcn_operator(<generator name> FLAGS <flag>...): an operator and its variant
-# flags (boolean GeneratorParams; one kernel per combination).
+# dcn_operator(<generator name> FLAGS <flag>... [STAGE_OF <operator>]): an
+# operator and its variant flags (boolean GeneratorParams; one kernel per
+# combination). STAGE_OF: not an operator of the API but one kernel of
+# another operator's GPU path (deform_conv2d on a GPU is a columns kernel
+# and a GEMM): compiled for GPU devices only, called by that operator's
+# runtime wrapper, and what dcn::has_kernels asks for that operator on a
+# GPU (the stages of its direction, every one compiled for the device).
 macro(dcn_operator op)
-    cmake_parse_arguments(_dcn_op "" "" "FLAGS" ${ARGN})
+    cmake_parse_arguments(_dcn_op "" "STAGE_OF" "FLAGS" ${ARGN})
+    if (_dcn_op_STAGE_OF AND NOT "${_dcn_op_STAGE_OF}" IN_LIST DCN_OPERATORS)
+        message(FATAL_ERROR "dcn_operator(${op}): STAGE_OF names an unknown operator '${_dcn_op_STAGE_OF}'")
+    endif ()
     list(APPEND DCN_OPERATORS ${op})
     set(DCN_OPERATOR_${op}_FLAGS ${_dcn_op_FLAGS})
+    set(DCN_OPERATOR_${op}_STAGE_OF "${_dcn_op_STAGE_OF}")
 endmacro()
 
 # dcn_kernels(<op> <direction> <dtype> [FLAGS <flag>...] CPU <path>...|all
@@ -86,7 +96,7 @@ endmacro()
 # the FLAGS (default: all the operator's flags; a flag that does not change
 # a direction's computation is left out, e.g. with_bias for the data
 # gradients, and its bit of the variant is 0), compiled for these CPU paths
-# and GPU devices.
+# and GPU devices. A GPU stage (dcn_operator STAGE_OF) has no CPU paths.
 macro(dcn_kernels op dir dtype)
     cmake_parse_arguments(_dcn_k "" "" "CPU;GPU;FLAGS" ${ARGN})
     if (NOT "${op}" IN_LIST DCN_OPERATORS)
@@ -113,7 +123,11 @@ macro(dcn_kernels op dir dtype)
         endif ()
     endforeach ()
     list(GET DCN_CPU_PATHS -1 _dcn_baseline)
-    if (NOT _dcn_baseline IN_LIST _dcn_k_CPU)
+    if (DCN_OPERATOR_${op}_STAGE_OF)
+        if (_dcn_k_CPU)
+            message(FATAL_ERROR "dcn_kernels(${op} ${dir} ${dtype}): a GPU stage has no CPU paths")
+        endif ()
+    elseif (NOT _dcn_baseline IN_LIST _dcn_k_CPU)
         message(FATAL_ERROR "dcn_kernels(${op} ${dir} ${dtype}): the baseline path '${_dcn_baseline}' is required "
                             "(every x86-64 CPU must find a kernel)")
     endif ()
@@ -183,7 +197,13 @@ macro(dcn_load_lists source_dir)
             message(FATAL_ERROR "schedules/cpu/tunables.cmake: unknown operator '${_op}'")
         endif ()
     endforeach ()
-    set(DCN_TUNABLE_OPERATORS ${DCN_OPERATORS})
+    # Every operator with a CPU schedule (not the GPU stages).
+    set(DCN_TUNABLE_OPERATORS "")
+    foreach (_op IN LISTS DCN_OPERATORS)
+        if (NOT DCN_OPERATOR_${_op}_STAGE_OF)
+            list(APPEND DCN_TUNABLE_OPERATORS ${_op})
+        endif ()
+    endforeach ()
     # Derived lists kept for the tools and tests: targets and names by path.
     set(DCN_CPU_ISA_NAMES ${DCN_CPU_PATHS})
     set(DCN_CPU_TARGETS "")

@@ -56,9 +56,15 @@ dcn_direction(bwd_weight backward_weight)
 dcn_operator(deform_conv2d FLAGS with_mask with_bias)
 dcn_operator(deform_psroi_pool FLAGS with_trans)
 dcn_operator(deform_roi_pool FLAGS with_offset with_mask)
+# deform_conv2d's GPU forward, as every production DCN GPU path: the
+# deformable columns (im2col with bilinear samples, the mask applied), then
+# a GEMM with the weights (bias added in it): cuBLASLt on CUDA where it
+# loads, else, and on OpenCL, this Halide GEMM (runtime/src/deform_conv2d.cpp).
+dcn_operator(deform_conv2d_columns FLAGS with_mask STAGE_OF deform_conv2d)
+dcn_operator(deform_conv2d_gemm FLAGS with_bias STAGE_OF deform_conv2d)
 
 # (operator, direction, dtype): where the kernels are compiled.
-dcn_kernels(deform_conv2d fwd f32 CPU all GPU cuda opencl)
+dcn_kernels(deform_conv2d fwd f32 CPU all)
 dcn_kernels(deform_psroi_pool fwd f32 CPU all GPU cuda opencl)
 dcn_kernels(deform_roi_pool fwd f32 CPU all GPU cuda opencl)
 # float64: for gradient checks (torch.autograd.gradcheck) and references,
@@ -67,7 +73,7 @@ dcn_kernels(deform_roi_pool fwd f32 CPU all GPU cuda opencl)
 # kernel spills under the 64-register cap of Halide's CUDA JIT (ptxas:
 # 4-64 bytes of spill stores), which the PTX check refuses; OpenCL (tested
 # on PoCL) has no such cap.
-dcn_kernels(deform_conv2d fwd f64 CPU all GPU opencl)
+dcn_kernels(deform_conv2d fwd f64 CPU all)
 dcn_kernels(deform_psroi_pool fwd f64 CPU all GPU opencl)
 dcn_kernels(deform_roi_pool fwd f64 CPU all GPU opencl)
 # bfloat16 / float16: every operator and direction on every CPU path and
@@ -80,7 +86,7 @@ dcn_kernels(deform_roi_pool fwd f64 CPU all GPU opencl)
 # under the 64-register cap of Halide's CUDA JIT, which the PTX check
 # refuses; its float16 kernel fits).
 foreach (_t IN ITEMS bf16 f16)
-    dcn_kernels(deform_conv2d fwd ${_t} CPU all GPU cuda opencl)
+    dcn_kernels(deform_conv2d fwd ${_t} CPU all)
     if (_t STREQUAL "bf16")
         dcn_kernels(deform_psroi_pool fwd ${_t} CPU all GPU opencl)
     else ()
@@ -103,3 +109,11 @@ dcn_kernels(deform_psroi_pool bwd_data f32 CPU all GPU cuda opencl)
 dcn_kernels(deform_psroi_pool bwd_data f64 CPU all GPU opencl)
 dcn_kernels(deform_roi_pool bwd_data f32 CPU all GPU cuda opencl)
 dcn_kernels(deform_roi_pool bwd_data f64 CPU all GPU opencl)
+# deform_conv2d's GPU stages (its forward on a GPU), in every dtype where
+# the other GPU kernels are: float64 on OpenCL only, as above.
+foreach (_stage IN ITEMS deform_conv2d_columns deform_conv2d_gemm)
+    dcn_kernels(${_stage} fwd f32 GPU cuda opencl)
+    dcn_kernels(${_stage} fwd f64 GPU opencl)
+    dcn_kernels(${_stage} fwd bf16 GPU cuda opencl)
+    dcn_kernels(${_stage} fwd f16 GPU cuda opencl)
+endforeach ()

@@ -32,7 +32,7 @@ struct DeformConv2dStages {
     // channels of a block innermost (output channel ob*B + o; ci = channel
     // within the weight's group), so that one block's weights are contiguous
     // over the whole reduction. B is the schedule's choice (its accumulator
-    // width: deform_conv2d_{cpu,gpu}_weight_block()). With pairs (pair = 2:
+    // width: deform_conv2d_cpu_weight_block()). With pairs (pair = 2:
     // bfloat16 operands, dcn::gemm_pair) o is the lane l = 2*o' + (c % 2)
     // and ci the pair c / 2 of the channels padded per reduction span (an
     // offset group's channels, or a group's) to even, the padding 0.

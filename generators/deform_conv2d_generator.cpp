@@ -1,7 +1,10 @@
 // deform_conv2d: deformable convolution (DCNv1, DCNv2 with a mask), float32
 // NCHW, exactly docs/operators.md (deform_conv2d) (torchvision / ONNX
-// DeformConv semantics). Only the algorithm lives here; schedules are in
-// schedules/<backend>/deform_conv2d.h.
+// DeformConv semantics), the CPU kernel: one fused pass (columns and GEMM
+// tile by tile). Only the algorithm lives here; the schedule is in
+// schedules/cpu/deform_conv2d.h. On a GPU deform_conv2d is two stages
+// instead: deform_conv2d_columns, then a GEMM (cuBLASLt, or
+// deform_conv2d_gemm).
 //
 // Halide dimensions are innermost first, so an NCHW tensor is (W, H, C, N);
 // the output is (oH*oW, K, N), its pixels flattened.
@@ -13,7 +16,6 @@
 #include "deform_conv2d_algorithm.h"
 #include "deform_conv2d_sampling.h"
 #include "cpu/deform_conv2d.h"
-#include "cuda/deform_conv2d.h"
 
 namespace {
 
@@ -85,7 +87,8 @@ public:
         Expr oW = offset.dim(0).extent(), oH = offset.dim(1).extent();
         Expr channels_per_og = C / offset_groups;
         Expr outputs_per_group = K / groups;
-        const bool gpu = get_target().has_gpu_feature();
+        _halide_user_assert(!get_target().has_gpu_feature())
+            << "deform_conv2d's GPU path is deform_conv2d_columns + a GEMM (cmake/DcnRegistry.cmake)";
 
         // Input repacked channels-innermost with a zero exterior. Sample
         // corners are clamped to [-2, H] x [-2, W] (a sample outside the
@@ -137,12 +140,9 @@ public:
         // offset group): the sample is the same for a whole run of channels,
         // so a schedule can vectorise over channels with one sample.
         Expr c_in = g * channels_per_og + ci;
-        // A GPU schedule stages whole chunks of channels, past the last one
-        // in the final chunk (never used, but computed): clamp those reads.
-        // (The CPU schedule's regions are exact, or with pairs one channel
-        // past the last, which input_cl holds as 0; it needs the unclamped
-        // index to load vectors.)
-        if (gpu) c_in = min(c_in, C - 1);
+        // The schedule's regions are exact, or with pairs one channel past
+        // the last, which input_cl holds as 0 (the index stays unclamped so
+        // that its loads are vectors).
         Expr column = dcn::deform_conv2d_column(s.sample(p, k, g, n), s.input_cl, c_in, n);
         // The padding channel is 0, not the next offset group's channel
         // (with one offset group it is channel C, which input_cl holds as
@@ -154,11 +154,10 @@ public:
         // accumulator width); o is clamped because a schedule may compute
         // whole blocks past K. With pairs: lane o = 2*(output in block) +
         // (channel in pair), ci = pair of the padded channels, the padding 0.
-        const int wb = gpu ? dcn::deform_conv2d_gpu_weight_block()
-                           : dcn::deform_conv2d_cpu_weight_block(get_target(), t, cpu_params());
+        const int wb = dcn::deform_conv2d_cpu_weight_block(get_target(), t, cpu_params());
         {
             Expr w_out = R == 1 ? Expr(o) : o / R;
-            Expr w_ci = gpu ? min(ci, Cg - 1) : Expr(ci);
+            Expr w_ci = ci;
             Expr real = Internal::const_true();
             if (R > 1) {
                 Expr padded = ci * R + o % R;       // channel in the padded order
@@ -216,11 +215,7 @@ public:
 
         set_estimates_for_autoschedulers();
         if (using_autoscheduler()) return;
-        if (gpu) {
-            dcn::schedule_deform_conv2d_gpu(s, get_target());
-        } else {
-            dcn::schedule_deform_conv2d_cpu(s, get_target(), cpu_params());
-        }
+        dcn::schedule_deform_conv2d_cpu(s, get_target(), cpu_params());
     }
 
 private:

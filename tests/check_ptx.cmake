@@ -1,6 +1,8 @@
 # ctest: assemble every CUDA library's PTX (build/ptx/*.ptx) with ptxas for
-# each GPU architecture and fail on any spill store; writes a register /
-# spill report next to the PTX. Each file is assembled twice: as is, and
+# each GPU architecture and fail on any spill store or any stack frame (a
+# per-thread array in local memory, e.g. accumulators Halide could not keep
+# in registers: as slow as a spill, and ptxas counts it apart); writes a
+# register / stack / spill report next to the PTX. Each file is assembled twice: as is, and
 # with -maxrregcount=64, the cap Halide's CUDA runtime passes to the driver
 # when it JIT-compiles the PTX (unless HL_CUDA_JIT_MAX_REGISTERS says otherwise).
 #   cmake -DPTXAS=<ptxas> -DPTX_DIR=<dir> -DARCHS=sm_80,sm_90 -P check_ptx.cmake
@@ -37,14 +39,18 @@ foreach (arch IN LISTS ARCHS)
         foreach (line IN LISTS lines)
             if (line MATCHES "Compiling entry function '([^']+)'")
                 set(kernel "${CMAKE_MATCH_1}")
-            elseif (line MATCHES "([0-9]+) bytes spill stores, ([0-9]+) bytes spill loads")
-                set(stores "${CMAKE_MATCH_1}")
-                set(loads "${CMAKE_MATCH_2}")
+            elseif (line MATCHES "([0-9]+) bytes stack frame, ([0-9]+) bytes spill stores, ([0-9]+) bytes spill loads")
+                set(stack "${CMAKE_MATCH_1}")
+                set(stores "${CMAKE_MATCH_2}")
+                set(loads "${CMAKE_MATCH_3}")
                 if (NOT stores EQUAL 0)
                     list(APPEND failures "${lib} ${cap_label} ${kernel}: ${stores} bytes spill stores")
                 endif ()
+                if (NOT stack EQUAL 0)
+                    list(APPEND failures "${lib} ${cap_label} ${kernel}: ${stack} bytes stack frame (local memory)")
+                endif ()
             elseif (line MATCHES "Used ([0-9]+) registers")
-                string(APPEND report "${cap_label} ${lib} ${kernel}: ${CMAKE_MATCH_1} registers, ${stores} B spill stores, ${loads} B spill loads\n")
+                string(APPEND report "${cap_label} ${lib} ${kernel}: ${CMAKE_MATCH_1} registers, ${stack} B stack, ${stores} B spill stores, ${loads} B spill loads\n")
             endif ()
         endforeach ()
     endforeach ()
@@ -57,4 +63,4 @@ if (failures)
     message(FATAL_ERROR "ptxas check failed:\n${msg}")
 endif ()
 list(LENGTH ARCHS na)
-message("ptxas: ${n} PTX files x ${na} architectures x (uncapped, 64 registers) assembled, no spill stores")
+message("ptxas: ${n} PTX files x ${na} architectures x (uncapped, 64 registers) assembled, no spill stores, no stack frames")

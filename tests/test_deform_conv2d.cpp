@@ -177,7 +177,7 @@ TEST_P(DeformConv2dGpuCases, MatchesReference) {
         GTEST_SKIP() << "this build has no " << dcn::device_name(device) << " kernel in " << dcn::dtype_name(dtype);
     const Problem pr = make_problem_as(c, dtype);
     EXPECT_TRUE(dcn_test::matches_reference(run_library_as(pr, dtype, device), pr.reference(), pr.out_shape,
-                                            pr.reduction_len(), dcn_test::tolerance_for(dtype, pr.tolerance())));
+                                            pr.reduction_len(), pr.gpu_forward_tolerance(dtype)));
 }
 
 INSTANTIATE_TEST_SUITE_P(

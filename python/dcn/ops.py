@@ -52,7 +52,10 @@ def _where(t: Tensor):
         # memory (whatever this thread's current one is, autograd's worker
         # included), on torch's current stream of that device; tensors on
         # two GPUs are refused there. torch's current device is not touched.
-        return "cuda", 0, torch.cuda.current_stream(t.device).cuda_stream
+        # float32 GEMMs may use TF32 when torch's matmuls may
+        # (torch.backends.cuda.matmul.allow_tf32), read at each call.
+        device = "cuda+tf32" if torch.backends.cuda.matmul.allow_tf32 else "cuda"
+        return device, 0, torch.cuda.current_stream(t.device).cuda_stream
     raise ValueError("dcn: input: expected a CPU or CUDA tensor, got device %s" % t.device)
 
 

@@ -43,8 +43,9 @@ using OptOutArray = std::optional<OutArray>;
 // Given from Python as (shape, dtype name, device name), or None.
 using Spec = std::optional<std::tuple<std::vector<int64_t>, std::string, std::string>>;
 
-// Where a call runs: "cpu", "cuda" or "opencl", and for CUDA the caller's
-// context and stream (CUcontext, CUstream as integers; 0 = none).
+// Where a call runs: "cpu", "cuda" (or "cuda+tf32": float32 GEMMs may use
+// TF32, dcn::CudaContext::allow_tf32) or "opencl", and for CUDA the
+// caller's context and stream (CUcontext, CUstream as integers; 0 = none).
 struct Where {
     dcn::Device device = dcn::Device::cpu;
     dcn::CudaContext cuda;
@@ -54,6 +55,7 @@ Where where_of(const std::string &device, uintptr_t context, uintptr_t stream) {
     Where w;
     if (device == "cpu") w.device = dcn::Device::cpu;
     else if (device == "cuda") w.device = dcn::Device::cuda;
+    else if (device == "cuda+tf32") w.device = dcn::Device::cuda, w.cuda.allow_tf32 = true;
     else if (device == "opencl") w.device = dcn::Device::opencl;
     else throw dcn::Error("dcn", "device", "expected 'cpu', 'cuda' or 'opencl', got '" + device + "'");
     w.cuda.context = reinterpret_cast<void *>(context);

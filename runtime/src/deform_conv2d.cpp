@@ -5,6 +5,7 @@
 
 #include "internal.h"
 
+#include "deform_conv2d_gpu.h"
 #include "deform_conv2d_problem.h"
 #include "kernel_table.h"
 
@@ -123,6 +124,13 @@ void deform_conv2d(const TensorView &input, const TensorView &offset, const Tens
     const int64_t N = pr.N, K = pr.K, oH = pr.oH, oW = pr.oW;
     if (N == 0) return;  // nothing to compute
 
+    if (opt.device != Device::cpu) {
+        detail::check_device(kFn, opt.device);
+        const FlatOutput flat_output(output);
+        detail::deform_conv2d_gpu(pr, input, offset, weight, mask, bias, flat_output.view(), opt);
+        flat_output.finish();
+        return;
+    }
     detail::KernelCall call(kFn, opt.device, opt.cuda);
     // Shape features choosing a tuned schedule class (schedules/tuned/).
     static_assert(tunables::shape_feature_index("deform_conv2d", "out_channels") == 0 &&

@@ -165,7 +165,7 @@ void KernelCall::scalar(const char *name, float v) {
 }
 
 void KernelCall::add(const char *name, const TensorView &t, bool output) {
-    entries_.push_back(Entry{HalideView(t), output, false});
+    entries_.push_back(Entry{HalideView(t), output, false, name});
     Entry &e = entries_.back();
     if (device_ != Device::cpu) {
         if (t.device == Device::cuda) {
@@ -221,9 +221,7 @@ int KernelCall::run(const KernelEntry &k) {
         }
         meta = k.cpu_metadata();
     } else {
-        if (device_ == Device::cuda)
-            context_.cuda.context = pick_cuda_context(driver_context_calls(), function_, context_.cuda.context,
-                                                      cuda_memory_, cuda_ordinal_);
+        if (device_ == Device::cuda) cuda_context();
         for (int d = 0; d < kNumGpuDevices; d++)
             if (kGpuDevices[d] == device_) fn = k.gpu[d];
         if (!fn || !k.gpu_metadata)
@@ -252,6 +250,57 @@ int KernelCall::run(const KernelEntry &k) {
         argv[i] = is_buffer ? static_cast<void *>(a->buffer) : const_cast<void *>(static_cast<const void *>(&a->value));
     }
     return fn(argv);
+}
+
+void *KernelCall::cuda_context() {
+    if (device_ == Device::cuda && !context_picked_) {
+        context_.cuda.context = pick_cuda_context(driver_context_calls(), function_, context_.cuda.context,
+                                                  cuda_memory_, cuda_ordinal_);
+        context_picked_ = true;
+    }
+    return context_.cuda.context;
+}
+
+void KernelCall::check(int status) const { check_kernel_status(function_, status); }
+
+KernelCall::Entry &KernelCall::entry(const char *name) {
+    for (Entry &e : entries_)
+        if (e.name && std::strcmp(e.name, name) == 0) return e;
+    throw Error(function_, "kernel", std::string("internal error: no buffer '") + name + "' in the call");
+}
+
+void KernelCall::scratch(const char *name, const std::vector<int64_t> &shape, DType dtype) {
+    if (device_ == Device::cpu) throw Error(function_, "kernel", "internal error: device scratch on the CPU");
+    TensorView v;
+    v.shape = shape;
+    v.dtype = dtype;
+    v.device = device_;
+    entries_.push_back(Entry{HalideView(v), false, false, name});
+    Entry &e = entries_.back();
+    cuda_context();
+    const int rc = halide_device_malloc(&context_, e.view.get(), interface_of(device_));
+    if (rc != 0) {
+        entries_.pop_back();
+        check(rc);
+    }
+    Arg &a = new_arg(name);
+    a.buffer = e.view.get();
+    a.type = e.view.buf.type;
+}
+
+void *KernelCall::cuda_address(const char *name, bool written) {
+    if (device_ != Device::cuda) throw Error(function_, "kernel", "internal error: a CUDA address outside CUDA");
+    Entry &e = entry(name);
+    cuda_context();
+    if (!e.wrapped && e.view.buf.host) {
+        // A host tensor: its device copy (an input's data copied now).
+        const halide_device_interface_t *di = interface_of(device_);
+        const int rc = written ? halide_device_malloc(&context_, e.view.get(), di)
+                               : halide_copy_to_device(&context_, e.view.get(), di);
+        check(rc);
+    }
+    if (written) e.view.buf.flags |= halide_buffer_flag_device_dirty;
+    return reinterpret_cast<void *>(static_cast<uintptr_t>(e.view.buf.device));
 }
 
 void KernelCall::finish(int status) {

@@ -5,6 +5,7 @@
 
 #include "dcn_build_config.h"
 #include "internal.h"
+#include "deform_conv2d_gpu.h"
 #include "kernel_table.h"
 
 namespace dcn {
@@ -26,6 +27,7 @@ BuildInfo build_info() {
         b.kernels.push_back(s + "]");
     }
     for (int p = 0; p < detail::kNumCpuPaths; p++) b.cpu_targets.push_back(detail::kCpuPaths[p].target);
+    for (int d = 0; d < detail::kNumGpuDevices; d++) b.gpu_gemm.push_back(detail::gpu_gemm_backend(detail::kGpuDevices[d]));
     return b;
 }
 
@@ -37,8 +39,9 @@ std::pair<int, int> op_and_direction(const char *fn, const std::string &op, cons
     int o = -1, d = -1;
     std::string ops, dirs;
     for (int i = 0; i < static_cast<int>(std::size(detail::kOpNames)); i++) {
+        if (detail::kOpStageOf[i] >= 0) continue;  // a GPU stage, not an operator of the API
         if (op == detail::kOpNames[i]) o = i;
-        ops += std::string(i ? ", " : "") + detail::kOpNames[i];
+        ops += std::string(ops.empty() ? "" : ", ") + detail::kOpNames[i];
     }
     for (int i = 0; i < static_cast<int>(std::size(detail::kDirectionNames)); i++) {
         if (direction == detail::kDirectionNames[i]) d = i;
@@ -78,9 +81,18 @@ bool has_kernels(Device device, const std::string &op, const std::string &direct
     const detail::KernelEntry *k = kernel_set(o, d, dtype);
     if (!k) return false;
     if (device == Device::cpu) return true;
-    for (int g = 0; g < detail::kNumGpuDevices; g++)
-        if (detail::kGpuDevices[g] == device && k->gpu[g]) return true;
-    return false;
+    if (detail::gpu_compiled(*k, device)) return true;
+    // An operator whose GPU path is a chain of stage kernels: every stage of
+    // the direction compiled for the device.
+    bool any_stage = false;
+    for (int s = 0; s < static_cast<int>(std::size(detail::kOpStageOf)); s++) {
+        if (detail::kOpStageOf[s] != o) continue;
+        const detail::KernelEntry *st = kernel_set(s, d, dtype);
+        if (!st) continue;  // a stage of another direction
+        if (!detail::gpu_compiled(*st, device)) return false;
+        any_stage = true;
+    }
+    return any_stage;
 }
 
 }  // namespace dcn

@@ -84,10 +84,31 @@ public:
     // then brings host outputs back from the device.
     void finish(int status);
 
+    // Several kernels in one call (a GPU path of stages): a buffer that
+    // lives on the call's device only, for one kernel to write and the next
+    // to read (e.g. deform_conv2d's columns). Dense, C order, `shape` in
+    // the TensorView order. Allocated now (on CUDA in the call's context:
+    // add the call's tensors first), kept in Halide's device allocation
+    // cache when released, so that a warm call allocates nothing.
+    void scratch(const char *name, const std::vector<int64_t> &shape, DType dtype);
+    // CUDA: the device address of a buffer of the call (a wrapped tensor's,
+    // a scratch's, or a host tensor's device copy: an input copied there
+    // now, an output allocated and marked as written on the device, so
+    // that finish() copies it back). For work outside Halide's kernels
+    // (cuBLASLt) between run()s.
+    void *cuda_address(const char *name, bool written);
+    // CUDA: the call's context (picked by the rule of pick_cuda_context) and
+    // the caller's stream (nullptr: the context's default stream).
+    void *cuda_context();
+    void *cuda_stream() const { return context_.cuda.stream; }
+    // Throws dcn::Error with Halide's message for a non-zero status.
+    void check(int status) const;
+
 private:
     struct Entry {
         HalideView view;
         bool output, wrapped;
+        const char *name = nullptr;
     };
     struct Arg {
         const char *name;
@@ -99,6 +120,7 @@ private:
         } value;
     };
     void add(const char *name, const TensorView &t, bool output);
+    Entry &entry(const char *name);
     Arg &new_arg(const char *name);
     bool shape_within(const int64_t (*ranges)[2]) const;
     void release() noexcept;
@@ -107,6 +129,7 @@ private:
     Device device_;
     GpuUserContext context_;
     int cuda_ordinal_ = 0;        // the caller's options.cuda.ordinal
+    bool context_picked_ = false;
     CudaCallMemory cuda_memory_;  // the call's CUDA tensors: one GPU
     void *user_context_ = &context_;  // argv passes a pointer to the pointer
     int isa_ = 0;

@@ -4,6 +4,12 @@
 
 namespace dcn::detail {
 
+bool gpu_compiled(const KernelEntry &k, Device device) {
+    for (int d = 0; d < kNumGpuDevices; d++)
+        if (kGpuDevices[d] == device && k.gpu[d]) return true;
+    return false;
+}
+
 const KernelEntry *find_kernel(Op op, Direction direction, DType dtype, unsigned variant) {
     for (int i = 0; i < kNumKernels; i++) {
         const KernelEntry &k = kKernels[i];

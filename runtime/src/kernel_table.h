@@ -46,6 +46,9 @@ extern const KernelEntry kKernels[];
 extern const int kNumKernels;
 extern const Device kGpuDevices[kNumGpuDevices];
 
+// Whether `k` is compiled for GPU `device`.
+bool gpu_compiled(const KernelEntry &k, Device device);
+
 // The kernel for a call, or nullptr when this build has none.
 const KernelEntry *find_kernel(Op op, Direction direction, DType dtype, unsigned variant);
 // The kernel for a call; a dcn::Error from `function` (argument "input")

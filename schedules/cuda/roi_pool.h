@@ -73,7 +73,10 @@ inline void schedule_deform_roi_pool_gpu(DeformRoiPoolStages &s, const Halide::T
         .reorder(ci, pwi, s.ph, pwo, co, s.r)
         .gpu_blocks(co, s.r)
         .gpu_threads(ci, pwi);
-    s.pooled.compute_at(s.output, pwi).store_in(MemoryType::Register);
+    // One sum per thread, in registers: computed inside the innermost thread
+    // loop (at pwi it would span the block's 32 channels, a per-thread
+    // array in local memory: ptxas's stack frame).
+    s.pooled.compute_at(s.output, ci).store_in(MemoryType::Register);
     for (Func f : {s.y_sample, s.x_sample}) {
         f.compute_at(s.output, co).fuse(s.i, s.pw, t).fuse(t, s.ph, t);
         spread_over_block(f, t, {channel_threads, bin_threads});

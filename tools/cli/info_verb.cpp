@@ -38,6 +38,7 @@ int run(const VerbFlags &) {
     std::printf("halide version: %s\n", bi.halide_version.c_str());
     std::printf("kernel variants: %zu\n", bi.kernels.size());
     for (const std::string &k : bi.kernels) std::printf("kernel: %s\n", k.c_str());
+    for (const std::string &g : bi.gpu_gemm) std::printf("gpu gemm: %s\n", g.c_str());
 
     const std::vector<dcn::CpuIsa> isas = dcn::compiled_cpu_isas();
     const std::optional<dcn::CpuIsa> cap = dcn::max_cpu_isa();

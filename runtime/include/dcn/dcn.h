@@ -45,6 +45,11 @@ struct CudaContext {
     void *context = nullptr;
     void *stream = nullptr;  // CUstream; nullptr: the context's default stream
     int ordinal = 0;         // the GPU of a call whose tensors are all host memory
+    // float32 GEMMs (deform_conv2d on cuBLASLt) may round their inputs to
+    // TF32 on tensor cores (CUBLAS_COMPUTE_32F_FAST_TF32): faster, about 3
+    // decimal digits. Off by default; dcn's Python ops follow
+    // torch.backends.cuda.matmul.allow_tf32.
+    bool allow_tf32 = false;
 };
 
 const char *device_name(Device d);
@@ -558,6 +563,11 @@ struct BuildInfo {
     std::string halide_version;  // Halide used to generate the kernels
     std::vector<std::string> kernels;  // compiled kernel variants
     std::vector<std::string> cpu_targets;  // Halide target strings, best first
+    // Per GPU device of this build, the GEMM of deform_conv2d's GPU path:
+    // "cuda: cuBLASLt <version> (<library>)" or "cuda: Halide GEMM (<why
+    // cuBLASLt is not used>)", "opencl: Halide GEMM". cuBLASLt is looked
+    // for (loaded) when this is asked or at the first CUDA call.
+    std::vector<std::string> gpu_gemm;
 };
 BuildInfo build_info();
 // Devices usable on this machine now: cpu always; cuda when a CUDA driver
@@ -567,8 +577,9 @@ std::vector<Device> usable_devices();
 // Whether `device` is usable; if not, `why` (when given) says why.
 bool device_usable(Device device, std::string *why = nullptr);
 // Whether this build has the kernels of `op` in `direction` and `dtype`
-// for `device` (cpu: on some path; e.g. CUDA has no float64 or 16-bit
-// kernels yet). An unknown operator or direction throws dcn::Error.
+// for `device` (cpu: on some path; a GPU: the operator's kernels, or every
+// GPU stage kernel of its path there; e.g. CUDA has no float64 kernels).
+// An unknown operator or direction throws dcn::Error.
 bool has_kernels(Device device, const std::string &op, const std::string &direction, DType dtype);
 
 }  // namespace dcn

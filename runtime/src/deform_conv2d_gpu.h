@@ -1,0 +1,20 @@
+// deform_conv2d on a GPU: the columns stage, then the GEMM (cuBLASLt on
+// CUDA where it loads, else dcn's Halide GEMM), images in chunks.
+#pragma once
+
+#include <optional>
+
+#include "deform_conv2d_problem.h"
+
+namespace dcn::detail {
+
+// `output` as the kernels take it: (N, K, oH*oW), rows back to back.
+void deform_conv2d_gpu(const DeformConv2dProblem &problem, const TensorView &input, const TensorView &offset,
+                       const TensorView &weight, const std::optional<TensorView> &mask,
+                       const std::optional<TensorView> &bias, const TensorView &output,
+                       const DeformConv2dOptions &options);
+
+// The GEMM a device's deform_conv2d uses (BuildInfo::gpu_gemm).
+std::string gpu_gemm_backend(Device device);
+
+}  // namespace dcn::detail
