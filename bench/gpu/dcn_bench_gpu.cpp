@@ -179,8 +179,12 @@ int main(int argc, char **argv) {
     std::printf("| shape | dtype | pass | first call ms | median ms (min-max, %d calls) | GFLOP/s |\n", rounds);
     std::printf("| --- | --- | --- | ---: | ---: | ---: |\n");
     for (const dcn_bench::ConvCase &c : dcn_bench::kCases) {
-        for (dcn::DType dtype : {dcn::DType::float32, dcn::DType::bfloat16, dcn::DType::float16}) {
+        // float32 (TF32 off), float32 with TF32 GEMMs, bfloat16, float16.
+        const std::pair<dcn::DType, bool> modes[] = {{dcn::DType::float32, false}, {dcn::DType::float32, true},
+                                                     {dcn::DType::bfloat16, false}, {dcn::DType::float16, false}};
+        for (const auto &[dtype, tf32] : modes) {
             dcn::DeformConv2dOptions opt;
+            opt.cuda.allow_tf32 = tf32;
             opt.set_padding(1, 1);
             opt.stride = {c.stride, c.stride};
             opt.device = dcn::Device::cuda;
@@ -225,13 +229,14 @@ int main(int argc, char **argv) {
                 const Timing t = pass == 0 ? time_calls(cu, stream, rounds, forward) : time_calls(cu, stream, rounds, step);
                 const double flops = pass == 0 ? gflop : 3 * gflop;  // forward + two backward GEMMs
                 const char *pass_name = pass == 0 ? "forward" : "forward+backward";
-                std::printf("| %s | %s | %s | %.3f | %.4f (%.4f-%.4f) | %.0f |\n", c.name, dcn::dtype_name(dtype),
-                            pass_name, t.first_ms, t.median_ms, t.min_ms, t.max_ms, flops / (t.median_ms * 1e-3));
+                const std::string dt = std::string(dcn::dtype_name(dtype)) + (tf32 ? " (TF32)" : "");
+                std::printf("| %s | %s | %s | %.3f | %.4f (%.4f-%.4f) | %.0f |\n", c.name, dt.c_str(), pass_name,
+                            t.first_ms, t.median_ms, t.min_ms, t.max_ms, flops / (t.median_ms * 1e-3));
                 char buf[512];
                 std::snprintf(buf, sizeof buf,
                               "%s{\"shape\": \"%s\", \"dtype\": \"%s\", \"pass\": \"%s\", \"first_ms\": %.4f, "
                               "\"median_ms\": %.5f, \"min_ms\": %.5f, \"max_ms\": %.5f, \"rounds\": %d}",
-                              rows.size() > 1 ? ", " : "", c.name, dcn::dtype_name(dtype), pass_name, t.first_ms,
+                              rows.size() > 1 ? ", " : "", c.name, dt.c_str(), pass_name, t.first_ms,
                               t.median_ms, t.min_ms, t.max_ms, rounds);
                 rows += buf;
             }
@@ -241,7 +246,11 @@ int main(int argc, char **argv) {
     rows += "]";
     if (!json.empty()) {
         FILE *f = std::fopen(json.c_str(), "w");
-        if (!f || std::fprintf(f, "{\"dcn\": %s}\n", rows.c_str()) < 0 || std::fclose(f) != 0)
+        std::string gemm = "[";
+        for (const std::string &g : dcn::build_info().gpu_gemm) gemm += (gemm.size() > 1 ? ", \"" : "\"") + g + "\"";
+        gemm += "]";
+        if (!f || std::fprintf(f, "{\"dcn\": %s, \"gpu_gemm\": %s}\n", rows.c_str(), gemm.c_str()) < 0 ||
+            std::fclose(f) != 0)
             fail("cannot write " + json);
     }
     return 0;

@@ -86,6 +86,17 @@ def main():
                                  mask=m.to(device))
     ref = forward("cpu")
 
+    def tf32():
+        # dcn follows torch.backends.cuda.matmul.allow_tf32 (off by default:
+        # the float32 checks above ran without it).
+        before = torch.backends.cuda.matmul.allow_tf32
+        torch.backends.cuda.matmul.allow_tf32 = True
+        try:
+            close(forward(), ref, 5e-3, "output with TF32 GEMMs")
+        finally:
+            torch.backends.cuda.matmul.allow_tf32 = before
+    check("float32 with torch.backends.cuda.matmul.allow_tf32", tf32)
+
     def side_stream():
         s = torch.cuda.Stream()
         with torch.cuda.stream(s):

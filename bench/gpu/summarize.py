@@ -38,7 +38,9 @@ def main(d):
     try:
         res["versions"] = open(os.path.join(d, "versions.txt")).read().splitlines()
         res["tests"] = tests_summary(open(os.path.join(d, "tests.log")).read())
-        res["dcn"] = json.load(open(os.path.join(d, "dcn.json")))["dcn"]
+        dcn_json = json.load(open(os.path.join(d, "dcn.json")))
+        res["dcn"] = dcn_json["dcn"]
+        res["gpu_gemm"] = dcn_json.get("gpu_gemm", [])
         peers = json.load(open(os.path.join(d, "peers.json")))
         res["peers"] = peers["peers"]
         res["python_cuda"] = json.load(open(os.path.join(d, "python_cuda.json")))["python_cuda"]
@@ -61,6 +63,8 @@ def main(d):
     if t:
         md.append("Tests with CUDA: %d passed, %d failed, %d skipped (%d not allowed)." %
                   (t["passed"], len(t["failed"]), t["skipped"], len(t["skipped_not_allowed"])))
+    for g in res.get("gpu_gemm", []):
+        md.append("- GEMM of deform_conv2d: %s" % g)
     for r in res.get("python_cuda", []):
         md.append("- Python on CUDA: %s: %s" % (r["check"], "pass" if r["ok"] else "FAIL: " + r["why"]))
     md += ["", "| shape | implementation | dtype | pass | first call ms | median ms |", "| --- | --- | --- | --- | ---: | ---: |"]
