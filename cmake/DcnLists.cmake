@@ -67,7 +67,8 @@ endmacro()
 
 # dcn_direction(<short name> <enumerator>): the generator of (operator,
 # direction) is named <op> for the forward direction `fwd`, <op>_<enumerator>
-# for the others (deform_conv2d_backward_data).
+# for the others (deform_conv2d_backward_data); a GPU stage's is <op> in every
+# direction.
 macro(dcn_direction short name)
     list(APPEND DCN_DIRECTIONS ${short})
     set(DCN_DIRECTION_${short}_NAME ${name})
@@ -146,7 +147,7 @@ macro(dcn_kernels op dir dtype)
     endforeach ()
     list(APPEND DCN_KERNEL_SETS "${op}|${dir}|${dtype}")
     set(DCN_KERNEL_SET_${op}_${dir}_${dtype}_FLAGS ${_dcn_k_FLAGS})
-    if ("${dir}" STREQUAL "fwd")
+    if ("${dir}" STREQUAL "fwd" OR DCN_OPERATOR_${op}_STAGE_OF)  # a stage's generator is its name
         set(DCN_GENERATOR_${op}_${dir} ${op})
     else ()
         set(DCN_GENERATOR_${op}_${dir} ${op}_${DCN_DIRECTION_${dir}_NAME})

@@ -62,6 +62,12 @@ dcn_operator(deform_roi_pool FLAGS with_offset with_mask)
 # loads, else, and on OpenCL, this Halide GEMM (runtime/src/deform_conv2d.cpp).
 dcn_operator(deform_conv2d_columns FLAGS with_mask STAGE_OF deform_conv2d)
 dcn_operator(deform_conv2d_gemm FLAGS with_bias STAGE_OF deform_conv2d)
+# Its GPU weight gradients: the same columns, then grad_weight as a GEMM of
+# grad_output with them (cuBLASLt on CUDA where it loads, else this Halide
+# GEMM) summed over chunks of images in float32, then rounded once (and
+# grad_bias summed) by the finish stage.
+dcn_operator(deform_conv2d_grad_weight STAGE_OF deform_conv2d)
+dcn_operator(deform_conv2d_grad_weight_finish FLAGS with_bias STAGE_OF deform_conv2d)
 
 # (operator, direction, dtype): where the kernels are compiled.
 dcn_kernels(deform_conv2d fwd f32 CPU all)
@@ -94,7 +100,7 @@ foreach (_t IN ITEMS bf16 f16)
     endif ()
     dcn_kernels(deform_roi_pool fwd ${_t} CPU all GPU cuda opencl)
     dcn_kernels(deform_conv2d bwd_data ${_t} FLAGS with_mask CPU all GPU cuda opencl)
-    dcn_kernels(deform_conv2d bwd_weight ${_t} CPU all GPU cuda opencl)
+    dcn_kernels(deform_conv2d bwd_weight ${_t} CPU all)
     dcn_kernels(deform_psroi_pool bwd_data ${_t} CPU all GPU cuda opencl)
     dcn_kernels(deform_roi_pool bwd_data ${_t} CPU all GPU cuda opencl)
 endforeach ()
@@ -102,18 +108,23 @@ endforeach ()
 # poolings have no weights: their backward is the data direction only.
 # The data gradients do not depend on the bias.
 dcn_kernels(deform_conv2d bwd_data f32 FLAGS with_mask CPU all GPU cuda opencl)
-dcn_kernels(deform_conv2d bwd_weight f32 CPU all GPU cuda opencl)
+dcn_kernels(deform_conv2d bwd_weight f32 CPU all)
 dcn_kernels(deform_conv2d bwd_data f64 FLAGS with_mask CPU all GPU opencl)
-dcn_kernels(deform_conv2d bwd_weight f64 CPU all GPU opencl)
+dcn_kernels(deform_conv2d bwd_weight f64 CPU all)
 dcn_kernels(deform_psroi_pool bwd_data f32 CPU all GPU cuda opencl)
 dcn_kernels(deform_psroi_pool bwd_data f64 CPU all GPU opencl)
 dcn_kernels(deform_roi_pool bwd_data f32 CPU all GPU cuda opencl)
 dcn_kernels(deform_roi_pool bwd_data f64 CPU all GPU opencl)
-# deform_conv2d's GPU stages (its forward on a GPU), in every dtype where
-# the other GPU kernels are: float64 on OpenCL only, as above.
-foreach (_stage IN ITEMS deform_conv2d_columns deform_conv2d_gemm)
-    dcn_kernels(${_stage} fwd f32 GPU cuda opencl)
-    dcn_kernels(${_stage} fwd f64 GPU opencl)
-    dcn_kernels(${_stage} fwd bf16 GPU cuda opencl)
-    dcn_kernels(${_stage} fwd f16 GPU cuda opencl)
+# deform_conv2d's GPU stages (its forward and weight gradients on a GPU;
+# the weight gradients also run the forward's columns stage), in every
+# dtype where the other GPU kernels are: float64 on OpenCL only, as above.
+foreach (_stage IN ITEMS deform_conv2d_columns|fwd deform_conv2d_gemm|fwd deform_conv2d_grad_weight|bwd_weight
+                         deform_conv2d_grad_weight_finish|bwd_weight)
+    string(REPLACE "|" ";" _stage "${_stage}")
+    list(GET _stage 0 _op)
+    list(GET _stage 1 _dir)
+    dcn_kernels(${_op} ${_dir} f32 GPU cuda opencl)
+    dcn_kernels(${_op} ${_dir} f64 GPU opencl)
+    dcn_kernels(${_op} ${_dir} bf16 GPU cuda opencl)
+    dcn_kernels(${_op} ${_dir} f16 GPU cuda opencl)
 endforeach ()

@@ -38,6 +38,10 @@ public:
     Input<int> dilation_y{"dilation_y", 1, 1, 1 << 20};
     Input<int> dilation_x{"dilation_x", 1, 1, 1 << 20};
     Input<int> offset_groups{"offset_groups", 1, 1, 1 << 20};
+    // The columns' image n is image first_image + n of the tensors
+    // (clamped to the last: a chunk's scratch may hold more images than
+    // are left).
+    Input<int> first_image{"first_image", 0, 0, 1 << 30};
     // (oH*oW, kH*kW, C/G, G, N)
     Output<Buffer<void, 5>> columns{"columns"};
 
@@ -97,7 +101,10 @@ public:
         }
         // A tile may run past the last channel of the offset group: clamped.
         Expr c_in = g * channels_per_og + min(ci, channels_per_og - 1);
-        columns(p, k, ci, g, n) = cast(Type(dtype), dcn::deform_conv2d_column(sample(p, k, g, n), input_cl, c_in, n));
+        Func image_column("image_column");
+        image_column(p, k, ci, g, n) = dcn::deform_conv2d_column(sample(p, k, g, n), input_cl, c_in, n);
+        Expr n_in = min(n + first_image, input.dim(3).extent() - 1);
+        columns(p, k, ci, g, n) = cast(Type(dtype), image_column(p, k, ci, g, n_in));
 
         dcn::DeformConv2dColumnsStages s{p, k, ci, g, n, sample, input_cl, offset_c, columns};
         dcn::schedule_deform_conv2d_columns_gpu(s);

@@ -153,6 +153,33 @@ TEST(Cublaslt, GemmsMatchTheReferenceThroughTheFakeLibrary) {
                     }
 }
 
+TEST(Cublaslt, SixteenBitOperandsSumIntoFloat32) {
+    if (!with_fake()) GTEST_SKIP() << "run by ctest with the fake cuBLASLt";
+    // As the weight gradient uses it: D (float32) += A (m x k) * B^T, B
+    // stored n x k, bfloat16 operands.
+    const int64_t m = 3, n = 4, k = 5;
+    std::vector<uint16_t> A(size_t(m * k)), B(size_t(n * k));
+    std::vector<float> D(size_t(m * n), 1.0f);
+    std::vector<double> ref(size_t(m * n), 1.0);
+    for (int64_t i = 0; i < m * k; i++) A[size_t(i)] = dcn::bfloat16_t::from_float(float(i % 7) - 3).bits;
+    for (int64_t i = 0; i < n * k; i++) B[size_t(i)] = dcn::bfloat16_t::from_float(float(i % 5) - 2).bits;
+    for (int64_t i = 0; i < m; i++)
+        for (int64_t j = 0; j < n; j++)
+            for (int64_t q = 0; q < k; q++)
+                ref[size_t(i * n + j)] += double(dcn::bfloat16_t{A[size_t(i * k + q)]}.to_float()) *
+                                          dcn::bfloat16_t{B[size_t(j * k + q)]}.to_float();
+    GemmDesc g;
+    g.dtype = dcn::DType::bfloat16;
+    g.d_dtype = dcn::DType::float32;
+    g.m = m, g.n = n, g.k = k;
+    g.a = A.data(), g.lda = k, g.b = B.data(), g.ldb = k, g.trans_b = true, g.d = D.data(), g.ldd = n;
+    g.beta = 1.0f;
+    std::vector<float> ws(16);
+    std::string why;
+    ASSERT_TRUE(dcn::detail::cublaslt_gemm("test", g, nullptr, ws.data(), 64, &why)) << why;
+    for (size_t i = 0; i < D.size(); i++) EXPECT_EQ(D[i], ref[i]) << i;
+}
+
 TEST(Cublaslt, AlignmentsGivenToTheHeuristicAreTheMatricesOwn) {
     if (!with_fake()) GTEST_SKIP() << "run by ctest with the fake cuBLASLt";
     alignas(256) static float A[64], B[64], D[64];

@@ -122,7 +122,7 @@ struct Descriptors {
 // The algorithm chosen for a GEMM shape, per handle: the heuristic query
 // costs host time, and a warm call should cost none.
 using AlgoKey = std::tuple<void *, int, bool, int64_t, int64_t, int64_t, int, int64_t, int64_t, bool, int64_t, int64_t,
-                           bool, int64_t, int64_t, bool, bool, uint32_t, uint32_t, uint32_t>;
+                           bool, int64_t, int64_t, bool, bool, uint32_t, uint32_t, uint32_t, int>;
 struct State {
     std::mutex mutex;
     std::map<void *, void *> handles;  // CUcontext -> cublasLtHandle_t
@@ -177,8 +177,16 @@ bool cublaslt_gemm(const char *function, const GemmDesc &g, void *stream, void *
     if (g.bias) check(L.desc_set(ds.desc, kDescBiasPointer, &g.bias, sizeof g.bias), "BIAS_POINTER");
 
     // Layouts of the stored matrices, in row order.
-    auto layout = [&](void *&l, int64_t rows, int64_t cols, int64_t ld, int64_t stride, const char *name) {
-        check(L.layout_create(&l, type, static_cast<uint64_t>(rows), static_cast<uint64_t>(cols), ld), name);
+    const DType d_type = g.d_dtype.value_or(g.dtype);
+    if (data_type(d_type) < 0) {
+        if (why) *why = std::string("cuBLASLt is not used for a ") + dtype_name(d_type) + " result";
+        return false;
+    }
+    auto layout = [&](void *&l, int64_t rows, int64_t cols, int64_t ld, int64_t stride, const char *name,
+                      int elem = -1) {
+        check(L.layout_create(&l, elem < 0 ? type : elem, static_cast<uint64_t>(rows), static_cast<uint64_t>(cols),
+                              ld),
+              name);
         const int32_t order = kOrderRow, count = g.batch;
         check(L.layout_set(l, kLayoutOrder, &order, sizeof order), name);
         if (g.batch > 1) {
@@ -188,12 +196,12 @@ bool cublaslt_gemm(const char *function, const GemmDesc &g, void *stream, void *
     };
     layout(ds.a, g.trans_a ? g.k : g.m, g.trans_a ? g.m : g.k, g.lda, g.stride_a, "layout of A");
     layout(ds.b, g.trans_b ? g.n : g.k, g.trans_b ? g.k : g.n, g.ldb, g.stride_b, "layout of B");
-    layout(ds.d, g.m, g.n, g.ldd, g.stride_d, "layout of D");
+    layout(ds.d, g.m, g.n, g.ldd, g.stride_d, "layout of D", data_type(d_type));
 
     const AlgoKey key{ctx,      static_cast<int>(g.dtype), g.tf32, g.m, g.n, g.k, g.batch, g.lda, g.stride_a,
                       g.trans_a, g.ldb, g.stride_b, g.trans_b, g.ldd, g.stride_d, g.bias != nullptr, g.beta != 0.0f,
                       alignment(g.a, g.lda, g.stride_a, g.dtype), alignment(g.b, g.ldb, g.stride_b, g.dtype),
-                      alignment(g.d, g.ldd, g.stride_d, g.dtype)};
+                      alignment(g.d, g.ldd, g.stride_d, d_type), static_cast<int>(d_type)};
     auto it = st.algos.find(key);
     if (it == st.algos.end()) {
         check(L.pref_create(&ds.pref), "cublasLtMatmulPreferenceCreate");
@@ -202,7 +210,7 @@ bool cublaslt_gemm(const char *function, const GemmDesc &g, void *stream, void *
         // The alignments the matrices really have (the default assumes 256
         // bytes, which a group's or an image's slice need not have).
         const uint32_t align[4] = {alignment(g.a, g.lda, g.stride_a, g.dtype), alignment(g.b, g.ldb, g.stride_b, g.dtype),
-                                   alignment(g.d, g.ldd, g.stride_d, g.dtype), alignment(g.d, g.ldd, g.stride_d, g.dtype)};
+                                   alignment(g.d, g.ldd, g.stride_d, d_type), alignment(g.d, g.ldd, g.stride_d, d_type)};
         for (int i = 0; i < 4; i++)
             check(L.pref_set(ds.pref, kPrefMinAlignA + i, &align[i], sizeof align[i]), "MIN_ALIGNMENT_BYTES");
         HeuristicResult result{};

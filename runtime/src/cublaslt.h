@@ -10,6 +10,7 @@
 #pragma once
 
 #include <cstdint>
+#include <optional>
 #include <string>
 
 #include "dcn/dcn.h"
@@ -68,6 +69,8 @@ struct HeuristicResult {
 // tf32).
 struct GemmDesc {
     DType dtype = DType::float32;
+    // D's element type when not `dtype`: float32 sums of 16-bit operands.
+    std::optional<DType> d_dtype;
     bool tf32 = false;
     int64_t m = 0, n = 0, k = 0;
     int batch = 1;

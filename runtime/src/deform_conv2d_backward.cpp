@@ -9,6 +9,7 @@
 
 #include "internal.h"
 
+#include "deform_conv2d_gpu.h"
 #include "deform_conv2d_problem.h"
 #include "gradients.h"
 #include "kernel_table.h"
@@ -142,6 +143,12 @@ void deform_conv2d_backward(const TensorView &grad_output, const TensorView &inp
         }
     }
 
+    // Weight gradients on a GPU: the columns and GEMMs (deform_conv2d_gpu.h).
+    if ((grads.weight || grads.bias) && opt.device != Device::cpu) {
+        detail::deform_conv2d_gpu_weight_gradients(pr, grad_output, input, offset, mask, grads.weight, grads.bias,
+                                                   opt);
+        return;
+    }
     // Weight gradients, all images in one call.
     if (grads.weight || grads.bias) {
         const unsigned variant = (mask ? deform_conv2d_with_mask : 0) | (grads.bias ? deform_conv2d_with_bias : 0);

@@ -14,6 +14,7 @@
 
 #include "cublaslt.h"
 #include "cuda_driver.h"
+#include "gradients.h"
 #include "kernel_table.h"
 
 namespace dcn::detail {
@@ -51,6 +52,94 @@ public:
 
 private:
     bool pushed_ = false;
+};
+
+// A weight (K, C/groups, kH, kW), or a weight gradient of that shape, as
+// the GPU stages take it: (K, C/groups, kH*kW), its taps flattened. A host
+// tensor whose taps are not back to back is copied (and copied back by
+// finish(), for a gradient); device memory must have them so.
+class FlatWeight {
+public:
+    FlatWeight(const TensorView &w, const DeformConv2dProblem &pr, const char *fn, const char *argument)
+        : w_(w), pr_(pr) {
+        const std::vector<int64_t> st = w.effective_strides();
+        const int64_t taps = pr.taps();
+        view_ = w;
+        if (pr.kH > 1 && pr.kW > 1 && st[2] != pr.kW * st[3]) {
+            if (w.device != Device::cpu)
+                throw Error(fn, argument,
+                            "on a GPU the kernel's rows must be back to back (strides [*, *, kW*s, s]), got strides " +
+                                shape_str(st));
+            copy_.resize(size_t(w.numel()) * dtype_size(w.dtype));
+            for_each([&](size_t flat, size_t strided) { std::memcpy(&copy_[flat], byte(strided), es()); });
+            view_.data = copy_.data();
+            view_.strides = {pr.Cg * taps, taps, 1};
+        } else {
+            view_.strides = {st[0], st[1], pr.kW > 1 ? st[3] : (pr.kH > 1 ? st[2] : 1)};
+        }
+        view_.shape = {pr.K, pr.Cg, taps};
+    }
+    const TensorView &view() const { return view_; }
+    // A gradient computed into the copy: back into the caller's tensor.
+    void finish() const {
+        if (copy_.empty()) return;
+        for_each([&](size_t flat, size_t strided) { std::memcpy(byte(strided), &copy_[flat], es()); });
+    }
+
+private:
+    size_t es() const { return dtype_size(w_.dtype); }
+    unsigned char *byte(size_t strided) const { return static_cast<unsigned char *>(w_.data) + strided; }
+    template <typename F>
+    void for_each(F f) const {
+        const std::vector<int64_t> st = w_.effective_strides();
+        size_t flat = 0;
+        for (int64_t k = 0; k < pr_.K; k++)
+            for (int64_t c = 0; c < pr_.Cg; c++)
+                for (int64_t i = 0; i < pr_.kH; i++)
+                    for (int64_t j = 0; j < pr_.kW; j++, flat += es())
+                        f(flat, size_t(k * st[0] + c * st[1] + i * st[2] + j * st[3]) * es());
+    }
+    const TensorView &w_;
+    const DeformConv2dProblem &pr_;
+    TensorView view_;
+    std::vector<unsigned char> copy_;
+};
+
+// An input whose last two dimensions must be one (rows back to back),
+// (N, K, oH, oW) -> (N, K, oH*oW); a host tensor that is not is copied.
+class FlatPixels {
+public:
+    FlatPixels(const TensorView &t, const char *fn, const char *argument) {
+        const std::vector<int64_t> st = t.effective_strides();
+        const int64_t oh = t.shape[2], ow = t.shape[3];
+        view_ = t;
+        view_.shape = {t.shape[0], t.shape[1], oh * ow};
+        if ((oh <= 1 || ow <= 1 || st[2] == ow * st[3]) && (ow > 1 ? st[3] : (oh > 1 ? st[2] : 1)) == 1) {
+            view_.strides = {st[0], st[1], 1};
+            return;
+        }
+        if (t.device != Device::cpu)
+            throw Error(fn, argument,
+                        "on a GPU its rows must be back to back (strides [*, *, oW, 1]), got strides " + shape_str(st));
+        const size_t es = dtype_size(t.dtype);
+        copy_.resize(size_t(t.numel()) * es);
+        unsigned char *dst = copy_.data();
+        for (int64_t n = 0; n < t.shape[0]; n++)
+            for (int64_t k = 0; k < t.shape[1]; k++)
+                for (int64_t y = 0; y < oh; y++)
+                    for (int64_t x = 0; x < ow; x++, dst += es)
+                        std::memcpy(dst,
+                                    static_cast<const unsigned char *>(t.data) +
+                                        (n * st[0] + k * st[1] + y * st[2] + x * st[3]) * int64_t(es),
+                                    es);
+        view_.data = copy_.data();
+        view_.strides = {};
+    }
+    const TensorView &view() const { return view_; }
+
+private:
+    TensorView view_;
+    std::vector<unsigned char> copy_;
 };
 
 // The per-group GEMMs of one chunk on cuBLASLt; false (with why) when it
@@ -99,7 +188,140 @@ bool gemm_on_cublaslt(KernelCall &call, const DeformConv2dProblem &pr, const Ten
     return true;
 }
 
+// Images per chunk: at most kColumnsBudget bytes of columns, at least one.
+int64_t images_per_chunk(const char *fn, const DeformConv2dProblem &pr, DType dtype) {
+    const int64_t per_image = pr.C * pr.taps() * pr.oH * pr.oW;
+    if (per_image > INT32_MAX)
+        throw Error(fn, "input",
+                    "the GPU path's columns of one image (channels x taps x output pixels = " +
+                        std::to_string(per_image) + " values) exceed 2^31-1");
+    const int64_t per_image_bytes = per_image * int64_t(dtype_size(dtype));
+    return std::clamp<int64_t>(kColumnsBudget / std::max<int64_t>(per_image_bytes, 1), 1, std::max<int64_t>(pr.N, 1));
+}
+
+// grad_weight's GEMMs of one chunk on cuBLASLt, into the compute-type sum:
+// per image and group, acc_g (Kg x R) (+)= grad_output_g (Kg x P) x
+// columns_g^T, the first of the call overwriting (beta 0).
+bool grad_weight_on_cublaslt(KernelCall &call, const DeformConv2dProblem &pr, const TensorView &gy, int64_t n0,
+                             int64_t count, DType dtype, bool tf32, std::string *why) {
+    if (!cublaslt_available(why)) return false;
+    const std::vector<int64_t> gs = gy.effective_strides();
+    const int64_t taps = pr.taps(), P = pr.oH * pr.oW, Kg = pr.K / pr.groups, R = pr.Cg * taps;
+    PushContext current(call.cuda_context());
+    auto *cols = static_cast<unsigned char *>(call.cuda_address("columns", false));
+    auto *gp = static_cast<unsigned char *>(call.cuda_address("grad_output", false));
+    auto *acc = static_cast<unsigned char *>(call.cuda_address("grad_weight_acc", true));
+    void *workspace = call.cuda_address("cublaslt_workspace", true);
+    const int64_t es = int64_t(dtype_size(dtype)), acc_es = 4;
+    for (int64_t i = 0; i < count; i++)
+        for (int64_t g = 0; g < pr.groups; g++) {
+            GemmDesc d;
+            d.dtype = dtype;
+            d.d_dtype = DType::float32;
+            d.tf32 = tf32;
+            d.m = Kg;
+            d.n = R;
+            d.k = P;
+            d.a = gp + ((n0 + i) * gs[0] + g * Kg * gs[1]) * es;
+            d.lda = gs[1];
+            d.b = cols + (i * pr.C * taps * P + g * R * P) * es;  // stored R x P: B^T
+            d.ldb = P;
+            d.trans_b = true;
+            d.d = acc + g * Kg * R * acc_es;
+            d.ldd = R;
+            d.beta = (n0 + i) == 0 ? 0.0f : 1.0f;
+            if (!cublaslt_gemm("deform_conv2d_backward", d, call.cuda_stream(), workspace, kCublasLtWorkspaceBytes,
+                               why)) {
+                if (n0 + i > 0 || g > 0)
+                    throw Error("deform_conv2d_backward", "cublasLt",
+                                "internal error: a GEMM refused after others ran: " + *why);
+                return false;
+            }
+        }
+    return true;
+}
+
 }  // namespace
+
+void deform_conv2d_gpu_weight_gradients(const DeformConv2dProblem &problem, const TensorView &grad_output,
+                                        const TensorView &input, const TensorView &offset,
+                                        const std::optional<TensorView> &mask,
+                                        const std::optional<TensorView> &grad_weight,
+                                        const std::optional<TensorView> &grad_bias, const DeformConv2dOptions &opt) {
+    const char *fn = "deform_conv2d_backward";
+    const DType dtype = input.dtype;
+    const DType compute = dtype == DType::float64 ? DType::float64 : DType::float32;
+    // No image: the gradients of one zero image (zero grad_output), which are 0.
+    DeformConv2dProblem pr = problem;
+    std::optional<ScratchTensor> zero[4];
+    auto one = [](std::vector<int64_t> s) {
+        s[0] = 1;
+        return s;
+    };
+    const TensorView *x = &input, *off = &offset, *gyv = &grad_output;
+    const TensorView *m = mask ? &*mask : nullptr;
+    if (pr.N == 0) {
+        pr.N = 1;
+        x = &zero[0].emplace(one(input.shape), dtype).view();
+        off = &zero[1].emplace(one(offset.shape), dtype).view();
+        gyv = &zero[2].emplace(one(grad_output.shape), dtype).view();
+        if (m) m = &zero[3].emplace(one(mask->shape), dtype).view();
+    }
+    const int64_t N = pr.N, C = pr.C, taps = pr.taps(), P = pr.oH * pr.oW, G = pr.offset_groups;
+    const int64_t chunk = images_per_chunk(fn, pr, dtype);
+    const FlatPixels gy(*gyv, fn, "grad_output");
+
+    using namespace flag;
+    KernelCall call(fn, opt.device, opt.cuda);
+    call.input("input", *x);
+    call.input("offset", *off);
+    if (m) call.input("mask", *m);
+    call.input("grad_output", gy.view());
+    call.scalar("kernel_h", static_cast<int32_t>(pr.kH));
+    call.scalar("kernel_w", static_cast<int32_t>(pr.kW));
+    add_geometry_scalars(call, pr, opt);
+
+    std::optional<FlatWeight> gw;
+    std::optional<UnwantedGradient> no_weight;
+    std::optional<ScratchTensor> no_acc;
+    if (grad_weight) {
+        gw.emplace(*grad_weight, pr, fn, "grad_weight");
+        call.scratch("grad_weight_acc", {pr.K, pr.Cg, taps}, compute);
+        call.alias("grad_weight_prior", "grad_weight_acc");
+        call.scratch("columns", {chunk, G, C / G, taps, P}, dtype);
+        const bool cuda = opt.device == Device::cuda;
+        if (cuda) call.scratch("cublaslt_workspace", {int64_t(kCublasLtWorkspaceBytes / 4)}, DType::float32);
+        const KernelEntry &columns_kernel = require_kernel(fn, Op::deform_conv2d_columns, Direction::forward, dtype,
+                                                           m ? deform_conv2d_columns_with_mask : 0);
+        const KernelEntry &gemm_kernel =
+            require_kernel(fn, Op::deform_conv2d_grad_weight, Direction::backward_weight, dtype, 0);
+        bool on_cublaslt = cuda && compute == DType::float32;
+        for (int64_t n0 = 0; n0 < N; n0 += chunk) {
+            const int64_t count = std::min(chunk, N - n0);
+            call.scalar("first_image", static_cast<int32_t>(n0));
+            call.scalar("images", static_cast<int32_t>(count));
+            call.scalar("accumulate", n0 > 0 ? 1 : 0);
+            call.check(call.run(columns_kernel));
+            std::string why;
+            if (on_cublaslt)
+                on_cublaslt = grad_weight_on_cublaslt(call, pr, gy.view(), n0, count, dtype, opt.cuda.allow_tf32, &why);
+            if (!on_cublaslt) call.check(call.run(gemm_kernel));
+        }
+        call.output("grad_weight", gw->view());
+    } else {
+        // grad_bias only: the finish stage converts one row of zeros.
+        no_acc.emplace(std::vector<int64_t>{1, pr.Cg, taps}, compute);
+        call.input("grad_weight_acc", no_acc->view());
+        no_weight.emplace(std::vector<int64_t>{1, pr.Cg, taps}, dtype, true);
+        call.output("grad_weight", no_weight->view());
+    }
+    if (grad_bias) call.output("grad_bias", *grad_bias);
+    const KernelEntry &finish_kernel =
+        require_kernel(fn, Op::deform_conv2d_grad_weight_finish, Direction::backward_weight, dtype,
+                       grad_bias ? deform_conv2d_grad_weight_finish_with_bias : 0);
+    call.finish(call.run(finish_kernel));
+    if (gw) gw->finish();
+}
 
 std::string gpu_gemm_backend(Device device) {
     if (device != Device::cuda) return std::string(device_name(device)) + ": Halide GEMM (deform_conv2d_gemm)";
@@ -114,40 +336,9 @@ void deform_conv2d_gpu(const DeformConv2dProblem &pr, const TensorView &input, c
                        const DeformConv2dOptions &opt) {
     const int64_t N = pr.N, C = pr.C, taps = pr.taps(), P = pr.oH * pr.oW, G = pr.offset_groups;
     const DType dtype = input.dtype;
-    const int64_t per_image = C * taps * P;
-    if (per_image > INT32_MAX)
-        throw Error(kFn, "input",
-                    "the GPU path's columns of one image (channels x taps x output pixels = " +
-                        std::to_string(per_image) + " values) exceed 2^31-1");
-    const int64_t per_image_bytes = per_image * int64_t(dtype_size(dtype));
-    const int64_t chunk = std::clamp<int64_t>(kColumnsBudget / std::max<int64_t>(per_image_bytes, 1), 1, N);
+    const int64_t chunk = images_per_chunk(kFn, pr, dtype);
 
-    // The weight with its taps flattened: (K, C/groups, kH*kW).
-    std::vector<unsigned char> weight_copy;
-    TensorView w3 = weight;
-    {
-        const std::vector<int64_t> st = weight.effective_strides();
-        if (pr.kH > 1 && pr.kW > 1 && st[2] != pr.kW * st[3]) {
-            if (weight.device != Device::cpu)
-                throw Error(kFn, "weight",
-                            "on a GPU the kernel's rows must be back to back (strides [*, *, kW*s, s]), got strides " +
-                                shape_str(st));
-            weight_copy.resize(size_t(weight.numel()) * dtype_size(dtype));
-            const size_t es = dtype_size(dtype);
-            const auto *src = static_cast<const unsigned char *>(weight.data);
-            unsigned char *dst = weight_copy.data();
-            for (int64_t k = 0; k < pr.K; k++)
-                for (int64_t c = 0; c < pr.Cg; c++)
-                    for (int64_t i = 0; i < pr.kH; i++)
-                        for (int64_t j = 0; j < pr.kW; j++, dst += es)
-                            std::memcpy(dst, src + (k * st[0] + c * st[1] + i * st[2] + j * st[3]) * es, es);
-            w3.data = weight_copy.data();
-            w3.strides = {pr.Cg * taps, taps, 1};
-        } else {
-            w3.strides = {st[0], st[1], pr.kW > 1 ? st[3] : (pr.kH > 1 ? st[2] : 1)};
-        }
-        w3.shape = {pr.K, pr.Cg, taps};
-    }
+    const FlatWeight w3(weight, pr, kFn, "weight");
 
     using namespace flag;
     const KernelEntry &columns_kernel = require_kernel(kFn, Op::deform_conv2d_columns, Direction::forward, dtype,
@@ -160,18 +351,19 @@ void deform_conv2d_gpu(const DeformConv2dProblem &pr, const TensorView &input, c
         call.input("input", images(input, n0, nc));
         call.input("offset", images(offset, n0, nc));
         if (mask) call.input("mask", images(*mask, n0, nc));
-        call.input("weight", w3);
+        call.input("weight", w3.view());
         if (bias) call.input("bias", *bias);
         const TensorView out = images(output, n0, nc);
         call.output("output", out);
         call.scalar("kernel_h", static_cast<int32_t>(pr.kH));
         call.scalar("kernel_w", static_cast<int32_t>(pr.kW));
         add_geometry_scalars(call, pr, opt);
+        call.scalar("first_image", 0);
         call.scratch("columns", {nc, G, C / G, taps, P}, dtype);
         call.check(call.run(columns_kernel));
         std::string why;
         const bool on_cublaslt = opt.device == Device::cuda &&
-                                 gemm_on_cublaslt(call, pr, w3, bias, out, nc, dtype, opt.cuda.allow_tf32, &why);
+                                 gemm_on_cublaslt(call, pr, w3.view(), bias, out, nc, dtype, opt.cuda.allow_tf32, &why);
         call.finish(on_cublaslt ? 0 : call.run(gemm_kernel));
     }
 }

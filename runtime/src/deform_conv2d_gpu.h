@@ -14,6 +14,16 @@ void deform_conv2d_gpu(const DeformConv2dProblem &problem, const TensorView &inp
                        const std::optional<TensorView> &bias, const TensorView &output,
                        const DeformConv2dOptions &options);
 
+// deform_conv2d's weight gradients on a GPU, those given: the columns per
+// chunk of images, grad_weight's GEMMs (cuBLASLt on CUDA where it loads,
+// else dcn's Halide GEMM) summed in the compute type, then grad_weight
+// rounded once and grad_bias summed. N may be 0 (the gradients are 0).
+void deform_conv2d_gpu_weight_gradients(const DeformConv2dProblem &problem, const TensorView &grad_output,
+                                        const TensorView &input, const TensorView &offset,
+                                        const std::optional<TensorView> &mask,
+                                        const std::optional<TensorView> &grad_weight,
+                                        const std::optional<TensorView> &grad_bias, const DeformConv2dOptions &options);
+
 // The GEMM a device's deform_conv2d uses (BuildInfo::gpu_gemm).
 std::string gpu_gemm_backend(Device device);
 

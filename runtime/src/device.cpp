@@ -152,7 +152,26 @@ KernelCall::Arg &KernelCall::new_arg(const char *name) {
     return a;
 }
 
+KernelCall::Arg *KernelCall::find_arg(const char *name) {
+    for (int j = 0; j < num_args_; j++)
+        if (std::strcmp(args_[j].name, name) == 0) return &args_[j];
+    return nullptr;
+}
+
+void KernelCall::alias(const char *name, const char *existing) {
+    const Arg *e = find_arg(existing);
+    if (!e || !e->buffer) throw Error(function_, "kernel", std::string("internal error: no buffer '") + existing + "'");
+    const Arg copy = *e;
+    Arg &a = new_arg(name);
+    a = copy;
+    a.name = name;
+}
+
 void KernelCall::scalar(const char *name, int32_t v) {
+    if (Arg *old = find_arg(name); old && !old->buffer) {  // a new value for the next run
+        old->value.i32 = v;
+        return;
+    }
     Arg &a = new_arg(name);
     a.type = halide_type_t(halide_type_int, 32, 1);
     a.value.i32 = v;

@@ -65,7 +65,11 @@ public:
 
     void input(const char *name, const TensorView &t) { add(name, t, false); }
     void output(const char *name, const TensorView &t) { add(name, t, true); }
+    // A scalar argument; named again, its value for the following runs.
     void scalar(const char *name, int32_t v);
+    // A second name for a buffer of the call (a kernel that reads and
+    // writes one buffer in place takes it as an input and an output).
+    void alias(const char *name, const char *existing);
     void scalar(const char *name, float v);
     Device device() const { return device_; }
     // The call's shape features (schedules/cpu/tunables.cmake order), which
@@ -122,6 +126,7 @@ private:
     void add(const char *name, const TensorView &t, bool output);
     Entry &entry(const char *name);
     Arg &new_arg(const char *name);
+    Arg *find_arg(const char *name);
     bool shape_within(const int64_t (*ranges)[2]) const;
     void release() noexcept;
 

@@ -88,7 +88,8 @@ static int shapes(const Desc *d, const Layout *a, const Layout *b, const Layout 
     uint64_t kb = d->transb ? b->cols : b->rows, n = d->transb ? b->rows : b->cols;
     if (k != kb || dd->rows != m || dd->cols != n || c->rows != m || c->cols != n) return 0;
     if (!layout_ok(a) || !layout_ok(b) || !layout_ok(c) || !layout_ok(dd)) return 0;
-    if (a->type != b->type || a->type != dd->type) return 0;
+    if (a->type != b->type || c->type != dd->type) return 0;
+    if (dd->type != a->type && dd->type != R32F) return 0;  /* 16-bit operands may sum into float32 */
     if (a->batch != dd->batch || b->batch != dd->batch) return 0;
     return 1;
 }
@@ -107,17 +108,59 @@ int cublasLtMatmulAlgoGetHeuristic(void *h, void *desc, void *a, void *b, void *
     return OK;
 }
 
+/* float16 <-> float, in integers (no compiler half type needed). */
+static float half_to_float(uint16_t h) {
+    uint32_t sign = (uint32_t)(h & 0x8000) << 16, e = (h >> 10) & 31, m = h & 1023, u;
+    if (e == 31) {
+        u = sign | 0x7f800000u | (m << 13);
+    } else if (e != 0) {
+        u = sign | ((e + 112) << 23) | (m << 13);
+    } else if (m == 0) {
+        u = sign;
+    } else { /* subnormal: normalise */
+        int shift = 0;
+        while (!(m & 1024)) { m <<= 1; shift++; }
+        u = sign | ((uint32_t)(113 - shift) << 23) | ((m & 1023) << 13);
+    }
+    float f;
+    memcpy(&f, &u, 4);
+    return f;
+}
+static uint16_t float_to_half(float f) { /* round to nearest even; overflow to Inf */
+    uint32_t u;
+    memcpy(&u, &f, 4);
+    uint16_t sign = (uint16_t)((u >> 16) & 0x8000);
+    uint32_t a = u & 0x7fffffffu;
+    if (a > 0x7f800000u) return (uint16_t)(sign | 0x7e00);
+    if (a >= 0x477ff000u) return (uint16_t)(sign | 0x7c00);  /* rounds to >= 65520: Inf */
+    if (a < 0x38800000u) {                                  /* below 2^-14: a subnormal half */
+        if (a < 0x33000000u) return sign;                   /* below 2^-25: 0 */
+        const int e = (int)(a >> 23);                       /* value = m * 2^(e - 150) */
+        const uint32_t m = (a & 0x7fffff) | 0x800000;
+        const int rs = 126 - e;                             /* m >> rs: units of 2^-24 */
+        uint32_t h = m >> rs;
+        const uint32_t rest = m & ((1u << rs) - 1), half = 1u << (rs - 1);
+        if (rest > half || (rest == half && (h & 1))) h++;
+        return (uint16_t)(sign | h);
+    }
+    uint32_t h = ((a >> 13) - (112u << 10));
+    uint32_t rest = a & 0x1fff;
+    if (rest > 0x1000 || (rest == 0x1000 && (h & 1))) h++;
+    return (uint16_t)(sign | h);
+}
+
 static double load(const void *p, int type, int64_t i) {
     if (type == R32F) return ((const float *)p)[i];
-    if (type == R16F) return (double)((const _Float16 *)p)[i];
-    uint32_t u = (uint32_t)((const uint16_t *)p)[i] << 16;
+    const uint16_t v = ((const uint16_t *)p)[i];
+    if (type == R16F) return half_to_float(v);
+    uint32_t u = (uint32_t)v << 16;
     float f;
     memcpy(&f, &u, 4);
     return f;
 }
 static void store(void *p, int type, int64_t i, double x) {
     if (type == R32F) { ((float *)p)[i] = (float)x; return; }
-    if (type == R16F) { ((_Float16 *)p)[i] = (_Float16)(float)x; return; }
+    if (type == R16F) { ((uint16_t *)p)[i] = float_to_half((float)x); return; }
     float f = (float)x;  /* bfloat16: round to nearest even (finite values) */
     uint32_t u;
     memcpy(&u, &f, 4);
@@ -140,12 +183,12 @@ int cublasLtMatmul(void *h, void *desc, const void *alpha, const void *A, void *
     fake_cublaslt_matmuls++;
     const float al = *(const float *)alpha, be = *(const float *)beta;
     const uint64_t m = dd->rows, n = dd->cols, k = d->transa ? a->rows : a->cols;
-    const size_t es = a->type == R32F ? 4 : 2;
+    const size_t es = a->type == R32F ? 4 : 2, es_d = dd->type == R32F ? 4 : 2;
     for (int bt = 0; bt < dd->batch; bt++) {
         const char *Ab = (const char *)A + (size_t)(bt * a->stride) * es;
         const char *Bb = (const char *)B + (size_t)(bt * b->stride) * es;
-        const char *Cb = (const char *)C + (size_t)(bt * c->stride) * es;
-        char *Db = (char *)D + (size_t)(bt * dd->stride) * es;
+        const char *Cb = (const char *)C + (size_t)(bt * c->stride) * es_d;
+        char *Db = (char *)D + (size_t)(bt * dd->stride) * es_d;
         for (uint64_t i = 0; i < m; i++)
             for (uint64_t j = 0; j < n; j++) {
                 double s = 0;
