@@ -98,7 +98,7 @@ TEST(CudaContextRule, HostTensorsOnlyUseThePrimaryContextOfTheAskedDevice) {
         pick_cuda_context(calls, "deform_roi_pool", nullptr, none, 5);
         FAIL() << "no error";
     } catch (const dcn::Error &e) {
-        EXPECT_EQ(e.argument(), "device");
+        EXPECT_EQ(e.argument(), "cuda.ordinal");
         EXPECT_NE(std::string(e.what()).find("cuda:5"), std::string::npos) << e.what();
     }
 }

@@ -156,8 +156,9 @@ void *pick_cuda_context(const CudaContextCalls &calls, const char *function, voi
     }
     const int rc = calls.primary_context ? calls.primary_context(ordinal, &ctx) : kCudaErrorNotFound;
     if (rc != kCudaSuccess || !ctx)
-        throw Error(function, "device",
-                    "cannot use the primary context of cuda:" + std::to_string(ordinal) + " (" + error_name(rc) + ")");
+        throw Error(function, "cuda.ordinal",
+                    "cannot use the primary context of cuda:" + std::to_string(ordinal) + " (" + error_name(rc) +
+                        "): options.cuda.ordinal chooses the GPU of a call whose tensors are all host memory");
     return ctx;
 }
 
