@@ -68,6 +68,11 @@ dcn_operator(deform_conv2d_gemm FLAGS with_bias STAGE_OF deform_conv2d)
 # grad_bias summed) by the finish stage.
 dcn_operator(deform_conv2d_grad_weight STAGE_OF deform_conv2d)
 dcn_operator(deform_conv2d_grad_weight_finish FLAGS with_bias STAGE_OF deform_conv2d)
+# Its GPU data gradients: grad_columns = weight^T x grad_output (cuBLASLt on
+# CUDA where it loads, else this Halide GEMM), then col2im: the scatter into
+# grad_input and the offset / mask sums (the CPU kernel's statement).
+dcn_operator(deform_conv2d_grad_columns STAGE_OF deform_conv2d)
+dcn_operator(deform_conv2d_col2im FLAGS with_mask STAGE_OF deform_conv2d)
 
 # (operator, direction, dtype): where the kernels are compiled.
 dcn_kernels(deform_conv2d fwd f32 CPU all)
@@ -99,7 +104,7 @@ foreach (_t IN ITEMS bf16 f16)
         dcn_kernels(deform_psroi_pool fwd ${_t} CPU all GPU cuda opencl)
     endif ()
     dcn_kernels(deform_roi_pool fwd ${_t} CPU all GPU cuda opencl)
-    dcn_kernels(deform_conv2d bwd_data ${_t} FLAGS with_mask CPU all GPU cuda opencl)
+    dcn_kernels(deform_conv2d bwd_data ${_t} FLAGS with_mask CPU all)
     dcn_kernels(deform_conv2d bwd_weight ${_t} CPU all)
     dcn_kernels(deform_psroi_pool bwd_data ${_t} CPU all GPU cuda opencl)
     dcn_kernels(deform_roi_pool bwd_data ${_t} CPU all GPU cuda opencl)
@@ -107,19 +112,20 @@ endforeach ()
 # Backward (generators/<op>_backward_<direction>_generator.cpp). The RoI
 # poolings have no weights: their backward is the data direction only.
 # The data gradients do not depend on the bias.
-dcn_kernels(deform_conv2d bwd_data f32 FLAGS with_mask CPU all GPU cuda opencl)
+dcn_kernels(deform_conv2d bwd_data f32 FLAGS with_mask CPU all)
 dcn_kernels(deform_conv2d bwd_weight f32 CPU all)
-dcn_kernels(deform_conv2d bwd_data f64 FLAGS with_mask CPU all GPU opencl)
+dcn_kernels(deform_conv2d bwd_data f64 FLAGS with_mask CPU all)
 dcn_kernels(deform_conv2d bwd_weight f64 CPU all)
 dcn_kernels(deform_psroi_pool bwd_data f32 CPU all GPU cuda opencl)
 dcn_kernels(deform_psroi_pool bwd_data f64 CPU all GPU opencl)
 dcn_kernels(deform_roi_pool bwd_data f32 CPU all GPU cuda opencl)
 dcn_kernels(deform_roi_pool bwd_data f64 CPU all GPU opencl)
-# deform_conv2d's GPU stages (its forward and weight gradients on a GPU;
-# the weight gradients also run the forward's columns stage), in every
+# deform_conv2d's GPU stages (its forward and gradients on a GPU; the
+# weight gradients also run the forward's columns stage), in every
 # dtype where the other GPU kernels are: float64 on OpenCL only, as above.
 foreach (_stage IN ITEMS deform_conv2d_columns|fwd deform_conv2d_gemm|fwd deform_conv2d_grad_weight|bwd_weight
-                         deform_conv2d_grad_weight_finish|bwd_weight)
+                         deform_conv2d_grad_weight_finish|bwd_weight deform_conv2d_grad_columns|bwd_data
+                         deform_conv2d_col2im|bwd_data)
     string(REPLACE "|" ";" _stage "${_stage}")
     list(GET _stage 0 _op)
     list(GET _stage 1 _dir)

@@ -1,7 +1,9 @@
-// deform_conv2d's data gradients: grad_input, grad_offset and (DCNv2)
-// grad_mask from grad_output, exactly docs/operators.md (Gradients)
-// (torchvision's backward). Only the algorithm lives here; schedules are in
-// schedules/<backend>/deform_conv2d_backward.h.
+// deform_conv2d's data gradients on the CPU: grad_input, grad_offset and
+// (DCNv2) grad_mask from grad_output, exactly docs/operators.md (Gradients)
+// (torchvision's backward). Only the algorithm lives here; the schedule is
+// in schedules/cpu/deform_conv2d_backward.h. On a GPU the data gradients
+// are two stages instead: grad_columns (cuBLASLt, or
+// deform_conv2d_grad_columns), then deform_conv2d_col2im.
 //
 // With value(c) the bilinear sample of channel c at the tap's point (y, x)
 // and m the mask (1 without one), the forward is
@@ -23,8 +25,8 @@
 #include "common.h"
 #include "storage16.h"
 #include "cpu/deform_conv2d_backward.h"
-#include "cuda/deform_conv2d_backward.h"
 #include "deform_conv2d_backward_algorithm.h"
+#include "deform_conv2d_data_gradients.h"
 #include "deform_conv2d_sampling.h"
 
 namespace {
@@ -95,22 +97,15 @@ public:
         Expr cpg = C / offset_groups;        // channels per offset group
         Expr Kg = K / groups;                // output channels per group
 
-        Func input_zero = BoundaryConditions::constant_exterior(input, Internal::make_zero(st), {{0, W}, {0, H}});
-        s.input_cl(c, x, y, n) = cast(t, input_zero(x, y, c, n));
-
-        // A schedule may compute whole tiles past the last pixel: clamp p.
-        Expr pc = clamp(p, 0, P - 1);
-        Expr py = pc / oW, px = pc % oW;
-        const bool gpu = get_target().has_gpu_feature();
+        _halide_user_assert(!get_target().has_gpu_feature())
+            << "deform_conv2d's GPU data gradients are grad_columns + deform_conv2d_col2im (cmake/DcnRegistry.cmake)";
         // The GEMM's operand type and pairing (bfloat16 pairs of output
         // channels on the AVX512-BF16 path: both operands are stored
         // inputs, so nothing is rounded).
         const Type gt = dcn::gemm_operand_type(get_target(), dtype, t);
         const int R = dcn::gemm_pair(gt);
         s.pair = R;
-        const dcn::DeformConv2dBackwardDataTile tile =
-            gpu ? dcn::DeformConv2dBackwardDataTile{1, 1}
-                : dcn::deform_conv2d_backward_data_cpu_tile(get_target(), t, R);
+        const dcn::DeformConv2dBackwardDataTile tile = dcn::deform_conv2d_backward_data_cpu_tile(get_target(), t, R);
         Expr Kg_pairs = R == 1 ? Kg : (Kg + (R - 1)) / R;
         const Var &ib = s.in_blk, &bk = s.blk;
         {
@@ -136,22 +131,6 @@ public:
             s.weight_t(ib, o, k, bk, g) = R == 1 ? v : select(ow < Kg, v, Internal::make_zero(gt));
         }
 
-        Func offset_e = BoundaryConditions::repeat_edge(offset, {{0, oW}, {0, oH}});
-        Func offset_c("offset_c");
-        offset_c(x, y, c, n) = cast(t, offset_e(x, y, c, n));
-        const dcn::DeformConv2dGeometry geo{stride_y, stride_x, pad_top, pad_left, dilation_y, dilation_x,
-                                            H, W, kW, taps};
-        const dcn::DeformSamplePoint sp = dcn::deform_conv2d_sample_point(geo, offset_c, py, px, k, g, n, t);
-        Expr m = Internal::make_one(t);
-        if (with_mask) {
-            Func mask_c = BoundaryConditions::repeat_edge(*mask, {{0, oW}, {0, oH}});
-            m = cast(t, mask_c(px, py, g * taps + k, n));
-        }
-        s.sample(p, k, g, n) = Tuple(sp.y0, sp.x0, sp.ly, sp.lx, m, sp.inside_closed);
-        Expr y0 = s.sample(p, k, g, n)[0], x0 = s.sample(p, k, g, n)[1];
-        Expr ly = s.sample(p, k, g, n)[2], lx = s.sample(p, k, g, n)[3];
-        Expr hy = 1.0f - ly, hx = 1.0f - lx;
-
         // grad_columns: the group's output channels o = grp*Kg + r of input
         // channel c = g*cpg + ci (grp = c / Cg). A schedule may compute whole
         // register tiles past the group's last channel or the last pixel:
@@ -168,72 +147,30 @@ public:
             cast(t, s.gy(g_lane, grp * Kg_pairs + s.rg_o, p / tile.pixels, n));
         s.grad_columns(ci, g, k, p, n) = s.grad_columns_sum(ci, g, k, p, n);
 
-        // The coordinate and mask gradients: sums over the offset group's
-        // channels of grad_columns x the derivatives of the sample.
-        s.rc = RDom(0, cpg, "rc");
-        Expr cc = g * cpg + s.rc;
-        Expr v00 = s.input_cl(cc, x0, y0, n), v01 = s.input_cl(cc, x0 + 1, y0, n);
-        Expr v10 = s.input_cl(cc, x0, y0 + 1, n), v11 = s.input_cl(cc, x0 + 1, y0 + 1, n);
-        Expr gc = s.grad_columns(s.rc, g, k, p, n);
-        s.coord_sums(p, k, g, n) = Tuple(zero, zero, zero);
-        s.coord_sums(p, k, g, n) = Tuple(
-            s.coord_sums(p, k, g, n)[0] + gc * (hx * (v10 - v00) + lx * (v11 - v01)),
-            s.coord_sums(p, k, g, n)[1] + gc * (hy * (v01 - v00) + ly * (v11 - v10)),
-            s.coord_sums(p, k, g, n)[2] + gc * (hy * (hx * v00 + lx * v01) + ly * (hx * v10 + lx * v11)));
-
-        // grad_offset(x, y, ch, n): ch = g*2*taps + 2k (y) or + 1 (x).
-        Expr ch_g = c / (2 * taps), ch_k = (c / 2) % taps;
-        Expr q = y * oW + x;
-        grad_offset(x, y, c, n) = cast(
-            st, select(valid_at(s, q, ch_k, ch_g, n),
-                       mask_at(s, q, ch_k, ch_g, n) *
-                           select(c % 2 == 0, s.coord_sums(q, ch_k, ch_g, n)[0], s.coord_sums(q, ch_k, ch_g, n)[1]),
-                       zero));
-        s.grad_offset = grad_offset;
+        // Everything from grad_columns on: deform_conv2d_data_gradients.h.
+        dcn::DataGradientsIO io;
+        io.input_zero = BoundaryConditions::constant_exterior(input, Internal::make_zero(st), {{0, W}, {0, H}});
+        Func offset_e = BoundaryConditions::repeat_edge(offset, {{0, oW}, {0, oH}});
+        io.offset(x, y, c, n) = cast(t, offset_e(x, y, c, n));
         if (with_mask) {
-            // The mask's gradient is the sample's value, 0 outside the open
-            // region -1 < y < H, -1 < x < W: on the line y = -1 (x = -1)
-            // the corner inside has weight 0 and may hold NaN / Inf, so the
-            // sum is dropped there too (row -1 with ly = 0: y = -1 exactly).
-            Expr mg = c / taps, mk = c % taps;
-            Tuple sm = s.sample(q, mk, mg, n);
-            Expr open = sm[5] && (sm[0] > -1 || sm[2] > zero) && (sm[1] > -1 || sm[3] > zero);
-            (*grad_mask)(x, y, c, n) = cast(st, select(open, s.coord_sums(q, mk, mg, n)[2], zero));
-            s.grad_mask = *grad_mask;
+            Func mask_e = BoundaryConditions::repeat_edge(*mask, {{0, oW}, {0, oH}});
+            io.mask(x, y, c, n) = cast(t, mask_e(x, y, c, n));
         }
-
-        // The scatter: for every channel, in the fixed order (pixel, tap,
-        // corner), grad_columns x the corner's mask-scaled weight added to
-        // the corner. Rows / columns -1 and H / W are the zero border,
-        // dropped by the output.
-        s.rs = RDom(0, 4, 0, taps, 0, P, "rs");
-        Expr rk = s.rs.y, rp = s.rs.z;
-        Expr cy = s.rs.x / 2, cx = s.rs.x % 2;
-        Expr sy0 = s.sample(rp, rk, g, n)[0], sx0 = s.sample(rp, rk, g, n)[1];
-        Expr sly = s.sample(rp, rk, g, n)[2], slx = s.sample(rp, rk, g, n)[3];
-        Expr wy = select(cy == 0, 1.0f - sly, sly), wx = select(cx == 0, 1.0f - slx, slx);
-        Expr wgt = select(s.sample(rp, rk, g, n)[5], s.sample(rp, rk, g, n)[4] * wy * wx, zero);
-        s.grad_input_cl(ci, x, y, g, n) = zero;
-        s.grad_input_cl(ci, sx0 + cx, sy0 + cy, g, n) += wgt * s.grad_columns(ci, g, rk, rp, n);
-        grad_input(x, y, ci, g, n) = cast(st, s.grad_input_cl(ci, x, y, g, n));
-        s.grad_input = grad_input;
+        io.geo = {stride_y, stride_x, pad_top, pad_left, dilation_y, dilation_x, H, W, kW, taps};
+        io.C = C;
+        io.oW = oW;
+        io.oH = oH;
+        io.offset_groups = offset_groups;
+        io.storage = st;
+        io.grad_input = grad_input;
+        io.grad_offset = grad_offset;
+        if (with_mask) io.grad_mask = *grad_mask;
+        dcn::define_data_gradients(s, io);
 
         s.groups = groups;
         s.offset_groups = offset_groups;
 
-        if (get_target().has_gpu_feature()) {
-            dcn::schedule_deform_conv2d_backward_data_gpu(s, get_target());
-        } else {
-            dcn::schedule_deform_conv2d_backward_data_cpu(s, get_target());
-        }
-    }
-
-private:
-    static Expr valid_at(dcn::DeformConv2dBackwardDataStages &s, Expr q, Expr k, Expr g, Expr n) {
-        return s.sample(q, k, g, n)[5];
-    }
-    static Expr mask_at(dcn::DeformConv2dBackwardDataStages &s, Expr q, Expr k, Expr g, Expr n) {
-        return s.sample(q, k, g, n)[4];
+        dcn::schedule_deform_conv2d_backward_data_cpu(s, get_target());
     }
 };
 

@@ -4,14 +4,15 @@
 //   grad_weight[o, cw, k] = sum_{n, p} grad_out[n, o, p] * columns[n, c, k, p]
 //   (c = (o / (K/groups)) * (C/groups) + cw, columns = the forward's
 //   mask-scaled bilinear samples), grad_bias[o] = sum_{n, p} grad_out[n, o, p].
-// Only the algorithm lives here; schedules are in
-// schedules/<backend>/deform_conv2d_backward.h.
+// The CPU kernel; only the algorithm lives here, the schedule is in
+// schedules/cpu/deform_conv2d_backward.h. On a GPU the weight gradients
+// are stages instead (deform_conv2d_columns, then a GEMM and
+// deform_conv2d_grad_weight_finish).
 
 #include "Halide.h"
 #include "common.h"
 #include "storage16.h"
 #include "cpu/deform_conv2d_backward.h"
-#include "cuda/deform_conv2d_backward.h"
 #include "deform_conv2d_backward_algorithm.h"
 #include "deform_conv2d_sampling.h"
 
@@ -79,7 +80,8 @@ public:
 
         // Zero outside the image and past the last channel (a CPU schedule
         // computes whole blocks of channels with unclamped, dense loads).
-        const bool gpu = get_target().has_gpu_feature();
+        _halide_user_assert(!get_target().has_gpu_feature())
+            << "deform_conv2d's GPU weight gradients are columns + grad_weight stages (cmake/DcnRegistry.cmake)";
         Func input_zero =
             BoundaryConditions::constant_exterior(input, Internal::make_zero(st), {{0, W}, {0, H}, {0, C}});
         s.input_cl(c, x, y, n) = cast(t, input_zero(x, y, c, n));
@@ -103,7 +105,7 @@ public:
             scale = cast(t, mask_c(px, py, g * taps + k, n));
         }
         s.sample(p, k, g, n) = dcn::deform_conv2d_forward_sample(sp, scale);
-        Expr c_in = gpu ? clamp(g * cpg + ci, 0, C - 1) : g * cpg + ci;
+        Expr c_in = g * cpg + ci;
         s.columns(ci, g, k, p, n) = dcn::deform_conv2d_column(s.sample(p, k, g, n), s.input_cl, c_in, n);
 
         // The GEMM's operand type and pairing (bfloat16 pairs of pixels on
@@ -120,9 +122,9 @@ public:
         // the pair's pixel (2p + pl) is the innermost dimension, the padding
         // pixel 0: each pixel's channels are computed as dense vectors and
         // interleaved (a select on pl, not an index that depends on it).
-        const int B = gpu ? 1 : dcn::deform_conv2d_backward_weight_cpu_block(get_target(), t);
+        const int B = dcn::deform_conv2d_backward_weight_cpu_block(get_target(), t);
         Expr one_og = offset_groups == 1;
-        Expr cblk = gpu ? min(s.cb * B + s.cb_i, C - 1) : s.cb * B + s.cb_i;
+        Expr cblk = s.cb * B + s.cb_i;
         auto col_at = [&](const Expr &pix) {
             return s.columns(select(one_og, cblk, cblk % cpg), select(one_og, 0, min(cblk / cpg, offset_groups - 1)),
                              k, pix, n);
@@ -177,11 +179,7 @@ public:
         // The runtime's views start at 0: with that known, a block of weight
         // channels is a whole block of the blocked columns (dense loads).
         for (int d = 0; d < 4; d++) grad_weight.dim(d).set_min(0);
-        if (get_target().has_gpu_feature()) {
-            dcn::schedule_deform_conv2d_backward_weight_gpu(s, get_target());
-        } else {
-            dcn::schedule_deform_conv2d_backward_weight_cpu(s, get_target());
-        }
+        dcn::schedule_deform_conv2d_backward_weight_cpu(s, get_target());
     }
 };
 

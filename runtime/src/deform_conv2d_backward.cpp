@@ -89,15 +89,6 @@ TensorView image(const TensorView &t, int64_t n) {
     return v;
 }
 
-// (N, C, H, W) -> (N, G, C/G, H, W): the channels split by offset group.
-TensorView split_channels(const TensorView &t, int64_t groups) {
-    TensorView v = t;
-    const std::vector<int64_t> st = t.effective_strides();
-    v.shape = {t.shape[0], groups, t.shape[1] / groups, t.shape[2], t.shape[3]};
-    v.strides = {st[0], st[1] * (t.shape[1] / groups), st[1], st[2], st[3]};
-    return v;
-}
-
 const detail::KernelEntry &kernel_for(detail::Direction dir, DType dtype, unsigned variant) {
     return detail::require_kernel(kFn, detail::Op::deform_conv2d, dir, dtype, variant);
 }
@@ -118,8 +109,11 @@ void deform_conv2d_backward(const TensorView &grad_output, const TensorView &inp
     using namespace detail::flag;
     const DType dt = input.dtype;
 
-    // Data gradients, one image per call (grad_columns is made per call).
-    if (grads.input || grads.offset || grads.mask) {
+    // Data gradients on a GPU: grad_columns and col2im (deform_conv2d_gpu.h).
+    if ((grads.input || grads.offset || grads.mask) && opt.device != Device::cpu)
+        detail::deform_conv2d_gpu_data_gradients(pr, grad_output, input, offset, weight, mask, grads, opt);
+    // Data gradients on the CPU, one image per call (grad_columns is made per call).
+    else if (grads.input || grads.offset || grads.mask) {
         const detail::KernelEntry &k =
             kernel_for(detail::Direction::backward_data, dt, mask ? deform_conv2d_with_mask : 0);
         const bool gpu = opt.device != Device::cpu;
@@ -135,7 +129,7 @@ void deform_conv2d_backward(const TensorView &grad_output, const TensorView &inp
             if (mask) call.input("mask", image(*mask, n));
             detail::add_geometry_scalars(call, pr, opt);
             call.output("grad_input",
-                        split_channels(grads.input ? image(*grads.input, n) : no_input, pr.offset_groups));
+                        detail::split_channels(grads.input ? image(*grads.input, n) : no_input, pr.offset_groups));
             call.output("grad_offset", grads.offset ? image(*grads.offset, n) : no_offset);
             if (mask) call.output("grad_mask", grads.mask ? image(*grads.mask, n) : no_mask);
             const int status = call.run(k);

@@ -241,7 +241,98 @@ bool grad_weight_on_cublaslt(KernelCall &call, const DeformConv2dProblem &pr, co
     return true;
 }
 
+// grad_columns of one chunk on cuBLASLt: per group, for the chunk's
+// images (a strided batch), grad_columns_g (R x P, float32) =
+// weight_g^T (R x Kg) x grad_output_g (Kg x P).
+bool grad_columns_on_cublaslt(KernelCall &call, const DeformConv2dProblem &pr, const TensorView &w3,
+                              const TensorView &gy, int64_t count, DType dtype, bool tf32, std::string *why) {
+    if (!cublaslt_available(why)) return false;
+    const std::vector<int64_t> ws = w3.effective_strides(), gs = gy.effective_strides();
+    const int64_t taps = pr.taps(), P = pr.oH * pr.oW, Kg = pr.K / pr.groups, R = pr.Cg * taps;
+    if (ws[2] != 1 || ws[1] != taps || gs[2] != 1) {
+        *why = "a weight or grad_output layout cuBLASLt cannot take";
+        return false;
+    }
+    PushContext current(call.cuda_context());
+    call.scratch("cublaslt_workspace", {int64_t(kCublasLtWorkspaceBytes / 4)}, DType::float32);
+    auto *wp = static_cast<unsigned char *>(call.cuda_address("weight", false));
+    auto *gp = static_cast<unsigned char *>(call.cuda_address("grad_output", false));
+    auto *gc = static_cast<unsigned char *>(call.cuda_address("grad_columns", true));
+    void *workspace = call.cuda_address("cublaslt_workspace", true);
+    const int64_t es = int64_t(dtype_size(dtype)), gc_es = 4;
+    for (int64_t g = 0; g < pr.groups; g++) {
+        GemmDesc d;
+        d.dtype = dtype;
+        d.d_dtype = DType::float32;
+        d.tf32 = tf32;
+        d.m = R;
+        d.n = P;
+        d.k = Kg;
+        d.batch = static_cast<int>(count);
+        d.a = wp + g * Kg * ws[0] * es;  // stored Kg x R: A^T
+        d.lda = ws[0];
+        d.trans_a = true;
+        d.b = gp + g * Kg * gs[1] * es;
+        d.ldb = gs[1];
+        d.stride_b = gs[0];
+        d.d = gc + g * R * P * gc_es;
+        d.ldd = P;
+        d.stride_d = pr.C * taps * P;
+        if (!cublaslt_gemm("deform_conv2d_backward", d, call.cuda_stream(), workspace, kCublasLtWorkspaceBytes, why)) {
+            if (g > 0)
+                throw Error("deform_conv2d_backward", "cublasLt", "internal error: a GEMM refused after others ran: " + *why);
+            return false;
+        }
+    }
+    return true;
+}
+
 }  // namespace
+
+void deform_conv2d_gpu_data_gradients(const DeformConv2dProblem &pr, const TensorView &grad_output,
+                                      const TensorView &input, const TensorView &offset, const TensorView &weight,
+                                      const std::optional<TensorView> &mask, const DeformConv2dGradients &grads,
+                                      const DeformConv2dOptions &opt) {
+    const char *fn = "deform_conv2d_backward";
+    if (pr.N == 0) return;  // no image: nothing to write
+    const DType dtype = input.dtype;
+    const DType compute = dtype == DType::float64 ? DType::float64 : DType::float32;
+    const int64_t taps = pr.taps(), P = pr.oH * pr.oW, G = pr.offset_groups;
+    const int64_t chunk = images_per_chunk(fn, pr, compute);
+    const FlatWeight w3(weight, pr, fn, "weight");
+    const FlatPixels gy(grad_output, fn, "grad_output");
+    // Gradients not asked for: computed for one image into host scratch, dropped.
+    const UnwantedGradient no_input(input.shape, dtype, true), no_offset(offset.shape, dtype, true),
+        no_mask(pr.mask_shape(), dtype, true);
+    using namespace flag;
+    const KernelEntry &gemm_kernel =
+        require_kernel(fn, Op::deform_conv2d_grad_columns, Direction::backward_data, dtype, 0);
+    const KernelEntry &col2im_kernel = require_kernel(fn, Op::deform_conv2d_col2im, Direction::backward_data, dtype,
+                                                      mask ? deform_conv2d_col2im_with_mask : 0);
+    for (int64_t n0 = 0; n0 < pr.N; n0 += chunk) {
+        const int64_t count = std::min(chunk, pr.N - n0);
+        KernelCall call(fn, opt.device, opt.cuda);
+        call.input("input", images(input, n0, count));
+        call.input("offset", images(offset, n0, count));
+        if (mask) call.input("mask", images(*mask, n0, count));
+        call.input("weight", w3.view());
+        const TensorView gy_chunk = images(gy.view(), n0, count);
+        call.input("grad_output", gy_chunk);
+        call.scalar("kernel_w", static_cast<int32_t>(pr.kW));
+        add_geometry_scalars(call, pr, opt);
+        call.output("grad_input",
+                    split_channels(grads.input ? images(*grads.input, n0, count) : no_input.view(), G));
+        call.output("grad_offset", grads.offset ? images(*grads.offset, n0, count) : no_offset.view());
+        if (mask) call.output("grad_mask", grads.mask ? images(*grads.mask, n0, count) : no_mask.view());
+        call.scratch("grad_columns", {count, G, pr.C / G, taps, P}, compute);
+        std::string why;
+        const bool on_cublaslt = opt.device == Device::cuda && compute == DType::float32 &&
+                                 grad_columns_on_cublaslt(call, pr, w3.view(), gy_chunk, count, dtype,
+                                                          opt.cuda.allow_tf32, &why);
+        if (!on_cublaslt) call.check(call.run(gemm_kernel));
+        call.finish(call.run(col2im_kernel));
+    }
+}
 
 void deform_conv2d_gpu_weight_gradients(const DeformConv2dProblem &problem, const TensorView &grad_output,
                                         const TensorView &input, const TensorView &offset,

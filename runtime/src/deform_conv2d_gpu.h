@@ -24,6 +24,16 @@ void deform_conv2d_gpu_weight_gradients(const DeformConv2dProblem &problem, cons
                                         const std::optional<TensorView> &grad_weight,
                                         const std::optional<TensorView> &grad_bias, const DeformConv2dOptions &options);
 
+// deform_conv2d's data gradients on a GPU, those of `grads` given (input,
+// offset, mask): per chunk of images, grad_columns = weight^T x
+// grad_output in the compute type (cuBLASLt on CUDA where it loads, else
+// dcn's Halide GEMM), then col2im (the scatter into grad_input and the
+// offset / mask sums).
+void deform_conv2d_gpu_data_gradients(const DeformConv2dProblem &problem, const TensorView &grad_output,
+                                      const TensorView &input, const TensorView &offset, const TensorView &weight,
+                                      const std::optional<TensorView> &mask, const DeformConv2dGradients &grads,
+                                      const DeformConv2dOptions &options);
+
 // The GEMM a device's deform_conv2d uses (BuildInfo::gpu_gemm).
 std::string gpu_gemm_backend(Device device);
 

@@ -57,4 +57,12 @@ UnwantedGradient::UnwantedGradient(std::vector<int64_t> shape, DType dtype, bool
     view_.data = &dummy;
 }
 
+TensorView split_channels(const TensorView &t, int64_t groups) {
+    TensorView v = t;
+    const std::vector<int64_t> st = t.effective_strides();
+    v.shape = {t.shape[0], groups, t.shape[1] / groups, t.shape[2], t.shape[3]};
+    v.strides = {st[0], st[1] * (t.shape[1] / groups), st[1], st[2], st[3]};
+    return v;
+}
+
 }  // namespace dcn::detail

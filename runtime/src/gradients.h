@@ -19,6 +19,10 @@ struct NamedView {
 void check_no_overlap(const char *function, const std::vector<NamedView> &grads,
                       const std::vector<NamedView> &inputs);
 
+// (N, C, H, W) -> (N, G, C/G, H, W): the channels split by offset group,
+// as deform_conv2d's data-gradient kernels write grad_input.
+TensorView split_channels(const TensorView &t, int64_t groups);
+
 // A zero-filled host tensor owned by the call (stand-ins for empty inputs).
 class ScratchTensor {
 public:

@@ -1,5 +1,6 @@
-// GPU schedules of deform_conv2d's weight-gradient stages
-// (generators/deform_conv2d_grad_weight*_generator.cpp), compiled for CUDA
+// GPU schedules of deform_conv2d's GEMM stages of the gradients
+// (generators/deform_conv2d_grad_weight*_generator.cpp,
+// deform_conv2d_grad_columns_generator.cpp), compiled for CUDA
 // and, the same, for OpenCL on PoCL in the tests. gpu_blocks / gpu_threads
 // only.
 #pragma once
@@ -50,6 +51,48 @@ inline void schedule_grad_weight_gpu(GradWeightStages &s) {
     s.sum.update().reorder(s.c, s.o, s.k, s.r.x, s.r.y).unroll(s.c).unroll(s.o);
     // One group: a column does not depend on the output channel (4 column
     // rows per thread, not 16).
+    s.output.specialize(s.groups == 1);
+}
+
+// deform_conv2d_grad_columns: grad_columns(p, k, ci, g, n) = sum over the
+// group's output channels.
+struct GradColumnsStages {
+    Halide::Var p{"p"}, k{"k"}, ci{"ci"}, g{"g"}, n{"n"};
+    Halide::Func sum{"sum"};
+    Halide::RDom r;  // the group's output channels
+    Halide::Func output;
+    Halide::Expr groups;
+};
+
+// One block per 64 pixels x 8 channels of one (tap, offset group, image);
+// each of its 32 threads owns 4 consecutive pixels x 2 channels, summed
+// over the group's output channels in registers (per step 4 grad_output
+// values, contiguous across the warp, and 2 weights for 8 FMAs). The
+// fallback of cuBLASLt's GEMM and what PoCL tests.
+inline void schedule_grad_columns_gpu(GradColumnsStages &s) {
+    using namespace Halide;
+    const int tile_p = 64, tile_c = 8, reg_p = 4, reg_c = 2;
+    Var po("po"), pin("pin"), co("co"), cin("cin"), pt("pt"), pr("pr"), ct("ct"), cr("cr"), t("t");
+    s.output.compute_root()
+        .split(s.p, po, pin, tile_p, TailStrategy::GuardWithIf)
+        .split(s.ci, co, cin, tile_c, TailStrategy::GuardWithIf)
+        .reorder(pin, cin, po, co, s.k, s.g, s.n)
+        .fuse(s.k, s.g, t)
+        .fuse(co, t, t)
+        .gpu_blocks(po, t, s.n)
+        .split(pin, pt, pr, reg_p, TailStrategy::GuardWithIf)
+        .split(cin, ct, cr, reg_c, TailStrategy::GuardWithIf)
+        .reorder(pr, cr, pt, ct)
+        .gpu_threads(pt, ct)
+        .unroll(pr)
+        .unroll(cr);
+    s.sum.compute_at(s.output, pt)
+        .bound_extent(s.p, reg_p)
+        .bound_extent(s.ci, reg_c)
+        .reorder(s.p, s.ci, s.k, s.g, s.n)
+        .unroll(s.p)
+        .unroll(s.ci);
+    s.sum.update().reorder(s.p, s.ci, s.k, s.g, s.n, s.r.x).unroll(s.p).unroll(s.ci);
     s.output.specialize(s.groups == 1);
 }
 
