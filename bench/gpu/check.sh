@@ -31,6 +31,16 @@ dcn="$root/build/bin/dcn" tests="$root/build/tests/dcn_tests" bench="$root/build
 for f in "$dcn" "$tests" "$bench"; do
     [ -x "$f" ] || { echo "gpu check: $f is missing (build first, or carry bench/gpu/pack from bench/gpu/pack.sh)"; exit 2; }
 done
+# cuBLASLt for the C++ binaries (dcn loads it by name): the system's, else
+# the CUDA toolkit's, else PyTorch's wheels' (nvidia/*/lib). "gpu gemm:" in
+# versions.txt says which GEMM ran.
+if ! ldconfig -p 2>/dev/null | grep -q 'libcublasLt\.so'; then
+    site_dir=$(python3 -c 'import os, torch; print(os.path.dirname(os.path.dirname(torch.__file__)))' 2>/dev/null)
+    for d in /usr/local/cuda/lib64 /usr/local/cuda/lib \
+             $( [ -n "$site_dir" ] && find "$site_dir/nvidia" -name 'libcublasLt.so*' -printf '%h\n' 2>/dev/null | sort -u); do
+        ls "$d"/libcublasLt.so* >/dev/null 2>&1 && export LD_LIBRARY_PATH="$d${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
+    done
+fi
 why=$("$dcn" info 2>&1 | sed -n 's/^device cuda: not usable: //p')
 [ -z "$why" ] || { echo "gpu check: CUDA is not usable: $why"; exit 2; }
 
