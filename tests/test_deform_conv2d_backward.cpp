@@ -14,6 +14,7 @@
 
 #include <dcn/dcn.h>
 
+#include <algorithm>
 #include <cmath>
 #include <cstring>
 #include <optional>
@@ -24,6 +25,7 @@
 #include <vector>
 
 #include "cpu_paths.h"
+#include "deform_conv2d_gpu.h"  // runtime/src: the chunk budget
 #include "deform_conv2d_cases.h"
 #include "error_expect.h"
 #include "reference/deform_conv2d_backward_ref.h"
@@ -382,6 +384,85 @@ TEST(BackwardGpu, SubsetsOnOpenCL) {
     const Grads<float> gb = run_backward<float>(b, only_bias, dcn::Device::opencl);
     EXPECT_TRUE(dcn_test::matches_reference(gb.bias.data(), b.ref.bias, {6}, 2 * 63));
     for (float e : gb.weight) ASSERT_TRUE(std::isnan(e));
+}
+
+// The GPU path in chunks of images (runtime/src/deform_conv2d_gpu.h): one
+// image a chunk gives the same bits as one chunk for all (the weight
+// gradient summed over the images in the same order, the rest per image),
+// forward and backward.
+TEST(BackwardGpu, ChunksOfOneImageGiveTheSameBitsOnOpenCL) {
+    std::string why;
+    if (!dcn::device_usable(dcn::Device::opencl, &why)) GTEST_SKIP() << "OpenCL not usable here: " << why;
+    Case c("gpu_chunks");
+    c.in(3, 6, 7, 9).wt(4, 3, 3).pad(1).og(2).with_mask().with_bias();
+    const BackwardProblem b = make_backward(c);
+    const Problem &f = b.fwd;
+    auto forward = [&] {
+        std::vector<float> out(static_cast<size_t>(numel(f.out_shape)), NAN);
+        std::optional<dcn::TensorView> mask = dcn::TensorView(f.mask.data.data(), f.mask.shape);
+        std::optional<dcn::TensorView> bias = dcn::TensorView(f.bias.data.data(), f.bias.shape);
+        dcn::DeformConv2dOptions o = options_of(f.p);
+        o.device = dcn::Device::opencl;
+        dcn::deform_conv2d(dcn::TensorView(f.input.data.data(), f.input.shape),
+                           dcn::TensorView(f.offset.data.data(), f.offset.shape),
+                           dcn::TensorView(f.weight.data.data(), f.weight.shape), mask, bias,
+                           dcn::TensorView(out.data(), f.out_shape), o);
+        return out;
+    };
+    const std::vector<float> out_one_chunk = forward();
+    const Grads<float> one_chunk = run_backward<float>(b, {}, dcn::Device::opencl);
+    const int64_t before = dcn::detail::set_gpu_columns_budget(1);  // one image a chunk
+    const std::vector<float> out_chunks = forward();
+    const Grads<float> chunks = run_backward<float>(b, {}, dcn::Device::opencl);
+    dcn::detail::set_gpu_columns_budget(before);
+    EXPECT_TRUE(dcn_test::matches_reference(out_chunks, f.reference(), f.out_shape, f.reduction_len()));
+    EXPECT_TRUE(dcn_test::bitwise_equal(out_chunks, out_one_chunk, f.out_shape));
+    expect_matches(chunks, b, dcn_test::Tolerance{});
+    expect_bitwise(chunks, one_chunk, "one image a chunk");
+}
+
+// Host tensors whose last two dimensions are not back to back (a kernel's
+// taps, an image's pixels): the GPU path copies them (runtime/src/flat_views.h)
+// and gives the same bits as for contiguous tensors.
+TEST(BackwardGpu, StridedHostTensorsOnOpenCL) {
+    std::string why;
+    if (!dcn::device_usable(dcn::Device::opencl, &why)) GTEST_SKIP() << "OpenCL not usable here: " << why;
+    Case c("gpu_strided");
+    c.in(2, 4, 6, 7).wt(5, 3, 3).pad(1).with_mask();
+    const BackwardProblem b = make_backward(c);
+    const Problem &f = b.fwd;
+    dcn::DeformConv2dOptions o = options_of(f.p);
+    o.device = dcn::Device::opencl;
+    const dcn::TensorView x(f.input.data.data(), f.input.shape), off(f.offset.data.data(), f.offset.shape);
+    std::optional<dcn::TensorView> mask = dcn::TensorView(f.mask.data.data(), f.mask.shape);
+    // The weight with a padded kernel row, the output with padded rows.
+    dcn_test::Strided w = dcn_test::embed(f.weight.shape, {0, 0, 0, 1}, &f.weight.data, 0.0f);
+    dcn_test::Strided out = dcn_test::embed(f.out_shape, {0, 0, 0, 2}, nullptr, 7.0f);
+    dcn::deform_conv2d(x, off, w.view(), mask, std::nullopt, out.view(), o);
+    std::vector<float> out_flat(static_cast<size_t>(numel(f.out_shape)));
+    dcn::deform_conv2d(x, off, dcn::TensorView(f.weight.data.data(), f.weight.shape), mask, std::nullopt,
+                       dcn::TensorView(out_flat.data(), f.out_shape), o);
+    EXPECT_TRUE(dcn_test::bitwise_equal(dcn_test::gather(out), out_flat, f.out_shape));
+    EXPECT_TRUE(dcn_test::matches_reference(out_flat, f.reference(), f.out_shape, f.reduction_len()));
+    // Backward: grad_output with padded rows, grad_weight with a padded kernel row.
+    dcn_test::Strided gy = dcn_test::embed(b.grad_output.shape, {0, 0, 0, 1}, &b.grad_output.data, 0.0f);
+    dcn_test::Strided gw = dcn_test::embed(f.weight.shape, {0, 0, 0, 2}, nullptr, 7.0f);
+    std::vector<float> gx(f.input.data.size()), goff(f.offset.data.size()), gm(f.mask.data.size());
+    dcn::DeformConv2dGradients g;
+    g.input = dcn::TensorView(gx.data(), f.input.shape);
+    g.offset = dcn::TensorView(goff.data(), f.offset.shape);
+    g.mask = dcn::TensorView(gm.data(), f.mask.shape);
+    g.weight = gw.view();
+    dcn::deform_conv2d_backward(gy.view(), x, off, w.view(), mask, g, o);
+    const Grads<float> flat = run_backward<float>(b, {}, dcn::Device::opencl);
+    EXPECT_TRUE(dcn_test::bitwise_equal(dcn_test::gather(gw), flat.weight, f.weight.shape));
+    EXPECT_TRUE(dcn_test::bitwise_equal(gx, flat.input, f.input.shape));
+    EXPECT_TRUE(dcn_test::bitwise_equal(goff, flat.offset, f.offset.shape));
+    EXPECT_TRUE(dcn_test::bitwise_equal(gm, flat.mask, f.mask.shape));
+    // Nothing written outside the gradient's view.
+    const std::vector<float> inside = dcn_test::gather(gw);
+    EXPECT_EQ(std::count(gw.buffer.begin(), gw.buffer.end(), 7.0f) - std::count(inside.begin(), inside.end(), 7.0f),
+              static_cast<int64_t>(gw.buffer.size()) - numel(f.weight.shape));
 }
 
 TEST_F(DcnTest, BackwardIsBitwiseDeterministicOverRunsAndThreadCounts) {

@@ -7,6 +7,7 @@
 
 #include "deform_conv2d_gpu.h"
 #include "deform_conv2d_problem.h"
+#include "flat_views.h"
 #include "kernel_table.h"
 
 namespace dcn {
@@ -16,56 +17,6 @@ constexpr const char *kFn = "deform_conv2d";
 using detail::shape_str;
 
 std::string str(int64_t v) { return std::to_string(v); }
-
-// The kernels write the output as (N, K, oH*oW), its pixels flattened in
-// raster order, so that their tiles of pixels may cross rows. That needs
-// the rows of each (n, k) plane back to back; an output view with another
-// layout (a padded row pitch) is computed into a contiguous temporary and
-// copied into place afterwards (host memory only).
-class FlatOutput {
-public:
-    explicit FlatOutput(const TensorView &out) : out_(out) {
-        const std::vector<int64_t> st = out.effective_strides();
-        const int64_t oh = out.shape[2], ow = out.shape[3];
-        // The stride of the flattened pixel dimension, if one stride serves.
-        const bool flat = oh <= 1 || ow <= 1 || st[2] == ow * st[3];
-        const int64_t pixel_stride = ow > 1 ? st[3] : (oh > 1 ? st[2] : 1);
-        if (flat && pixel_stride == 1) {
-            view_ = out;
-            view_.shape = {out.shape[0], out.shape[1], oh * ow};
-            view_.strides = {st[0], st[1], 1};
-            return;
-        }
-        if (out.device != Device::cpu) {
-            throw Error(kFn, "output",
-                        "a device tensor must have its rows back to back (strides [*, *, oW, 1]), got strides " +
-                            detail::shape_str(st) + " for shape " + detail::shape_str(out.shape));
-        }
-        temp_.assign(static_cast<size_t>(out.numel()) * dtype_size(out.dtype), 0);
-        view_.data = temp_.data();
-        view_.shape = {out.shape[0], out.shape[1], oh * ow};
-        view_.dtype = out.dtype;
-    }
-    const TensorView &view() const { return view_; }
-    // Copies a temporary's result into the caller's tensor.
-    void finish() const {
-        if (temp_.empty()) return;
-        const std::vector<int64_t> st = out_.effective_strides();
-        const size_t size = dtype_size(out_.dtype);
-        const unsigned char *src = temp_.data();
-        unsigned char *dst = static_cast<unsigned char *>(out_.data);
-        for (int64_t n = 0; n < out_.shape[0]; n++)
-            for (int64_t k = 0; k < out_.shape[1]; k++)
-                for (int64_t y = 0; y < out_.shape[2]; y++)
-                    for (int64_t x = 0; x < out_.shape[3]; x++, src += size)
-                        std::memcpy(dst + (n * st[0] + k * st[1] + y * st[2] + x * st[3]) * size, src, size);
-    }
-
-private:
-    const TensorView &out_;
-    TensorView view_;
-    std::vector<unsigned char> temp_;  // dtype_size(out.dtype) bytes per element
-};
 
 }  // namespace
 
@@ -126,7 +77,7 @@ void deform_conv2d(const TensorView &input, const TensorView &offset, const Tens
 
     if (opt.device != Device::cpu) {
         detail::check_device(kFn, opt.device);
-        const FlatOutput flat_output(output);
+        const detail::FlatLastTwo flat_output(output, detail::FlatLastTwo::Use::output, kFn, "output");
         detail::deform_conv2d_gpu(pr, input, offset, weight, mask, bias, flat_output.view(), opt);
         flat_output.finish();
         return;
@@ -144,7 +95,7 @@ void deform_conv2d(const TensorView &input, const TensorView &offset, const Tens
     if (mask) call.input("mask", *mask);
     if (bias) call.input("bias", *bias);
     detail::add_geometry_scalars(call, pr, opt);
-    const FlatOutput flat_output(output);
+    const detail::FlatLastTwo flat_output(output, detail::FlatLastTwo::Use::output, kFn, "output");
     call.output("output", flat_output.view());
     using namespace detail::flag;
     const unsigned variant = (mask ? deform_conv2d_with_mask : 0) | (bias ? deform_conv2d_with_bias : 0);

@@ -11,6 +11,7 @@
 
 #include "deform_conv2d_gpu.h"
 #include "deform_conv2d_problem.h"
+#include "flat_views.h"
 #include "gradients.h"
 #include "kernel_table.h"
 
@@ -80,15 +81,6 @@ detail::DeformConv2dProblem validate(const TensorView &grad_output, const Tensor
     return pr;
 }
 
-// Image n of a batch (shape[0] = 1).
-TensorView image(const TensorView &t, int64_t n) {
-    TensorView v = t;
-    v.strides = t.effective_strides();
-    v.data = static_cast<unsigned char *>(t.data) + n * v.strides[0] * static_cast<int64_t>(dtype_size(t.dtype));
-    v.shape[0] = 1;
-    return v;
-}
-
 const detail::KernelEntry &kernel_for(detail::Direction dir, DType dtype, unsigned variant) {
     return detail::require_kernel(kFn, detail::Op::deform_conv2d, dir, dtype, variant);
 }
@@ -122,16 +114,17 @@ void deform_conv2d_backward(const TensorView &grad_output, const TensorView &inp
         const TensorView &no_input = no_input_u.view(), &no_offset = no_offset_u.view(), &no_mask = no_mask_u.view();
         for (int64_t n = 0; n < pr.N; n++) {
             detail::KernelCall call(kFn, opt.device, opt.cuda);
-            call.input("input", image(input, n));
-            call.input("offset", image(offset, n));
+            call.input("input", detail::images(input, n, 1));
+            call.input("offset", detail::images(offset, n, 1));
             call.input("weight", weight);
-            call.input("grad_output", image(grad_output, n));
-            if (mask) call.input("mask", image(*mask, n));
+            call.input("grad_output", detail::images(grad_output, n, 1));
+            if (mask) call.input("mask", detail::images(*mask, n, 1));
             detail::add_geometry_scalars(call, pr, opt);
             call.output("grad_input",
-                        detail::split_channels(grads.input ? image(*grads.input, n) : no_input, pr.offset_groups));
-            call.output("grad_offset", grads.offset ? image(*grads.offset, n) : no_offset);
-            if (mask) call.output("grad_mask", grads.mask ? image(*grads.mask, n) : no_mask);
+                        detail::split_channels(grads.input ? detail::images(*grads.input, n, 1) : no_input,
+                                               pr.offset_groups));
+            call.output("grad_offset", grads.offset ? detail::images(*grads.offset, n, 1) : no_offset);
+            if (mask) call.output("grad_mask", grads.mask ? detail::images(*grads.mask, n, 1) : no_mask);
             const int status = call.run(k);
             call.finish(status);
         }

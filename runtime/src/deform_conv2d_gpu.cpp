@@ -7,6 +7,7 @@
 #include "deform_conv2d_gpu.h"
 
 #include <algorithm>
+#include <atomic>
 #include <climits>
 #include <cstring>
 #include <string>
@@ -14,6 +15,7 @@
 
 #include "cublaslt.h"
 #include "cuda_driver.h"
+#include "flat_views.h"
 #include "gradients.h"
 #include "kernel_table.h"
 
@@ -23,16 +25,7 @@ namespace {
 constexpr const char *kFn = "deform_conv2d";
 // Columns per chunk of images at most (bytes; at least one image): c4
 // (256 x 9 x 4200 float32) is 38.7 MB an image, so 6 images a chunk.
-constexpr int64_t kColumnsBudget = int64_t(256) << 20;
-
-// Images [n0, n0 + count) of a tensor whose first dimension is the batch.
-TensorView images(const TensorView &t, int64_t n0, int64_t count) {
-    TensorView v = t;
-    v.strides = t.effective_strides();
-    v.shape[0] = count;
-    v.data = static_cast<unsigned char *>(t.data) + n0 * v.strides[0] * int64_t(dtype_size(t.dtype));
-    return v;
-}
+std::atomic<int64_t> g_columns_budget{int64_t(256) << 20};
 
 // The current CUDA context for calls outside Halide (cuBLASLt), restored after.
 class PushContext {
@@ -52,94 +45,6 @@ public:
 
 private:
     bool pushed_ = false;
-};
-
-// A weight (K, C/groups, kH, kW), or a weight gradient of that shape, as
-// the GPU stages take it: (K, C/groups, kH*kW), its taps flattened. A host
-// tensor whose taps are not back to back is copied (and copied back by
-// finish(), for a gradient); device memory must have them so.
-class FlatWeight {
-public:
-    FlatWeight(const TensorView &w, const DeformConv2dProblem &pr, const char *fn, const char *argument)
-        : w_(w), pr_(pr) {
-        const std::vector<int64_t> st = w.effective_strides();
-        const int64_t taps = pr.taps();
-        view_ = w;
-        if (pr.kH > 1 && pr.kW > 1 && st[2] != pr.kW * st[3]) {
-            if (w.device != Device::cpu)
-                throw Error(fn, argument,
-                            "on a GPU the kernel's rows must be back to back (strides [*, *, kW*s, s]), got strides " +
-                                shape_str(st));
-            copy_.resize(size_t(w.numel()) * dtype_size(w.dtype));
-            for_each([&](size_t flat, size_t strided) { std::memcpy(&copy_[flat], byte(strided), es()); });
-            view_.data = copy_.data();
-            view_.strides = {pr.Cg * taps, taps, 1};
-        } else {
-            view_.strides = {st[0], st[1], pr.kW > 1 ? st[3] : (pr.kH > 1 ? st[2] : 1)};
-        }
-        view_.shape = {pr.K, pr.Cg, taps};
-    }
-    const TensorView &view() const { return view_; }
-    // A gradient computed into the copy: back into the caller's tensor.
-    void finish() const {
-        if (copy_.empty()) return;
-        for_each([&](size_t flat, size_t strided) { std::memcpy(byte(strided), &copy_[flat], es()); });
-    }
-
-private:
-    size_t es() const { return dtype_size(w_.dtype); }
-    unsigned char *byte(size_t strided) const { return static_cast<unsigned char *>(w_.data) + strided; }
-    template <typename F>
-    void for_each(F f) const {
-        const std::vector<int64_t> st = w_.effective_strides();
-        size_t flat = 0;
-        for (int64_t k = 0; k < pr_.K; k++)
-            for (int64_t c = 0; c < pr_.Cg; c++)
-                for (int64_t i = 0; i < pr_.kH; i++)
-                    for (int64_t j = 0; j < pr_.kW; j++, flat += es())
-                        f(flat, size_t(k * st[0] + c * st[1] + i * st[2] + j * st[3]) * es());
-    }
-    const TensorView &w_;
-    const DeformConv2dProblem &pr_;
-    TensorView view_;
-    std::vector<unsigned char> copy_;
-};
-
-// An input whose last two dimensions must be one (rows back to back),
-// (N, K, oH, oW) -> (N, K, oH*oW); a host tensor that is not is copied.
-class FlatPixels {
-public:
-    FlatPixels(const TensorView &t, const char *fn, const char *argument) {
-        const std::vector<int64_t> st = t.effective_strides();
-        const int64_t oh = t.shape[2], ow = t.shape[3];
-        view_ = t;
-        view_.shape = {t.shape[0], t.shape[1], oh * ow};
-        if ((oh <= 1 || ow <= 1 || st[2] == ow * st[3]) && (ow > 1 ? st[3] : (oh > 1 ? st[2] : 1)) == 1) {
-            view_.strides = {st[0], st[1], 1};
-            return;
-        }
-        if (t.device != Device::cpu)
-            throw Error(fn, argument,
-                        "on a GPU its rows must be back to back (strides [*, *, oW, 1]), got strides " + shape_str(st));
-        const size_t es = dtype_size(t.dtype);
-        copy_.resize(size_t(t.numel()) * es);
-        unsigned char *dst = copy_.data();
-        for (int64_t n = 0; n < t.shape[0]; n++)
-            for (int64_t k = 0; k < t.shape[1]; k++)
-                for (int64_t y = 0; y < oh; y++)
-                    for (int64_t x = 0; x < ow; x++, dst += es)
-                        std::memcpy(dst,
-                                    static_cast<const unsigned char *>(t.data) +
-                                        (n * st[0] + k * st[1] + y * st[2] + x * st[3]) * int64_t(es),
-                                    es);
-        view_.data = copy_.data();
-        view_.strides = {};
-    }
-    const TensorView &view() const { return view_; }
-
-private:
-    TensorView view_;
-    std::vector<unsigned char> copy_;
 };
 
 // The per-group GEMMs of one chunk on cuBLASLt; false (with why) when it
@@ -188,7 +93,7 @@ bool gemm_on_cublaslt(KernelCall &call, const DeformConv2dProblem &pr, const Ten
     return true;
 }
 
-// Images per chunk: at most kColumnsBudget bytes of columns, at least one.
+// Images per chunk: at most the budget's bytes of columns, at least one.
 int64_t images_per_chunk(const char *fn, const DeformConv2dProblem &pr, DType dtype) {
     const int64_t per_image = pr.C * pr.taps() * pr.oH * pr.oW;
     if (per_image > INT32_MAX)
@@ -196,7 +101,8 @@ int64_t images_per_chunk(const char *fn, const DeformConv2dProblem &pr, DType dt
                     "the GPU path's columns of one image (channels x taps x output pixels = " +
                         std::to_string(per_image) + " values) exceed 2^31-1");
     const int64_t per_image_bytes = per_image * int64_t(dtype_size(dtype));
-    return std::clamp<int64_t>(kColumnsBudget / std::max<int64_t>(per_image_bytes, 1), 1, std::max<int64_t>(pr.N, 1));
+    return std::clamp<int64_t>(g_columns_budget.load() / std::max<int64_t>(per_image_bytes, 1), 1,
+                               std::max<int64_t>(pr.N, 1));
 }
 
 // grad_weight's GEMMs of one chunk on cuBLASLt, into the compute-type sum:
@@ -289,6 +195,8 @@ bool grad_columns_on_cublaslt(KernelCall &call, const DeformConv2dProblem &pr, c
 
 }  // namespace
 
+int64_t set_gpu_columns_budget(int64_t bytes) { return g_columns_budget.exchange(bytes); }
+
 void deform_conv2d_gpu_data_gradients(const DeformConv2dProblem &pr, const TensorView &grad_output,
                                       const TensorView &input, const TensorView &offset, const TensorView &weight,
                                       const std::optional<TensorView> &mask, const DeformConv2dGradients &grads,
@@ -299,8 +207,8 @@ void deform_conv2d_gpu_data_gradients(const DeformConv2dProblem &pr, const Tenso
     const DType compute = dtype == DType::float64 ? DType::float64 : DType::float32;
     const int64_t taps = pr.taps(), P = pr.oH * pr.oW, G = pr.offset_groups;
     const int64_t chunk = images_per_chunk(fn, pr, compute);
-    const FlatWeight w3(weight, pr, fn, "weight");
-    const FlatPixels gy(grad_output, fn, "grad_output");
+    const FlatLastTwo w3(weight, FlatLastTwo::Use::input, fn, "weight");
+    const FlatLastTwo gy(grad_output, FlatLastTwo::Use::input, fn, "grad_output");
     // Gradients not asked for: computed for one image into host scratch, dropped.
     const UnwantedGradient no_input(input.shape, dtype, true), no_offset(offset.shape, dtype, true),
         no_mask(pr.mask_shape(), dtype, true);
@@ -360,7 +268,7 @@ void deform_conv2d_gpu_weight_gradients(const DeformConv2dProblem &problem, cons
     }
     const int64_t N = pr.N, C = pr.C, taps = pr.taps(), P = pr.oH * pr.oW, G = pr.offset_groups;
     const int64_t chunk = images_per_chunk(fn, pr, dtype);
-    const FlatPixels gy(*gyv, fn, "grad_output");
+    const FlatLastTwo gy(*gyv, FlatLastTwo::Use::input, fn, "grad_output");
 
     using namespace flag;
     KernelCall call(fn, opt.device, opt.cuda);
@@ -372,11 +280,11 @@ void deform_conv2d_gpu_weight_gradients(const DeformConv2dProblem &problem, cons
     call.scalar("kernel_w", static_cast<int32_t>(pr.kW));
     add_geometry_scalars(call, pr, opt);
 
-    std::optional<FlatWeight> gw;
+    std::optional<FlatLastTwo> gw;
     std::optional<UnwantedGradient> no_weight;
     std::optional<ScratchTensor> no_acc;
     if (grad_weight) {
-        gw.emplace(*grad_weight, pr, fn, "grad_weight");
+        gw.emplace(*grad_weight, FlatLastTwo::Use::output, fn, "grad_weight");
         call.scratch("grad_weight_acc", {pr.K, pr.Cg, taps}, compute);
         call.alias("grad_weight_prior", "grad_weight_acc");
         call.scratch("columns", {chunk, G, C / G, taps, P}, dtype);
@@ -429,7 +337,8 @@ void deform_conv2d_gpu(const DeformConv2dProblem &pr, const TensorView &input, c
     const DType dtype = input.dtype;
     const int64_t chunk = images_per_chunk(kFn, pr, dtype);
 
-    const FlatWeight w3(weight, pr, kFn, "weight");
+    // The weight with its taps flattened: (K, C/groups, kH*kW).
+    const FlatLastTwo w3(weight, FlatLastTwo::Use::input, kFn, "weight");
 
     using namespace flag;
     const KernelEntry &columns_kernel = require_kernel(kFn, Op::deform_conv2d_columns, Direction::forward, dtype,

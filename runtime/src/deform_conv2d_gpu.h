@@ -34,6 +34,11 @@ void deform_conv2d_gpu_data_gradients(const DeformConv2dProblem &problem, const 
                                       const std::optional<TensorView> &mask, const DeformConv2dGradients &grads,
                                       const DeformConv2dOptions &options);
 
+// The most bytes of columns (or grad_columns) one chunk of images holds,
+// at least one image: 256 MiB unless set (the tests lower it to run many
+// chunks). Returns the previous value.
+int64_t set_gpu_columns_budget(int64_t bytes);
+
 // The GEMM a device's deform_conv2d uses (BuildInfo::gpu_gemm).
 std::string gpu_gemm_backend(Device device);
 
