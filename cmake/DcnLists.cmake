@@ -74,21 +74,24 @@ macro(dcn_direction short name)
     set(DCN_DIRECTION_${short}_NAME ${name})
 endmacro()
 
-# dcn_operator(<generator name> FLAGS <flag>... [STAGE_OF <operator>]): an
+# dcn_operator(<generator name> FLAGS <flag>... [STAGE_OF <operator>]
+#              [GPU_FEATURES <device>:<halide target feature>...]): an
 # operator and its variant flags (boolean GeneratorParams; one kernel per
-# combination). STAGE_OF: not an operator of the API but one kernel of
+# combination). GPU_FEATURES: target features a GPU device needs for its
+# kernels in every dtype (as dcn_dtype's, for one dtype). STAGE_OF: not an operator of the API but one kernel of
 # another operator's GPU path (deform_conv2d on a GPU is a columns kernel
 # and a GEMM): compiled for GPU devices only, called by that operator's
 # runtime wrapper, and what dcn::has_kernels asks for that operator on a
 # GPU (the stages of its direction, every one compiled for the device).
 macro(dcn_operator op)
-    cmake_parse_arguments(_dcn_op "" "STAGE_OF" "FLAGS" ${ARGN})
+    cmake_parse_arguments(_dcn_op "" "STAGE_OF" "FLAGS;GPU_FEATURES" ${ARGN})
     if (_dcn_op_STAGE_OF AND NOT "${_dcn_op_STAGE_OF}" IN_LIST DCN_OPERATORS)
         message(FATAL_ERROR "dcn_operator(${op}): STAGE_OF names an unknown operator '${_dcn_op_STAGE_OF}'")
     endif ()
     list(APPEND DCN_OPERATORS ${op})
     set(DCN_OPERATOR_${op}_FLAGS ${_dcn_op_FLAGS})
     set(DCN_OPERATOR_${op}_STAGE_OF "${_dcn_op_STAGE_OF}")
+    set(DCN_OPERATOR_${op}_GPU_FEATURES ${_dcn_op_GPU_FEATURES})
 endmacro()
 
 # dcn_kernels(<op> <direction> <dtype> [FLAGS <flag>...] CPU <path>...|all

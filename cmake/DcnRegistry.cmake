@@ -72,7 +72,8 @@ dcn_operator(deform_conv2d_grad_weight_finish FLAGS with_bias STAGE_OF deform_co
 # CUDA where it loads, else this Halide GEMM), then col2im: the scatter into
 # grad_input and the offset / mask sums (the CPU kernel's statement).
 dcn_operator(deform_conv2d_grad_columns STAGE_OF deform_conv2d)
-dcn_operator(deform_conv2d_col2im FLAGS with_mask STAGE_OF deform_conv2d)
+dcn_operator(deform_conv2d_col2im FLAGS with_mask STAGE_OF deform_conv2d
+             GPU_FEATURES opencl:cl_doubles opencl:cl_atomics64)
 
 # (operator, direction, dtype): where the kernels are compiled.
 dcn_kernels(deform_conv2d fwd f32 CPU all)
@@ -92,17 +93,9 @@ dcn_kernels(deform_roi_pool fwd f64 CPU all GPU opencl)
 # them with integer operations (generators/storage16.h), the same code on
 # OpenCL and CUDA: no cl_khr_fp16 needed (PoCL has none), and PoCL tests the
 # conversions the CUDA kernels run. Arithmetic is float32, as on the CPU.
-# Not yet: deform_psroi_pool's bfloat16 forward on CUDA (with trans its
-# kernel needs 70 registers, 5 over float32's, and spills 4 bytes for sm_80
-# under the 64-register cap of Halide's CUDA JIT, which the PTX check
-# refuses; its float16 kernel fits).
 foreach (_t IN ITEMS bf16 f16)
     dcn_kernels(deform_conv2d fwd ${_t} CPU all)
-    if (_t STREQUAL "bf16")
-        dcn_kernels(deform_psroi_pool fwd ${_t} CPU all GPU opencl)
-    else ()
-        dcn_kernels(deform_psroi_pool fwd ${_t} CPU all GPU cuda opencl)
-    endif ()
+    dcn_kernels(deform_psroi_pool fwd ${_t} CPU all GPU cuda opencl)
     dcn_kernels(deform_roi_pool fwd ${_t} CPU all GPU cuda opencl)
     dcn_kernels(deform_conv2d bwd_data ${_t} FLAGS with_mask CPU all)
     dcn_kernels(deform_conv2d bwd_weight ${_t} CPU all)

@@ -56,6 +56,21 @@ struct DeformConv2dBackwardDataStages : DeformConv2dBackwardVars {
     // this fixed order for every channel.
     Halide::Func grad_input_cl{"grad_input_cl"};
     Halide::RDom rs;
+    // On a GPU (deform_conv2d_col2im) the scatter's sums are in fixed point
+    // (generators/fixed_point_sum.h), added in any order by many threads:
+    // bound_part(l, ci, g, n), the largest term bound over pixels l, l + L,
+    // ... (rb: tap, pixel / L), bound(ci, g, n) over the lanes (rl),
+    // scale(ci, g, n) its powers of two, term_corner(corner, k, p, g, n) the
+    // (x, y) a term adds to, fixed_term(w, ci, corner, k, p, g, n) word w of
+    // a term in fixed point, term_slot(...) its non-finite count (0 +Inf,
+    // 1 -Inf, 2 NaN), acc(w, ci, x, y, g, n) the words' int64 sums,
+    // nonfinite(slot, ci, x, y, g, n) the non-finite terms' counts (rsn: rs
+    // where the term is not finite); grad_input_cl is then their value.
+    static constexpr int bound_lanes = 64;
+    Halide::Var l{"l"}, slot{"slot"}, corner{"corner"}, w{"w"};
+    Halide::Func bound_part{"bound_part"}, bound{"bound"}, scale{"scale"}, term_corner{"term_corner"},
+        fixed_term{"fixed_term"}, term_slot{"term_slot"}, acc{"acc"}, nonfinite{"nonfinite"};
+    Halide::RDom rb, rl, rsn;
     // Outputs: grad_input (x, y, ci, g, n); grad_offset (x, y, ch, n);
     // grad_mask (x, y, ch, n) when modulated.
     Halide::Func grad_input, grad_offset, grad_mask;

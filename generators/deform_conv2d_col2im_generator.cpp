@@ -87,6 +87,7 @@ public:
         io.oH = oH;
         io.offset_groups = offset_groups;
         io.storage = dtype;
+        io.fixed_point_scatter = true;
         io.grad_input = grad_input;
         io.grad_offset = grad_offset;
         if (with_mask) io.grad_mask = *grad_mask;

@@ -16,6 +16,7 @@
 #include "Halide.h"
 #include "deform_conv2d_backward_algorithm.h"
 #include "deform_conv2d_sampling.h"
+#include "fixed_point_sum.h"
 
 namespace dcn {
 
@@ -26,10 +27,90 @@ struct DataGradientsIO {
     DeformConv2dGeometry geo;
     Halide::Expr C, oW, oH, offset_groups;
     Halide::Type storage;
+    // grad_input as a fixed-point sum that threads add to in any order
+    // (the GPU), else in one order per channel (the CPU).
+    bool fixed_point_scatter = false;
     // Outputs: grad_input (x, y, ci, g, n), grad_offset (x, y, ch, n),
     // grad_mask (x, y, ch, n) (undefined without a mask).
     Halide::Func grad_input, grad_offset, grad_mask;
 };
+
+// One (corner, tap, pixel) term of the scatter into channel s.ci: the
+// corner it adds to and grad_columns x the corner's mask-scaled weight.
+// Rows / columns -1 and H / W are the zero border, dropped by the output.
+struct ScatterTerm {
+    Halide::Expr x, y, term;
+};
+
+inline ScatterTerm scatter_term(const DeformConv2dBackwardDataStages &s, const Halide::Expr &corner,
+                                const Halide::Expr &k, const Halide::Expr &p) {
+    using namespace Halide;
+    Expr cy = corner / 2, cx = corner % 2;
+    Tuple sr = s.sample(p, k, s.g, s.n);
+    Expr wy = select(cy == 0, 1.0f - sr[2], sr[2]), wx = select(cx == 0, 1.0f - sr[3], sr[3]);
+    Expr wgt = select(sr[5], sr[4] * wy * wx, Internal::make_zero(s.type));
+    return {sr[1] + cx, sr[0] + cy, wgt * s.grad_columns(s.ci, s.g, k, p, s.n)};
+}
+
+inline ScatterTerm scatter_term(const DeformConv2dBackwardDataStages &s, const Halide::RDom &r) {
+    return scatter_term(s, r.x, r.y, r.z);
+}
+
+// The scatter for every channel in the fixed order (pixel, tap, corner).
+inline void define_grad_input_in_order(DeformConv2dBackwardDataStages &s) {
+    using namespace Halide;
+    const ScatterTerm st = scatter_term(s, s.rs);
+    s.grad_input_cl(s.ci, s.x, s.y, s.g, s.n) = Internal::make_zero(s.type);
+    s.grad_input_cl(s.ci, st.x, st.y, s.g, s.n) += st.term;
+}
+
+// The scatter as fixed-point sums (fixed_point_sum.h), the same bits for any
+// order of the additions: one bound per (channel, offset group, image), a
+// power of two above every |mask| x |grad_columns| of its terms (the
+// bilinear weights are at most 1), taken over pixels l, l + L, ... by L lanes and then over the
+// lanes; the two int64 words of the sums; the non-finite terms' counts.
+inline void define_grad_input_fixed_point(DeformConv2dBackwardDataStages &s, const DataGradientsIO &io) {
+    using namespace Halide;
+    const Var &n = s.n, &x = s.x, &y = s.y, &g = s.g, &ci = s.ci, &l = s.l, &w = s.w;
+    const Expr taps = io.geo.taps, P = io.oW * io.oH;
+    const int L = DeformConv2dBackwardDataStages::bound_lanes;
+    s.rb = RDom(0, taps, 0, (P + L - 1) / L, "rb");
+    Expr pb = min(l + L * s.rb.y, P - 1);  // past the end: the last pixel again
+    Expr mb = s.sample(pb, s.rb.x, g, n)[4];
+    s.bound_part(l, ci, g, n) = fixed_point_no_bound();
+    s.bound_part(l, ci, g, n) =
+        max(s.bound_part(l, ci, g, n), fixed_point_term_bound(mb, s.grad_columns(ci, g, s.rb.x, pb, n)));
+    s.rl = RDom(0, L, "rl");
+    s.bound(ci, g, n) = fixed_point_no_bound();
+    s.bound(ci, g, n) = max(s.bound(ci, g, n), s.bound_part(s.rl, ci, g, n));
+    // A sum has at most 4 x taps x pixels terms.
+    const Expr F = fixed_point_fraction_bits(cast<int64_t>(4) * taps * P);
+    s.scale(ci, g, n) = fixed_point_scale(s.bound(ci, g, n), F);
+
+    // The corners and the terms' words as Funcs of their own, which a
+    // schedule computes per thread: an atomic update whose index and value
+    // hold no loads of computed buffers is what Halide makes an atomic add
+    // (else a compare-and-swap loop).
+    const ScatterTerm pure = scatter_term(s, s.corner, s.k, s.p);
+    // (The corners are in [-1, W] x [-1, H]: clamped so that Halide sees it.)
+    s.term_corner(s.corner, s.k, s.p, g, n) = Tuple(clamp(pure.x, -1, io.geo.W), clamp(pure.y, -1, io.geo.H));
+    s.fixed_term(w, ci, s.corner, s.k, s.p, g, n) = to_fixed_point(pure.term, s.scale(ci, g, n)[0], F, w);
+    s.term_slot(ci, s.corner, s.k, s.p, g, n) = nonfinite_slot(pure.term);
+    Tuple at = s.term_corner(s.rs.x, s.rs.y, s.rs.z, g, n);
+    s.acc(w, ci, x, y, g, n) = cast<int64_t>(0);
+    s.acc(w, ci, at[0], at[1], g, n) += s.fixed_term(w, ci, s.rs.x, s.rs.y, s.rs.z, g, n);
+
+    s.rsn = RDom(0, 4, 0, taps, 0, P, "rsn");
+    s.rsn.where(!is_finite(scatter_term(s, s.rsn).term));
+    Tuple atn = s.term_corner(s.rsn.x, s.rsn.y, s.rsn.z, g, n);
+    s.nonfinite(s.slot, ci, x, y, g, n) = cast<uint32_t>(0);
+    s.nonfinite(s.term_slot(ci, s.rsn.x, s.rsn.y, s.rsn.z, g, n), ci, atn[0], atn[1], g, n) += cast<uint32_t>(1);
+
+    s.grad_input_cl(ci, x, y, g, n) =
+        from_fixed_point(s.type, s.acc(0, ci, x, y, g, n), s.acc(1, ci, x, y, g, n), F, s.scale(ci, g, n)[1],
+                         s.scale(ci, g, n)[2], s.nonfinite(0, ci, x, y, g, n), s.nonfinite(1, ci, x, y, g, n),
+                         s.nonfinite(2, ci, x, y, g, n));
+}
 
 // Defines s.input_cl, s.sample, s.coord_sums, s.grad_input_cl and the
 // outputs from s.grad_columns(ci, g, k, p, n), which the caller defines.
@@ -88,18 +169,11 @@ inline void define_data_gradients(DeformConv2dBackwardDataStages &s, const DataG
         s.grad_mask = grad_mask;
     }
 
-    // The scatter: for every channel, in the fixed order (pixel, tap,
-    // corner), grad_columns x the corner's mask-scaled weight added to the
-    // corner. Rows / columns -1 and H / W are the zero border, dropped by
-    // the output.
     s.rs = RDom(0, 4, 0, taps, 0, P, "rs");
-    Expr rk = s.rs.y, rp = s.rs.z;
-    Expr cy = s.rs.x / 2, cx = s.rs.x % 2;
-    Tuple sr = s.sample(rp, rk, g, n);
-    Expr wy = select(cy == 0, 1.0f - sr[2], sr[2]), wx = select(cx == 0, 1.0f - sr[3], sr[3]);
-    Expr wgt = select(sr[5], sr[4] * wy * wx, zero);
-    s.grad_input_cl(ci, x, y, g, n) = zero;
-    s.grad_input_cl(ci, sr[1] + cx, sr[0] + cy, g, n) += wgt * s.grad_columns(ci, g, rk, rp, n);
+    if (io.fixed_point_scatter)
+        define_grad_input_fixed_point(s, io);
+    else
+        define_grad_input_in_order(s);
     Func grad_input = io.grad_input;
     grad_input(x, y, ci, g, n) = cast(io.storage, s.grad_input_cl(ci, x, y, g, n));
     s.grad_input = grad_input;

@@ -79,8 +79,10 @@ public:
         Expr trans_x = k(0), trans_y = k(0);
         if (with_trans) {
             Expr px = dcn::psroi_part(pw, P, part_size), py = dcn::psroi_part(ph, P, part_size);
-            trans_x = cast(t, (*trans)(px, py, 2 * cls, r)) * cast(t, trans_std);  // x first
-            trans_y = cast(t, (*trans)(px, py, 2 * cls + 1, r)) * cast(t, trans_std);
+            // (cls clamped: a schedule may compute whole tiles of classes.)
+            Expr tc = clamp(cls, 0, num_classes - 1);
+            trans_x = cast(t, (*trans)(px, py, 2 * tc, r)) * cast(t, trans_std);  // x first
+            trans_y = cast(t, (*trans)(px, py, 2 * tc + 1, r)) * cast(t, trans_std);
         }
         Expr wstart = cast(t, pw) * box.bin_w + box.start_w + trans_x * box.roi_w;
         Expr hstart = cast(t, ph) * box.bin_h + box.start_h + trans_y * box.roi_h;

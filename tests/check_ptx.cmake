@@ -5,6 +5,9 @@
 # register / stack / spill report next to the PTX. Each file is assembled twice: as is, and
 # with -maxrregcount=64, the cap Halide's CUDA runtime passes to the driver
 # when it JIT-compiles the PTX (unless HL_CUDA_JIT_MAX_REGISTERS says otherwise).
+# Also fails on a compare-and-swap loop (atom...cas): Halide emits one for an
+# atomic update it cannot see as an add (deform_conv2d_col2im's fixed-point
+# sums must be atom.add), and no dcn kernel means one.
 #   cmake -DPTXAS=<ptxas> -DPTX_DIR=<dir> -DARCHS=sm_80,sm_90 -P check_ptx.cmake
 if (NOT PTXAS)
     message("ptxas not found: PTX not checked")
@@ -18,6 +21,14 @@ if (n EQUAL 0)
 endif ()
 set(report "")
 set(failures "")
+foreach (ptx IN LISTS ptx_files)
+    file(STRINGS "${ptx}" cas REGEX "atom[.a-z]*[.]cas[.]")
+    if (cas)
+        get_filename_component(lib "${ptx}" NAME_WE)
+        list(LENGTH cas ncas)
+        list(APPEND failures "${lib}: ${ncas} compare-and-swap atomics (an atomic update Halide did not make an add)")
+    endif ()
+endforeach ()
 foreach (arch IN LISTS ARCHS)
   foreach (cap IN ITEMS none 64)
     set(cap_flag "")
@@ -63,4 +74,4 @@ if (failures)
     message(FATAL_ERROR "ptxas check failed:\n${msg}")
 endif ()
 list(LENGTH ARCHS na)
-message("ptxas: ${n} PTX files x ${na} architectures x (uncapped, 64 registers) assembled, no spill stores, no stack frames")
+message("ptxas: ${n} PTX files x ${na} architectures x (uncapped, 64 registers) assembled, no spill stores, no stack frames, no compare-and-swap atomics")

@@ -48,6 +48,15 @@ struct BackwardProblem {
     int64_t cpg = 1, Kg = 1;
 };
 
+// The reference gradients of b's data (again, after a test changed it).
+void refresh_reference(BackwardProblem &b) {
+    const Problem &f = b.fwd;
+    const dcn_ref::TensorD mask = dcn_ref::to_double(f.mask);
+    b.ref = dcn_ref::deform_conv2d_backward(dcn_ref::to_double(b.grad_output), dcn_ref::to_double(f.input),
+                                            dcn_ref::to_double(f.offset), dcn_ref::to_double(f.weight),
+                                            f.has_mask ? &mask : nullptr, f.p);
+}
+
 // `round` (if given) rounds every input to a storage type first (16-bit
 // storage: the reference sees the values the kernel sees).
 BackwardProblem make_backward(const Case &c, float (*round)(float) = nullptr) {
@@ -60,11 +69,7 @@ BackwardProblem make_backward(const Case &c, float (*round)(float) = nullptr) {
     if (round)
         for (Tensor *t : {&b.fwd.input, &b.fwd.offset, &b.fwd.weight, &b.fwd.mask, &b.grad_output})
             for (float &v : t->data) v = round(v);
-    const Problem &f = b.fwd;
-    const dcn_ref::TensorD mask = dcn_ref::to_double(f.mask);
-    b.ref = dcn_ref::deform_conv2d_backward(dcn_ref::to_double(b.grad_output), dcn_ref::to_double(f.input),
-                                            dcn_ref::to_double(f.offset), dcn_ref::to_double(f.weight),
-                                            f.has_mask ? &mask : nullptr, f.p);
+    refresh_reference(b);
     b.cpg = c.C / c.p.offset_groups;
     b.Kg = c.K / c.p.groups;
     return b;
@@ -463,6 +468,70 @@ TEST(BackwardGpu, StridedHostTensorsOnOpenCL) {
     const std::vector<float> inside = dcn_test::gather(gw);
     EXPECT_EQ(std::count(gw.buffer.begin(), gw.buffer.end(), 7.0f) - std::count(inside.begin(), inside.end(), 7.0f),
               static_cast<int64_t>(gw.buffer.size()) - numel(f.weight.shape));
+}
+
+// grad_input on a GPU is a fixed-point sum (generators/fixed_point_sum.h):
+// terms spanning 2^-28 .. 2^28 in one channel (56 binary orders: within the
+// 2F - 26 = 62 that its two words hold exactly here, beyond the 18 one word
+// would) give each element within a few float32 roundings of its own terms'
+// magnitude, not only of the largest element's.
+TEST(BackwardGpu, WideRangeGradOutputIsExactPerElementOnOpenCL) {
+    std::string why;
+    if (!dcn::device_usable(dcn::Device::opencl, &why)) GTEST_SKIP() << "OpenCL not usable here: " << why;
+    Case c("gpu_wide_range");
+    c.in(2, 6, 9, 11).wt(4, 3, 3).pad(1).og(2).offs(Offsets::random, 3.0f).with_mask();
+    BackwardProblem b = make_backward(c);
+    std::mt19937 rng(7);
+    std::uniform_int_distribution<int> exponent(-28, 28), sign(0, 1);
+    for (float &v : b.grad_output.data) v = std::ldexp(sign(rng) ? -1.0f : 1.0f, exponent(rng));
+    refresh_reference(b);
+    // Per element: |got - ref| <= 8 u * (the element's sum of |terms|).
+    auto abs_of = [](const Tensor &t) {
+        dcn_ref::TensorD d = dcn_ref::to_double(t);
+        for (double &v : d.data) v = std::fabs(v);
+        return d;
+    };
+    const Problem &f = b.fwd;
+    const dcn_ref::TensorD mask = abs_of(f.mask);
+    const std::vector<double> sums =
+        dcn_ref::deform_conv2d_backward(abs_of(b.grad_output), abs_of(f.input), dcn_ref::to_double(f.offset),
+                                        abs_of(f.weight), &mask, f.p)
+            .input;
+    const dcn_test::Tolerance per_element =
+        dcn_test::Tolerance{1e-5, 0.0, 0.0, 0.0}.with_term_sums(8 * std::ldexp(1.0, -24), sums);
+    const Grads<float> g = run_backward<float>(b, {}, dcn::Device::opencl);
+    EXPECT_TRUE(dcn_test::matches_reference(g.input.data(), b.ref.input, f.input.shape, 4 * b.Kg * 9, per_element));
+    expect_bitwise(run_backward<float>(b, {}, dcn::Device::opencl), g, "second run");
+}
+
+// Non-finite grad_output: grad_input on a GPU (fixed-point sums, the
+// non-finite terms counted apart) has the IEEE sums' NaN / +-Inf / finite
+// pattern, the CPU kernel's (sequential float sums), element for element.
+TEST(BackwardGpu, NonFiniteGradOutputGivesTheIeeePatternOnOpenCL) {
+    std::string why;
+    if (!dcn::device_usable(dcn::Device::opencl, &why)) GTEST_SKIP() << "OpenCL not usable here: " << why;
+    Case c("gpu_nonfinite_grad_output");
+    c.in(2, 4, 8, 9).wt(3, 3, 3).pad(1).with_mask();
+    BackwardProblem b = make_backward(c);
+    const float inf = std::numeric_limits<float>::infinity();
+    const float specials[] = {inf, -inf, std::numeric_limits<float>::quiet_NaN()};
+    for (size_t i = 0; i < b.grad_output.data.size(); i += 37) b.grad_output.data[i] = specials[(i / 37) % 3];
+    const Grads<float> cpu = run_backward<float>(b);
+    const Grads<float> gpu = run_backward<float>(b, {}, dcn::Device::opencl);
+    auto kind = [](float v) { return std::isnan(v) ? 0 : std::isinf(v) ? (v > 0 ? 1 : 2) : 3; };
+    int64_t nonfinite = 0, finite = 0;
+    for (size_t i = 0; i < cpu.input.size(); ++i) {
+        ASSERT_EQ(kind(gpu.input[i]), kind(cpu.input[i])) << "grad_input element " << i << ": gpu " << gpu.input[i]
+                                                          << ", cpu " << cpu.input[i];
+        if (kind(cpu.input[i]) == 3) {
+            EXPECT_NEAR(gpu.input[i], cpu.input[i], 1e-5 * (1.0 + std::fabs(cpu.input[i]))) << i;
+            ++finite;
+        } else {
+            ++nonfinite;
+        }
+    }
+    EXPECT_GT(nonfinite, 10);
+    EXPECT_GT(finite, 10);
 }
 
 TEST_F(DcnTest, BackwardIsBitwiseDeterministicOverRunsAndThreadCounts) {

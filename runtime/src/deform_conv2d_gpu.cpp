@@ -93,14 +93,15 @@ bool gemm_on_cublaslt(KernelCall &call, const DeformConv2dProblem &pr, const Ten
     return true;
 }
 
-// Images per chunk: at most the budget's bytes of columns, at least one.
-int64_t images_per_chunk(const char *fn, const DeformConv2dProblem &pr, DType dtype) {
+// Images per chunk: at most the budget's bytes of columns (and of the
+// extra scratch a chunk's image needs), at least one.
+int64_t images_per_chunk(const char *fn, const DeformConv2dProblem &pr, DType dtype, int64_t extra_per_image = 0) {
     const int64_t per_image = pr.C * pr.taps() * pr.oH * pr.oW;
     if (per_image > INT32_MAX)
         throw Error(fn, "input",
                     "the GPU path's columns of one image (channels x taps x output pixels = " +
                         std::to_string(per_image) + " values) exceed 2^31-1");
-    const int64_t per_image_bytes = per_image * int64_t(dtype_size(dtype));
+    const int64_t per_image_bytes = per_image * int64_t(dtype_size(dtype)) + extra_per_image;
     return std::clamp<int64_t>(g_columns_budget.load() / std::max<int64_t>(per_image_bytes, 1), 1,
                                std::max<int64_t>(pr.N, 1));
 }
@@ -206,7 +207,10 @@ void deform_conv2d_gpu_data_gradients(const DeformConv2dProblem &pr, const Tenso
     const DType dtype = input.dtype;
     const DType compute = dtype == DType::float64 ? DType::float64 : DType::float32;
     const int64_t taps = pr.taps(), P = pr.oH * pr.oW, G = pr.offset_groups;
-    const int64_t chunk = images_per_chunk(fn, pr, compute);
+    // col2im's scratch per image: the fixed-point sums (2 x int64) and the
+    // non-finite counts (3 x uint32) over the image and its zero border.
+    const int64_t col2im_scratch = 28 * pr.C * (pr.H + 2) * (pr.W + 2);
+    const int64_t chunk = images_per_chunk(fn, pr, compute, col2im_scratch);
     const FlatLastTwo w3(weight, FlatLastTwo::Use::input, fn, "weight");
     const FlatLastTwo gy(grad_output, FlatLastTwo::Use::input, fn, "grad_output");
     // Gradients not asked for: computed for one image into host scratch, dropped.

@@ -12,7 +12,7 @@ namespace dcn {
 // a block by the largest extent of each thread dimension over all the thread
 // loops in it, so a staging loop shaped differently from the block's main
 // loop would enlarge the block (e.g. 256 x 8 x 4 instead of 8 x 8 x 4).
-inline void spread_over_block(Halide::Func f, const Halide::Var &v, const std::vector<int> &block) {
+inline void spread_over_block(Halide::Stage f, const Halide::Var &v, const std::vector<int> &block) {
     using namespace Halide;
     std::vector<VarOrRVar> thread_vars;
     Var rest = v;

@@ -20,8 +20,9 @@ namespace dcn {
 
 // deform_psroi_pool: threads = 8 x 8 bins (49 used for 7x7) x 4 channels = 256.
 // Shared memory per block: P*P*spp^2 samples x 6 values x classes in the
-// chunk: 7x7 bins, spp 4, 1 class = 19 KB. Registers: one sum and one count
-// per thread plus addressing (ptxas: see README).
+// chunk: 7x7 bins, spp 4, 1 class = 19 KB, and each bin's count of valid
+// samples. Registers: one sum per thread plus addressing (ptxas: see
+// README).
 inline void schedule_deform_psroi_pool_gpu(DeformPsroiPoolStages &s, const Halide::Target &target) {
     using namespace Halide;
     (void)target;
@@ -36,7 +37,7 @@ inline void schedule_deform_psroi_pool_gpu(DeformPsroiPoolStages &s, const Halid
         .reorder(pwi, phi, cti, pwo, pho, cto, s.r)
         .gpu_blocks(cto, s.r)
         .gpu_threads(pwi, phi, cti);
-    // One sum and one count per thread, in registers. The class and the
+    // One sum per thread, in registers. The class and the
     // channel within it come from ct by a division that bounds inference
     // cannot see through, so the one-element extents are stated.
     s.pooled.compute_at(s.output, pwi)
@@ -46,12 +47,15 @@ inline void schedule_deform_psroi_pool_gpu(DeformPsroiPoolStages &s, const Halid
         .bound_extent(s.ph, 1)
         .bound_extent(s.r, 1)
         .store_in(MemoryType::Register);
-    s.count.compute_at(s.output, pwi)
-        .bound_extent(s.cls, 1)
-        .bound_extent(s.pw, 1)
-        .bound_extent(s.ph, 1)
-        .bound_extent(s.r, 1)
-        .store_in(MemoryType::Register);
+    // The valid samples' count of each bin once per block, in shared
+    // memory (per thread it took registers the 16-bit kernels lacked:
+    // bfloat16 with trans spilled at 64).
+    s.count.compute_at(s.output, cto);
+    for (int u = -1; u < 1; u++) {
+        Stage st = u < 0 ? Stage(s.count) : s.count.update();
+        st.fuse(s.pw, s.ph, t).fuse(t, s.cls, t);
+        spread_over_block(st, t, {bin_tile, bin_tile, channel_threads});
+    }
     s.sample.compute_at(s.output, cto).fuse(s.iw, s.ih, t).fuse(t, s.pw, t).fuse(t, s.ph, t);
     spread_over_block(s.sample, t, {bin_tile, bin_tile, channel_threads});
     s.input_ps.compute_inline();
