@@ -127,6 +127,26 @@ def deform_psroi_pool(input, rois, trans=None, spatial_scale=1.0, output_dim=Non
                                     part_size, sample_per_part, trans_std)
 
 
+def override_torchvision(devices=("cpu",)):
+    """torchvision.ops.deform_conv2d / DeformConv2d run dcn's kernels, forward
+    and backward, on tensors of these devices, until restore_torchvision()
+    (dcn/_torchvision.py). Needs torch and torchvision."""
+    from . import _torchvision
+    _torchvision.override_torchvision(devices)
+
+
+def restore_torchvision(devices=("cpu", "cuda")):
+    """torchvision's own deform_conv2d kernels again."""
+    from . import _torchvision
+    _torchvision.restore_torchvision(devices)
+
+
+def torchvision_override(devices=("cpu",)):
+    """A context manager: override_torchvision() inside the block."""
+    from . import _torchvision
+    return _torchvision.torchvision_override(devices)
+
+
 def __getattr__(name):
     """dcn.onnx (and, without torch, a clear ImportError for dcn.nn / dcn.ops)."""
     if name in ("nn", "ops", "onnx"):
