@@ -2,14 +2,17 @@
 the state_dict keys) and initialisation of the modules their users know:
 
     DeformConv2d                torchvision.ops.DeformConv2d (offset / mask given)
-    ModulatedDeformConv2dPack   mmcv's: the paper's DCNv2 layer, predicting its
-                                own offsets and mask with a conv
+    DeformConv2dPack            mmcv's (mmdet's `DCN`): DCNv1, predicting its own
+                                offsets with a conv
+    ModulatedDeformConv2dPack   mmcv's (mmdet's `DCNv2`): the paper's DCNv2 layer,
+                                predicting its own offsets and mask with a conv
     DeformRoIPool               mmcv.ops.DeformRoIPool (offset given)
     DeformRoIPoolPack           mmcv's: offsets predicted by fully connected layers
     ModulatedDeformRoIPoolPack  mmcv's: offsets and a mask predicted
     DeformPSRoIPool             MSRA's deformable PS-RoI pooling (trans given)
 """
 import math
+import warnings
 
 import torch
 from torch import nn
@@ -59,29 +62,86 @@ class DeformConv2d(nn.Module):
                 "dilation={dilation}, groups={groups}, bias={b}").format(b=self.bias is not None, **self.__dict__)
 
 
-class ModulatedDeformConv2dPack(DeformConv2d):
-    """The paper's modulated deformable convolution (mmcv's
-    ModulatedDeformConv2dPack): a conv (conv_offset, zero-initialised, so the
-    layer starts as a plain convolution with mask 0.5) predicts
-    deform_groups * 3 * kH * kW channels: two halves of offsets and the mask
-    logits; forward(input)."""
+def _deform_groups(fn, deform_groups, kwargs):
+    """deform_groups, or mmcv's deprecated name deformable_groups (a
+    DeprecationWarning, as mmcv's own); any other keyword is a TypeError."""
+    if "deformable_groups" in kwargs:
+        warnings.warn("%s: deformable_groups is deprecated, use deform_groups" % fn, DeprecationWarning,
+                      stacklevel=3)
+        deform_groups = kwargs.pop("deformable_groups")
+    if kwargs:
+        raise TypeError("%s: unexpected keyword argument %r" % (fn, next(iter(kwargs))))
+    return deform_groups
+
+
+class _OffsetConvPack(DeformConv2d):
+    """A deformable conv whose offsets (and mask) a conv (conv_offset,
+    zero-initialised: the layer starts as a plain convolution) predicts from
+    its input, with mmcv's parameter names, initialisation (init_weights)
+    and state_dict version (2). (mmcv's layers also rename a version-1
+    checkpoint's sibling keys `<name>_offset.*`; torch and mmengine now hand
+    a layer only its own keys, so that renaming never runs there either,
+    and dcn does not carry it.)"""
+
+    _version = 2
+    _offset_maps = 2  # offset channels per tap and deform group (3: and the mask's)
 
     def __init__(self, in_channels, out_channels, kernel_size, stride=1, padding=0, dilation=1, groups=1,
-                 deform_groups=1, bias=True):
+                 deform_groups=1, bias=True, **kwargs):
+        fn = type(self).__name__
+        deform_groups = _deform_groups(fn, deform_groups, kwargs)
         super().__init__(in_channels, out_channels, kernel_size, stride, padding, dilation, groups, bias)
-        if int_arg("deform_groups", deform_groups, type(self).__name__) < 1 or in_channels % deform_groups != 0:
+        if int_arg("deform_groups", deform_groups, fn) < 1 or in_channels % deform_groups != 0:
             raise ValueError("%s: deform_groups: expected >= 1 dividing in_channels %d, got %d"
-                             % (type(self).__name__, in_channels, deform_groups))
+                             % (fn, in_channels, deform_groups))
         self.deform_groups = deform_groups
         kh, kw = self.kernel_size
-        self.conv_offset = nn.Conv2d(in_channels, deform_groups * 3 * kh * kw, self.kernel_size, stride=self.stride,
-                                     padding=self.padding, dilation=self.dilation, bias=True)
-        nn.init.zeros_(self.conv_offset.weight)
-        nn.init.zeros_(self.conv_offset.bias)
+        self.conv_offset = nn.Conv2d(in_channels, deform_groups * self._offset_maps * kh * kw, self.kernel_size,
+                                     stride=self.stride, padding=self.padding, dilation=self.dilation, bias=True)
+        self.init_weights()
+
+    def init_weights(self):
+        """mmcv's initialisation: weight uniform in +-1/sqrt(in_channels *
+        kH * kW), bias 0, conv_offset 0."""
+        bound = 1.0 / math.sqrt(self.in_channels * self.kernel_size[0] * self.kernel_size[1])
+        with torch.no_grad():
+            self.weight.uniform_(-bound, bound)
+            if self.bias is not None:
+                self.bias.zero_()
+        if hasattr(self, "conv_offset"):
+            nn.init.zeros_(self.conv_offset.weight)
+            nn.init.zeros_(self.conv_offset.bias)
+
+    def extra_repr(self):
+        return super().extra_repr() + ", deform_groups=%d" % self.deform_groups
+
+
+class DeformConv2dPack(_OffsetConvPack):
+    """The DCNv1 layer (mmcv's DeformConv2dPack, mmdet's `DCN`): conv_offset
+    predicts deform_groups * 2 * kH * kW offset channels; no mask; bias
+    False by default as mmcv's (True allowed); im2col_step accepted and
+    ignored (dcn needs no batch step); forward(input)."""
+
+    def __init__(self, in_channels, out_channels, kernel_size, stride=1, padding=0, dilation=1, groups=1,
+                 deform_groups=1, bias=False, im2col_step=32, **kwargs):
+        super().__init__(in_channels, out_channels, kernel_size, stride, padding, dilation, groups, deform_groups,
+                         bias, **kwargs)
+
+    def forward(self, input):
+        return DeformConv2d.forward(self, input, self.conv_offset(input))
+
+
+class ModulatedDeformConv2dPack(_OffsetConvPack):
+    """The paper's modulated deformable convolution (mmcv's
+    ModulatedDeformConv2dPack, mmdet's `DCNv2`): conv_offset predicts
+    deform_groups * 3 * kH * kW channels, two halves of offsets and the mask
+    logits (mask = sigmoid: 0.5 at the start); forward(input)."""
+
+    _offset_maps = 3
 
     def forward(self, input):
         o1, o2, mask = torch.chunk(self.conv_offset(input), 3, dim=1)
-        return super().forward(input, torch.cat((o1, o2), dim=1), torch.sigmoid(mask))
+        return DeformConv2d.forward(self, input, torch.cat((o1, o2), dim=1), torch.sigmoid(mask))
 
 
 class DeformRoIPool(nn.Module):
