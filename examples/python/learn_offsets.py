@@ -10,12 +10,17 @@ cross) drawn with numpy at random scales (0.2-1.0 of the image), rotations
 and positions, with two random line segments of clutter and noise; nothing
 is downloaded.
 
-    .venv-py/bin/python examples/python/learn_offsets.py [--epochs 6] [--png docs/images/learned_offsets.png]
+    .venv-py/bin/python examples/python/learn_offsets.py [--epochs 6] [--png PATH]
+
+The figure goes to --png (default: learned_offsets.png in the system's
+temporary folder, never into the source tree; the README's copy,
+docs/images/learned_offsets.png, was made with --png pointing there).
 """
 import argparse
 import math
 import os
 import sys
+import tempfile
 import time
 
 import numpy as np
@@ -191,8 +196,8 @@ def main():
     ap.add_argument("--train", type=int, default=6000)
     ap.add_argument("--test", type=int, default=2000)
     ap.add_argument("--threads", type=int, default=2)
-    ap.add_argument("--png", default=os.path.join(os.path.dirname(__file__), "..", "..", "docs", "images",
-                                                   "learned_offsets.png"))
+    ap.add_argument("--png", default=os.path.join(tempfile.gettempdir(), "learned_offsets.png"),
+                    help="where the figure goes (default: the temporary folder)")
     a = ap.parse_args()
     torch.set_num_threads(a.threads)
     dcn.set_num_threads(a.threads)

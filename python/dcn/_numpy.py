@@ -49,44 +49,25 @@ def _c(a):
     return np.ascontiguousarray(a, dtype=a.dtype.newbyteorder("="))
 
 
+# numpy arrays live in host memory: every call runs on the CPU.
+_CPU = "cpu"
+
+
 def _dtype(a):
     return np.dtype("float%d" % (8 * a.dtype.itemsize))
 
 
-def deform_conv2d(input, offset, weight, bias=None, stride=(1, 1), padding=(0, 0), dilation=(1, 1), mask=None,
-                  device="cpu"):
+def deform_conv2d(input, offset, weight, bias=None, stride=(1, 1), padding=(0, 0), dilation=(1, 1), mask=None):
     fn = "deform_conv2d"
     x, off, w = _array(fn, "input", input), _array(fn, "offset", offset), _array(fn, "weight", weight)
     b, m = _array(fn, "bias", bias, False), _array(fn, "mask", mask, False)
     stride, pad, dilation = pair("stride", stride, fn), conv_padding(padding, fn), pair("dilation", dilation, fn)
     shape = _dcn.deform_conv2d_validate(_spec(x), _spec(off), _spec(w), _spec(m), _spec(b), stride, pad, dilation,
-                                        0, 0, device)
+                                        0, 0, _CPU)
     x, off, w, b, m = _c(x), _c(off), _c(w), _c(b), _c(m)
     out = np.empty(shape, dtype=_dtype(x))
-    _dcn.deform_conv2d(x, off, w, m, b, out, stride, pad, dilation, 0, 0, device, 0, 0)
+    _dcn.deform_conv2d(x, off, w, m, b, out, stride, pad, dilation, 0, 0, _CPU, 0, 0)
     return out
-
-
-def deform_conv2d_backward(grad_output, input, offset, weight, mask=None, stride=(1, 1), padding=(0, 0),
-                           dilation=(1, 1), bias=True, device="cpu"):
-    """The gradients (input, offset, weight, bias, mask) of
-    sum(grad_output * deform_conv2d(...)); bias / mask are None when the
-    call has none."""
-    fn = "deform_conv2d_backward"
-    gy, x = _array(fn, "grad_output", grad_output), _array(fn, "input", input)
-    off, w, m = _array(fn, "offset", offset), _array(fn, "weight", weight), _array(fn, "mask", mask, False)
-    stride, pad, dilation = pair("stride", stride, fn), conv_padding(padding, fn), pair("dilation", dilation, fn)
-    dt = "float%d" % (8 * x.dtype.itemsize)
-    shapes = [x.shape, off.shape, w.shape, (w.shape[0],) if bias and w.ndim > 0 else None,
-              m.shape if m is not None else None]
-    specs = [None if s is None else (list(s), dt, "cpu") for s in shapes]
-    _dcn.deform_conv2d_backward_validate(_spec(gy), _spec(x), _spec(off), _spec(w), _spec(m), specs[0], specs[1],
-                                         specs[4], specs[2], specs[3], stride, pad, dilation, 0, 0, device)
-    gy, x, off, w, m = _c(gy), _c(x), _c(off), _c(w), _c(m)
-    g = [None if s is None else np.empty(s, _dtype(x)) for s in shapes]
-    _dcn.deform_conv2d_backward(gy, x, off, w, m, g[0], g[1], g[4], g[2], g[3], stride, pad, dilation, 0, 0, device,
-                                0, 0)
-    return tuple(g)
 
 
 def _rois(fn, rois):
@@ -95,22 +76,22 @@ def _rois(fn, rois):
 
 
 def deform_roi_pool(input, rois, offset=None, output_size=(7, 7), spatial_scale=1.0, sampling_ratio=0, gamma=0.1,
-                    mask=None, device="cpu"):
+                    mask=None):
     fn = "deform_roi_pool"
     x, r = _array(fn, "input", input), _rois(fn, rois)
     off, m = _array(fn, "offset", offset, False), _array(fn, "mask", mask, False)
     size = pair("output_size", output_size, fn)
     params = (float_arg("spatial_scale", spatial_scale, fn), int_arg("sampling_ratio", sampling_ratio, fn),
               float_arg("gamma", gamma, fn))
-    shape = _dcn.deform_roi_pool_validate(_spec(x), r, _spec(off), _spec(m), size, *params, device)
+    shape = _dcn.deform_roi_pool_validate(_spec(x), r, _spec(off), _spec(m), size, *params, _CPU)
     x, off, m = _c(x), _c(off), _c(m)
     out = np.empty(shape, dtype=_dtype(x))
-    _dcn.deform_roi_pool(x, r, off, m, out, size, *params, device, 0, 0)
+    _dcn.deform_roi_pool(x, r, off, m, out, size, *params, _CPU, 0, 0)
     return out
 
 
 def deform_psroi_pool(input, rois, trans=None, spatial_scale=1.0, output_dim=None, group_size=1, pooled_size=7,
-                      part_size=None, sample_per_part=4, trans_std=0.0, return_count=False, device="cpu"):
+                      part_size=None, sample_per_part=4, trans_std=0.0):
     fn = "deform_psroi_pool"
     if output_dim is None:
         raise ValueError("deform_psroi_pool: output_dim: required (C = output_dim * group_size^2)")
@@ -119,8 +100,8 @@ def deform_psroi_pool(input, rois, trans=None, spatial_scale=1.0, output_dim=Non
               int_arg("group_size", group_size, fn), int_arg("pooled_size", pooled_size, fn),
               psroi_part_size(part_size, pooled_size, fn), int_arg("sample_per_part", sample_per_part, fn),
               float_arg("trans_std", trans_std, fn))
-    shape = _dcn.deform_psroi_pool_validate(_spec(x), r, _spec(t), *params, device)
+    shape = _dcn.deform_psroi_pool_validate(_spec(x), r, _spec(t), *params, _CPU)
     x, t = _c(x), _c(t)
     out, count = np.empty(shape, dtype=_dtype(x)), np.empty(shape, dtype=_dtype(x))
-    _dcn.deform_psroi_pool(x, r, t, out, count, *params, device, 0, 0)
-    return (out, count) if return_count else out
+    _dcn.deform_psroi_pool(x, r, t, out, count, *params, _CPU, 0, 0)
+    return out

@@ -1,5 +1,10 @@
 """PyTorch custom operators (torch.library, torch >= 2.4): torch.ops.dcn.*.
 
+This is the op layer, what torch.compile, torch.export and ONNX export see:
+raw signatures (bias before mask, four paddings, explicit groups), no
+defaults. Models call the torchvision-style functions (dcn.deform_conv2d,
+dcn.deform_roi_pool, dcn.deform_psroi_pool) or the dcn.nn modules.
+
 Each forward op has a fake (meta) implementation, so that torch.compile
 (fullgraph=True) and torch.export trace through it, and an autograd formula
 that calls the backward op, itself a custom op with a fake implementation.

@@ -111,8 +111,12 @@ def test_cuda_without_a_driver_is_a_clear_error():
     ok, why = dcn._dcn.device_usable("cuda")
     if ok:
         pytest.skip("a CUDA driver answers here")
+    x, off, w = (np.ascontiguousarray(a[k], dtype=np.float32) for k in ("input", "offset", "weight"))
+    out = np.empty((x.shape[0], w.shape[0], off.shape[2], off.shape[3]), np.float32)
+    # The extension's call as the torch ops make it for CUDA tensors (numpy
+    # arrays never go to a GPU through the public functions).
     with pytest.raises(RuntimeError, match=r"^deform_conv2d: device: "):
-        dcn._numpy.deform_conv2d(a["input"], a["offset"], a["weight"], padding=(1, 1), device="cuda")
+        dcn._dcn.deform_conv2d(x, off, w, None, None, out, (1, 1), (1, 1, 1, 1), (1, 1), 0, 0, "cuda", 0, 0)
 
 
 # ---- torch.library: opcheck, gradcheck -------------------------------------------------
