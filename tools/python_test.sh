@@ -5,7 +5,8 @@
 # compiled ops), pytest and hypothesis from PyPI (the Linux torch wheel brings
 # CUDA libraries: about 6 GB, a few minutes, once per machine), the package
 # built from this checkout by scikit-build-core reusing the C++ build's
-# kernels (build/, DCN_PREBUILT_KERNELS), then pytest.
+# kernels (build/, DCN_PREBUILT_KERNELS), then pytest, then the wheel
+# (tools/wheel_test.sh).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -21,5 +22,7 @@ fi
 echo "python_test: building the package (kernels from build/)"
 .venv-py/bin/python -m pip install -q --disable-pip-version-check --no-build-isolation --no-deps \
     -Ccmake.define.DCN_PREBUILT_KERNELS="$PWD/build" .
-cd tests/python
-OMP_NUM_THREADS=2 ../../.venv-py/bin/python -m pytest -q -p no:cacheprovider .
+(cd tests/python && OMP_NUM_THREADS=2 ../../.venv-py/bin/python -m pytest -q -p no:cacheprovider .)
+# The wheel: built, auditwheel-repaired, installed into a fresh venv with
+# numpy only, run.
+bash tools/wheel_test.sh

@@ -18,7 +18,7 @@ import importlib.util as _importlib_util
 from . import _dcn, _numpy
 from ._params import conv_groups, conv_padding, float_arg, int_arg, pair, psroi_part_size
 
-__version__ = "0.1.0"
+from ._version import __version__  # noqa: F401  (written by the build from VERSION)
 
 cached_memory_bytes = _dcn.cached_memory_bytes
 release_cached_memory = _dcn.release_cached_memory
