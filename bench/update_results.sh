@@ -2,7 +2,8 @@
 # Re-measures what bench/RESULTS.md shows and redraws bench/results.png:
 # RUNS runs of bench/peers.py (default 3, each waiting for a quiet machine
 # first), merged (median per shape and implementation), plus one run of the
-# Google Benchmark suites. Raw results go to bench/runs/<UTC date>/; the
+# Google Benchmark suites. Raw results go to build/bench-runs/<UTC date>/
+# (OUT_ROOT; commit only a summary to bench/runs/); the
 # tables between the <!-- ...:begin --> / <!-- ...:end --> markers of
 # bench/RESULTS.md are replaced; the prose around them is not (read it again).
 #
@@ -10,7 +11,7 @@
 #   RUNS=5 BUILD=build-bench bash bench/update_results.sh
 #   BUILD=/tmp/dcn-head/build DCN_COMMIT=abc1234 bash bench/update_results.sh
 #       (a build of a clean `git archive abc1234`, not of this tree)
-#   FROM=bench/runs/2026-11-25T0604 bash bench/update_results.sh
+#   FROM=build/bench-runs/<date> bash bench/update_results.sh
 #       (no measuring: re-merge, redraw and refill from an earlier measurement)
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -25,7 +26,8 @@ BIN=$BUILD/bin
 if [ -n "${FROM:-}" ]; then
     out=$FROM  # only re-merge, redraw and refill from an earlier measurement
 else
-    out=bench/runs/$(date -u +%Y-%m-%dT%H%M)
+    # Raw outputs stay out of the tree (bench/runs/README.md): under build/.
+    out=${OUT_ROOT:-build/bench-runs}/$(date -u +%Y-%m-%dT%H%M)
     mkdir -p "$out"
     for i in $(seq "$RUNS"); do
         echo "update_results.sh: peers.py run $i of $RUNS -> $out/peers$i.json"

@@ -1,4 +1,4 @@
-// The `dcn` command-line tool end to end (README, "The dcn command-line tool"), and the
+// The `dcn` command-line tool end to end (docs/cli.md), and the
 // .npy reader / writer it uses (tools/npy.h).
 //
 // Every CLI test writes its inputs with dcn_npy::write_npy into a scratch

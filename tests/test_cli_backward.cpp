@@ -1,5 +1,5 @@
 // `dcn deform-conv2d --grad-output ...`: the backward pass from the CLI
-// (README, "The dcn command-line tool"): every gradient file against the
+// (docs/cli.md): every gradient file against the
 // double gradient reference, float32 and float64, --repeat, and the usage
 // errors of the gradient flags.
 #include <gtest/gtest.h>

@@ -1,5 +1,5 @@
 // The `dcn deform-psroi-pool` and `dcn deform-roi-pool` verbs end to end
-// (README, "The dcn command-line tool"): inputs written with dcn_npy::write_npy into a
+// (docs/cli.md): inputs written with dcn_npy::write_npy into a
 // scratch directory (DCN_TEST_TMPDIR), the binary (DCN_CLI_PATH) run through
 // the shell with stdout and stderr captured, the exit status, the stderr
 // lines and the .npy outputs checked against the double references.

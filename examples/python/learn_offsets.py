@@ -13,7 +13,7 @@ is downloaded.
     .venv-py/bin/python examples/python/learn_offsets.py [--epochs 6] [--png PATH]
 
 The figure goes to --png (default: learned_offsets.png in the system's
-temporary folder, never into the source tree; the README's copy,
+temporary folder, never into the source tree; the copy in docs/python.md,
 docs/images/learned_offsets.png, was made with --png pointing there).
 """
 import argparse

@@ -15,7 +15,7 @@ manager dcn.torchvision_override() does both.
         y = torchvision.ops.deform_conv2d(x, offset, weight, bias, padding=1, mask=mask)
 
 CPU by default; devices=("cpu", "cuda") also registers dcn for CUDA
-tensors (dcn's CUDA path has not run on an NVIDIA GPU yet: the README's GPU section).
+tensors (dcn's CUDA path has not run on an NVIDIA GPU yet: docs/gpu.md).
 """
 import contextlib
 import warnings

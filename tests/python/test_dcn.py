@@ -331,7 +331,7 @@ def test_roi_pool_modules():
 
 def test_demo_runs(tmp_path):
     """examples/python/learn_offsets.py end to end on a few images (its real
-    run, in the README, takes minutes)."""
+    run, in docs/python.md, takes minutes)."""
     import os
     import subprocess
     import sys

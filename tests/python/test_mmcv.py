@@ -71,7 +71,7 @@ class Bottleneck(nn.Module):
     """A ResNet bottleneck built the way mmdet's ResNet builds one with
     `dcn=dict(type=..., deform_groups=1, fallback_on_stride=False)`
     (mmdet.models.backbones.resnet.Bottleneck: mmdet itself does not import
-    with mmcv-lite, see the README): conv2 from build_conv_layer(dcn, ...),
+    with mmcv-lite, see docs/python.md): conv2 from build_conv_layer(dcn, ...),
     norms from build_norm_layer."""
 
     def __init__(self, inplanes, planes, stride, dcn_cfg):

@@ -1,5 +1,5 @@
 // The tuning problems of the three operators (see problem.h). Shapes and
-// flags follow the `dcn` CLI (README, "The dcn command-line tool"); the inputs are random
+// flags follow the `dcn` CLI (docs/cli.md); the inputs are random
 // but realistic: offsets of a few pixels, masks in [0, 1], RoIs of a few
 // feature-map cells to half the image.
 #include "problem.h"

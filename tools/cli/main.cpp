@@ -1,5 +1,5 @@
 // `dcn`: command-line front end of the dcn kernels on .npy files (docs/cli.md
-// and the README list the verbs and flags). Exit status: 0 on success, 2 for
+// lists the verbs and flags). Exit status: 0 on success, 2 for
 // a usage error, 1 for any other error; every error is one line on stderr,
 // "dcn: error: <message>". Uses only the public API.
 #include <CLI/CLI.hpp>
