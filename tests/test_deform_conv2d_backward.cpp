@@ -125,9 +125,9 @@ Grads<T> run_backward(const BackwardProblem &b, Want want = {}, dcn::Device devi
     return g;
 }
 
-// grad_weight's sums of |terms| per element (Tolerance::with_term_sums):
-// the reference's weight gradient on absolute values.
-std::vector<double> weight_term_sums(const BackwardProblem &b) {
+// The gradients' sums of |terms| per element (Tolerance::with_term_sums):
+// the reference's gradients on absolute values (the offsets as they are).
+dcn_ref::DeformConv2dGradients term_sums(const BackwardProblem &b) {
     auto abs_of = [](const Tensor &t) {
         dcn_ref::TensorD d = dcn_ref::to_double(t);
         for (double &v : d.data) v = std::fabs(v);
@@ -136,9 +136,10 @@ std::vector<double> weight_term_sums(const BackwardProblem &b) {
     const Problem &f = b.fwd;
     const dcn_ref::TensorD mask = abs_of(f.mask);
     return dcn_ref::deform_conv2d_backward(abs_of(b.grad_output), abs_of(f.input), dcn_ref::to_double(f.offset),
-                                           abs_of(f.weight), f.has_mask ? &mask : nullptr, f.p)
-        .weight;
+                                           abs_of(f.weight), f.has_mask ? &mask : nullptr, f.p);
 }
+
+std::vector<double> weight_term_sums(const BackwardProblem &b) { return term_sums(b).weight; }
 
 // `tol` for every gradient; grad_weight's own when given (its GEMM's
 // operands rounded: the avx512_bf16 path).
@@ -486,17 +487,8 @@ TEST(BackwardGpu, WideRangeGradOutputIsExactPerElementOnOpenCL) {
     for (float &v : b.grad_output.data) v = std::ldexp(sign(rng) ? -1.0f : 1.0f, exponent(rng));
     refresh_reference(b);
     // Per element: |got - ref| <= 8 u * (the element's sum of |terms|).
-    auto abs_of = [](const Tensor &t) {
-        dcn_ref::TensorD d = dcn_ref::to_double(t);
-        for (double &v : d.data) v = std::fabs(v);
-        return d;
-    };
     const Problem &f = b.fwd;
-    const dcn_ref::TensorD mask = abs_of(f.mask);
-    const std::vector<double> sums =
-        dcn_ref::deform_conv2d_backward(abs_of(b.grad_output), abs_of(f.input), dcn_ref::to_double(f.offset),
-                                        abs_of(f.weight), &mask, f.p)
-            .input;
+    const std::vector<double> sums = term_sums(b).input;
     const dcn_test::Tolerance per_element =
         dcn_test::Tolerance{1e-5, 0.0, 0.0, 0.0}.with_term_sums(8 * std::ldexp(1.0, -24), sums);
     const Grads<float> g = run_backward<float>(b, {}, dcn::Device::opencl);
