@@ -47,23 +47,28 @@ def _run(op, *args):
         raise RuntimeError(str(e)) from None
 
 
-def _forward(input, weight, offset, mask, bias, stride_h, stride_w, pad_h, pad_w, dil_h, dil_w, groups,
-             offset_groups, use_mask):
-    _checks(input, weight, offset, mask, offset_groups, use_mask)
+def _params(stride_h, stride_w, pad_h, pad_w, dil_h, dil_w, groups, offset_groups):
+    """torchvision's scalar arguments as dcn's op takes them."""
+    return [stride_h, stride_w], [pad_h, pad_w, pad_h, pad_w], [dil_h, dil_w], groups, offset_groups
+
+
+def _forward(input, weight, offset, mask, bias, *args):
+    # args: stride_h, stride_w, pad_h, pad_w, dil_h, dil_w, groups, offset_groups, use_mask
+    *params, use_mask = args
+    _checks(input, weight, offset, mask, params[-1], use_mask)
     calls["forward"] += 1
     # (torchvision passes a zero bias for none, and a (N, 1) zero mask with
     # use_mask false.)
     return _run(torch.ops.dcn.deform_conv2d, input, offset, weight, bias, mask if use_mask else None,
-                [stride_h, stride_w], [pad_h, pad_w, pad_h, pad_w], [dil_h, dil_w], groups, offset_groups)
+                *_params(*params))
 
 
-def _backward(grad, input, weight, offset, mask, bias, stride_h, stride_w, pad_h, pad_w, dil_h, dil_w, groups,
-              offset_groups, use_mask):
-    _checks(input, weight, offset, mask, offset_groups, use_mask)
+def _backward(grad, input, weight, offset, mask, bias, *args):
+    *params, use_mask = args  # as _forward's
+    _checks(input, weight, offset, mask, params[-1], use_mask)
     calls["backward"] += 1
     gi, goff, gw, gb, gm = _run(torch.ops.dcn.deform_conv2d_backward, grad, input, offset, weight,
-                                mask if use_mask else None, [stride_h, stride_w], [pad_h, pad_w, pad_h, pad_w],
-                                [dil_h, dil_w], groups, offset_groups, [True, True, True, True, use_mask])
+                                mask if use_mask else None, *_params(*params), [True, True, True, True, use_mask])
     if not use_mask:
         gm = torch.zeros_like(mask)
     # torchvision's order: input, weight, offset, mask, bias.

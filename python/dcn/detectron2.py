@@ -17,40 +17,34 @@ in a model (its checkpoints load as they are).
 norm and activation (modules or callables) are applied after the
 convolution, as detectron2's Conv2d wrapper does.
 """
-import torch
 from torch import nn
 
-from . import deform_conv2d
-from ._params import int_arg, pair
+from . import nn as dcn_nn
+from ._params import int_arg
 
 __all__ = ["DeformConv", "ModulatedDeformConv"]
 
 
-class _DetectronDeformConv(nn.Module):
+class _DetectronDeformConv(dcn_nn.DeformConv2d):
+    """dcn.nn.DeformConv2d (its argument checks, parameters and forward)
+    with detectron2's extra arguments and initialisation."""
+
     def __init__(self, in_channels, out_channels, kernel_size, stride, padding, dilation, groups, deformable_groups,
                  bias, norm, activation):
-        super().__init__()
+        super().__init__(in_channels, out_channels, kernel_size, stride, padding, dilation, groups, bias)
         fn = type(self).__name__
-        for name, v in (("in_channels", in_channels), ("out_channels", out_channels), ("groups", groups),
-                        ("deformable_groups", deformable_groups)):
-            if int_arg(name, v, fn) < 1:
-                raise ValueError("%s: %s: expected >= 1, got %d" % (fn, name, v))
-        if in_channels % groups or out_channels % groups:
-            raise ValueError("%s: groups: %d must divide in_channels %d and out_channels %d"
-                             % (fn, groups, in_channels, out_channels))
-        if in_channels % deformable_groups:
-            raise ValueError("%s: deformable_groups: %d must divide in_channels %d"
-                             % (fn, deformable_groups, in_channels))
-        self.in_channels, self.out_channels = in_channels, out_channels
-        self.kernel_size = pair("kernel_size", kernel_size, fn)
-        self.stride, self.padding = pair("stride", stride, fn), pair("padding", padding, fn)
-        self.dilation = pair("dilation", dilation, fn)
-        self.groups, self.deformable_groups = groups, deformable_groups
+        if int_arg("deformable_groups", deformable_groups, fn) < 1 or in_channels % deformable_groups:
+            raise ValueError("%s: deformable_groups: expected >= 1 dividing in_channels %d, got %d"
+                             % (fn, in_channels, deformable_groups))
+        self.deformable_groups = deformable_groups
         self.with_bias = bool(bias)
         self.norm, self.activation = norm, activation
-        self.weight = nn.Parameter(torch.empty(out_channels, in_channels // groups, *self.kernel_size))
-        self.bias = nn.Parameter(torch.zeros(out_channels)) if bias else None
+
+    def reset_parameters(self):
+        """detectron2's: kaiming_uniform_(nonlinearity="relu"), bias 0."""
         nn.init.kaiming_uniform_(self.weight, nonlinearity="relu")
+        if self.bias is not None:
+            nn.init.zeros_(self.bias)
 
     def _finish(self, x):
         if self.norm is not None:
@@ -80,8 +74,7 @@ class DeformConv(_DetectronDeformConv):
                          deformable_groups, bias, norm, activation)
 
     def forward(self, x, offset):
-        return self._finish(deform_conv2d(x, offset, self.weight, None, stride=self.stride, padding=self.padding,
-                                          dilation=self.dilation))
+        return self._finish(super().forward(x, offset))
 
 
 class ModulatedDeformConv(_DetectronDeformConv):
@@ -94,5 +87,4 @@ class ModulatedDeformConv(_DetectronDeformConv):
                          deformable_groups, bias, norm, activation)
 
     def forward(self, x, offset, mask):
-        return self._finish(deform_conv2d(x, offset, self.weight, self.bias, stride=self.stride,
-                                          padding=self.padding, dilation=self.dilation, mask=mask))
+        return self._finish(super().forward(x, offset, mask))
