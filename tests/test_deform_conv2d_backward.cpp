@@ -25,7 +25,8 @@
 #include <vector>
 
 #include "cpu_paths.h"
-#include "deform_conv2d_gpu.h"  // runtime/src: the chunk budget
+#include "deform_conv2d_gpu.h"      // runtime/src: the GPU chunk budget
+#include "deform_conv2d_problem.h"  // runtime/src: the CPU chunk budget
 #include "deform_conv2d_cases.h"
 #include "error_expect.h"
 #include "reference/deform_conv2d_backward_ref.h"
@@ -544,6 +545,27 @@ TEST_F(DcnTest, BackwardIsBitwiseDeterministicOverRunsAndThreadCounts) {
     for (int threads : {2, 5}) {
         dcn::set_num_threads(threads);
         expect_bitwise(run_backward<double>(b), first64, "float64, " + std::to_string(threads) + " threads");
+    }
+}
+
+// The CPU data gradients in chunks of images (runtime/src/deform_conv2d_backward.cpp):
+// one image a call, two, and all in one call give the same bits, and every
+// chunking matches the reference (a last chunk shorter than the others
+// included: 3 images in chunks of 2).
+TEST_F(DcnTest, BackwardCpuChunksOfImagesGiveTheSameBits) {
+    Case c("cpu_chunks");
+    c.in(3, 12, 7, 9).wt(8, 3, 3).pad(1).og(2).offs(Offsets::random, 3.0f).with_mask();
+    const BackwardProblem b = make_backward(c);
+    const Grads<float> all = run_backward<float>(b);
+    expect_matches(all, b, dcn_test::Tolerance{});
+    // One image's grad_columns: C * taps * pixels float32 values.
+    const int64_t image_bytes = int64_t(12) * 9 * 7 * 9 * 4;
+    for (int64_t images : {1, 2}) {
+        const int64_t before = dcn::detail::set_cpu_grad_columns_budget(images * image_bytes);
+        const Grads<float> chunks = run_backward<float>(b);
+        dcn::detail::set_cpu_grad_columns_budget(before);
+        expect_matches(chunks, b, dcn_test::Tolerance{});
+        expect_bitwise(chunks, all, std::to_string(images) + " image(s) a call");
     }
 }
 

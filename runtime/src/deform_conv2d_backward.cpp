@@ -2,6 +2,7 @@
 // kernels (direction backward_data: grad_input, grad_offset, grad_mask;
 // backward_weight: grad_weight, grad_bias).
 #include <algorithm>
+#include <atomic>
 #include <limits>
 #include <string>
 #include <utility>
@@ -19,6 +20,9 @@ namespace dcn {
 namespace {
 
 constexpr const char *kFn = "deform_conv2d_backward";
+// The most bytes of grad_columns one CPU data-gradient call holds (at least
+// one image): c4 (256 x 9 x 4200 float32) is 38.7 MB an image.
+std::atomic<int64_t> g_cpu_grad_columns_budget{int64_t(64) << 20};
 using detail::shape_str;
 
 std::string str(int64_t v) { return std::to_string(v); }
@@ -87,6 +91,10 @@ const detail::KernelEntry &kernel_for(detail::Direction dir, DType dtype, unsign
 
 }  // namespace
 
+namespace detail {
+int64_t set_cpu_grad_columns_budget(int64_t bytes) { return g_cpu_grad_columns_budget.exchange(bytes); }
+}  // namespace detail
+
 void deform_conv2d_backward_validate(const TensorView &grad_output, const TensorView &input,
                                      const TensorView &offset, const TensorView &weight,
                                      const std::optional<TensorView> &mask, const DeformConv2dGradients &grads,
@@ -104,27 +112,34 @@ void deform_conv2d_backward(const TensorView &grad_output, const TensorView &inp
     // Data gradients on a GPU: grad_columns and col2im (deform_conv2d_gpu.h).
     if ((grads.input || grads.offset || grads.mask) && opt.device != Device::cpu)
         detail::deform_conv2d_gpu_data_gradients(pr, grad_output, input, offset, weight, mask, grads, opt);
-    // Data gradients on the CPU, one image per call (grad_columns is made per call).
+    // Data gradients on the CPU, in chunks of images (each call makes its
+    // images' grad_columns: at most the CPU budget, detail::
+    // set_cpu_grad_columns_budget). The images are independent, so any
+    // chunking gives the same bits; one call per chunk packs the weights
+    // once for all its images.
     else if (grads.input || grads.offset || grads.mask) {
         const detail::KernelEntry &k =
             kernel_for(detail::Direction::backward_data, dt, mask ? deform_conv2d_with_mask : 0);
-        const bool gpu = opt.device != Device::cpu;
-        const detail::UnwantedGradient no_input_u(input.shape, dt, gpu), no_offset_u(offset.shape, dt, gpu),
-            no_mask_u(pr.mask_shape(), dt, gpu);
-        const TensorView &no_input = no_input_u.view(), &no_offset = no_offset_u.view(), &no_mask = no_mask_u.view();
-        for (int64_t n = 0; n < pr.N; n++) {
+        const int64_t chunk = detail::images_per_columns_chunk(
+            kFn, pr, dt == DType::float64 ? 8 : 4, g_cpu_grad_columns_budget.load());
+        // A gradient not asked for: a view with no images (nothing computed).
+        const detail::UnwantedGradient no_input_u(input.shape, dt, false), no_offset_u(offset.shape, dt, false),
+            no_mask_u(pr.mask_shape(), dt, false);
+        for (int64_t n = 0; n < pr.N; n += chunk) {
+            const int64_t count = std::min(chunk, pr.N - n);
             detail::KernelCall call(kFn, opt.device, opt.cuda);
-            call.input("input", detail::images(input, n, 1));
-            call.input("offset", detail::images(offset, n, 1));
+            call.input("input", detail::images(input, n, count));
+            call.input("offset", detail::images(offset, n, count));
             call.input("weight", weight);
-            call.input("grad_output", detail::images(grad_output, n, 1));
-            if (mask) call.input("mask", detail::images(*mask, n, 1));
+            call.input("grad_output", detail::images(grad_output, n, count));
+            if (mask) call.input("mask", detail::images(*mask, n, count));
             detail::add_geometry_scalars(call, pr, opt);
             call.output("grad_input",
-                        detail::split_channels(grads.input ? detail::images(*grads.input, n, 1) : no_input,
+                        detail::split_channels(grads.input ? detail::images(*grads.input, n, count)
+                                                           : no_input_u.view(),
                                                pr.offset_groups));
-            call.output("grad_offset", grads.offset ? detail::images(*grads.offset, n, 1) : no_offset);
-            if (mask) call.output("grad_mask", grads.mask ? detail::images(*grads.mask, n, 1) : no_mask);
+            call.output("grad_offset", grads.offset ? detail::images(*grads.offset, n, count) : no_offset_u.view());
+            if (mask) call.output("grad_mask", grads.mask ? detail::images(*grads.mask, n, count) : no_mask_u.view());
             const int status = call.run(k);
             call.finish(status);
         }

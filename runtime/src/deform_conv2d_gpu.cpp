@@ -93,17 +93,10 @@ bool gemm_on_cublaslt(KernelCall &call, const DeformConv2dProblem &pr, const Ten
     return true;
 }
 
-// Images per chunk: at most the budget's bytes of columns (and of the
-// extra scratch a chunk's image needs), at least one.
+// Images per chunk on the GPU: at most the budget's bytes of columns (and
+// of the extra scratch a chunk's image needs), at least one.
 int64_t images_per_chunk(const char *fn, const DeformConv2dProblem &pr, DType dtype, int64_t extra_per_image = 0) {
-    const int64_t per_image = pr.C * pr.taps() * pr.oH * pr.oW;
-    if (per_image > INT32_MAX)
-        throw Error(fn, "input",
-                    "the GPU path's columns of one image (channels x taps x output pixels = " +
-                        std::to_string(per_image) + " values) exceed 2^31-1");
-    const int64_t per_image_bytes = per_image * int64_t(dtype_size(dtype)) + extra_per_image;
-    return std::clamp<int64_t>(g_columns_budget.load() / std::max<int64_t>(per_image_bytes, 1), 1,
-                               std::max<int64_t>(pr.N, 1));
+    return images_per_columns_chunk(fn, pr, dtype_size(dtype), g_columns_budget.load(), extra_per_image);
 }
 
 // grad_weight's GEMMs of one chunk on cuBLASLt, into the compute-type sum:

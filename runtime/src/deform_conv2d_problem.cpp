@@ -2,6 +2,7 @@
 // the operator (docs/operators.md), stated once.
 #include "deform_conv2d_problem.h"
 
+#include <algorithm>
 #include <cstdint>
 #include <limits>
 #include <string>
@@ -176,6 +177,17 @@ void add_geometry_scalars(KernelCall &call, const DeformConv2dProblem &pr, const
     call.scalar("dilation_x", opt.dilation[1]);
     call.scalar("groups", static_cast<int32_t>(pr.groups));
     call.scalar("offset_groups", static_cast<int32_t>(pr.offset_groups));
+}
+
+int64_t images_per_columns_chunk(const char *fn, const DeformConv2dProblem &pr, size_t value_bytes,
+                                 int64_t budget_bytes, int64_t extra_per_image) {
+    const int64_t per_image = pr.C * pr.taps() * pr.oH * pr.oW;
+    if (per_image > std::numeric_limits<int32_t>::max())
+        throw Error(fn, "input",
+                    "the columns of one image (channels x taps x output pixels = " + str(per_image) +
+                        " values) exceed 2^31-1");
+    const int64_t per_image_bytes = per_image * int64_t(value_bytes) + extra_per_image;
+    return std::clamp<int64_t>(budget_bytes / std::max<int64_t>(per_image_bytes, 1), 1, std::max<int64_t>(pr.N, 1));
 }
 
 }  // namespace dcn::detail

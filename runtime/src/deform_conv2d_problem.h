@@ -41,4 +41,16 @@ DeformConv2dProblem resolve_deform_conv2d_extents(const std::vector<int64_t> &in
 DeformConv2dProblem resolve_deform_conv2d(const TensorView &input, const TensorView &offset,
                                           const TensorView &weight, const DeformConv2dOptions &options);
 
+// Images per chunk of a call whose kernels hold the (grad_)columns of their
+// images, C*kH*kW*oH*oW values of `value_bytes` each per image (plus
+// `extra_per_image` bytes): at most `budget_bytes` of them, at least one
+// image, at most N. Throws when one image's columns exceed 2^31-1 values.
+int64_t images_per_columns_chunk(const char *fn, const DeformConv2dProblem &problem, size_t value_bytes,
+                                 int64_t budget_bytes, int64_t extra_per_image = 0);
+
+// The most bytes of grad_columns one CPU data-gradient call holds (at least
+// one image; 64 MiB unless set: the tests lower it to run many chunks).
+// Returns the previous value. (runtime/src/deform_conv2d_backward.cpp)
+int64_t set_cpu_grad_columns_budget(int64_t bytes);
+
 }  // namespace dcn::detail
