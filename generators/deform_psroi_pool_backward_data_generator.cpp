@@ -151,14 +151,17 @@ public:
         // The scatter: per (channel, group gi, class), every (RoI, bin of the
         // group, row sample, column sample, corner) in that fixed order
         // (outermost first) into the RoI's image. The bins of group
-        // gw = gi % G along x are those pw with pw*G/P == gw: at most
-        // P/G + 1 of them from pw = gw*P/G on.
-        Expr span = P / G + 2;
-        s.rs = RDom({{0, 4}, {0, S}, {0, S}, {0, span}, {0, span}, {0, R}}, "rs");
+        // gw = gi % G along x are those pw with gw <= pw*G/P < gw + 1, that
+        // is ceil(gw*P/G) <= pw < ceil((gw + 1)*P/G): at most ceil(P/G) of
+        // them (one when G = P, as in R-FCN) from pw = ceil(gw*P/G) on.
+        Expr span = (P + G - 1) / G;
+        // No grad_input asked for (no images in its buffer): no scatter.
+        Expr scattered_rois = select(grad_input.dim(5).extent() > 0, R, 0);
+        s.rs = RDom({{0, 4}, {0, S}, {0, S}, {0, span}, {0, span}, {0, scattered_rois}}, "rs");
         {
             Expr cx = s.rs[0] % 2, cy = s.rs[0] / 2;
             Expr gw = gi % G, gh = gi / G;
-            Expr bx = gw * P / G + s.rs[3], by = gh * P / G + s.rs[4], rr = s.rs[5];
+            Expr bx = (gw * P + G - 1) / G + s.rs[3], by = (gh * P + G - 1) / G + s.rs[4], rr = s.rs[5];
             s.rs.where(bx < P && by < P && bx * G / P == gw && by * G / P == gh);
             // The where clause keeps bx, by < P; the clamps tell bounds
             // inference so (the stages they index are made for P bins only).

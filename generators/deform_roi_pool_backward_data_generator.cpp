@@ -101,7 +101,8 @@ public:
         s.x_sample(i, pw, ph, r) = dcn::roi_align_axis(bs[0] + (cast(t, i) + 0.5f) * bs[2] / cast(t, bs[4]), W, true);
 
         Expr m = with_mask ? cast(t, (*mask)(pw, ph, 0, r)) : one;
-        s.share(c, pw, ph, r) = cast(t, grad_output(pw, ph, c, r)) * m / cast(t, box.count());
+        s.gy(c, pw, ph, r) = cast(t, grad_output(pw, ph, c, r));
+        s.share(c, pw, ph, r) = s.gy(c, pw, ph, r) * (m / cast(t, box.count()));
 
         // The bin's sums over its samples, per channel: the pooled value and
         // the two derivatives. mmcv's d/dx = (high - y)(v01 - v00) +
@@ -136,7 +137,7 @@ public:
             s.bin_grads(pw, ph, r) = Tuple(zero, zero, zero);
             s.bin_grads(pw, ph, r) = Tuple(s.bin_grads(pw, ph, r)[0] + sh * sm[1],
                                            s.bin_grads(pw, ph, r)[1] + sh * sm[2],
-                                           s.bin_grads(pw, ph, r)[2] + cast(t, grad_output(pw, ph, s.rc, r)) * sm[0]);
+                                           s.bin_grads(pw, ph, r)[2] + s.gy(s.rc, pw, ph, r) * sm[0]);
         }
         Var kk("kk");
         if (with_offset) {
@@ -155,7 +156,9 @@ public:
         // The scatter: per channel, every (RoI, bin, row sample, column
         // sample, corner) in that fixed order (outermost first) into the
         // RoI's image. A sample outside adds 0 (its weights are 0).
-        s.rs = RDom({{0, 4}, {0, max_grid}, {0, max_grid}, {0, PW}, {0, PH}, {0, R}}, "rs");
+        // No grad_input asked for (no images in its buffer): no scatter.
+        Expr scattered_rois = select(grad_input.dim(3).extent() > 0, R, 0);
+        s.rs = RDom({{0, 4}, {0, max_grid}, {0, max_grid}, {0, PW}, {0, PH}, {0, scattered_rois}}, "rs");
         {
             Expr cx = s.rs[0] % 2, cy = s.rs[0] / 2;
             Expr sx = s.rs[1], sy = s.rs[2], rpw = s.rs[3], rph = s.rs[4], rr = s.rs[5];

@@ -29,9 +29,10 @@ struct DeformRoiPoolBackwardStages {
     // x_sample(i, pw, ph, r): (low, high, w_low, w_high, inside, span,
     // d_high) (roi_align_axis with the derivative).
     Halide::Func y_sample{"y_sample"}, x_sample{"x_sample"};
-    // share(c, pw, ph, r) = grad_output * mask / (samples of the bin): what
-    // each sample of the bin passes on, channels innermost.
-    Halide::Func share{"share"};
+    // gy(c, pw, ph, r): grad_output in the compute type, channels innermost;
+    // share(c, pw, ph, r) = gy * mask / (samples of the bin): what each
+    // sample of the bin passes on.
+    Halide::Func gy{"gy"}, share{"share"};
     // sums(c, pw, ph, r) = (pooled sum, sum of d/dx, sum of d/dy) over the
     // bin's samples; bin_grads(pw, ph, r) = (grad_offset x, y, grad_mask):
     // their sums over the channels weighted by grad_output.
