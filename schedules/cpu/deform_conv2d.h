@@ -166,11 +166,16 @@ inline void schedule_deform_conv2d_cpu(DeformConv2dStages &s, const Halide::Targ
         .fuse(y, n, yn)
         .parallel(yn)
         .vectorize(cv);
-    // Each source row of 16 taps' worth of weights is read while in cache.
+    // Blocks of 16 channels x all taps: the 16 x taps source values of each
+    // output channel of the block are adjacent, so the gathers over output
+    // channels reuse their cache lines (1.3 -> 1.0 ms for 512 x 512 x 3 x 3
+    // float32 on a Zen 5, Halide JIT, avx512_skylake; reorder(o, k, ci) before).
     s.weight_packed.compute_root()
-        .reorder(o, s.k, ci, s.ob)
+        .split(ci, co, cv, 16, TailStrategy::GuardWithIf)
+        .reorder(o, cv, s.k, co, s.ob)
         .parallel(s.ob)
-        .vectorize(o, vec, TailStrategy::GuardWithIf);
+        .vectorize(o, vec, TailStrategy::GuardWithIf)
+        .unroll(cv);
     s.channel_og.compute_root();
 
     // Specialisations: one group and one offset group (the common case:

@@ -91,6 +91,7 @@ inline void schedule_deform_conv2d_backward_data_cpu(DeformConv2dBackwardDataSta
     detail::schedule_repacked_input(s.input_cl, c, x, y, n, vec);
     s.gy.compute_root().reorder(s.in_blk, o, s.blk, n).parallel(s.blk).unroll(s.in_blk);
     s.weight_t.compute_root().reorder(s.in_blk, o, k, s.blk, g).parallel(s.blk).vectorize(s.in_blk, vec);
+    s.weight_t.specialize(s.groups == 1);
     s.sample.compute_root().parallel(k).vectorize(p, vec, TailStrategy::GuardWithIf);
 
     // grad_columns: register tiles of cv*vec channels x tp pixels.
