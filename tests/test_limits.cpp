@@ -238,4 +238,38 @@ TEST(Limits, PsroiScratchDoesNotGrowWithSamplesSquared) {
     EXPECT_GT(bins_with_samples, 0);
 }
 
+// The same for deform_psroi_pool's backward (grad_input's scatter and
+// grad_trans's sums): one row of a bin's samples per task, not the bin's
+// sample_per_part^2 (at 4096, 470 MB a thread). 1 RoI, 1 bin, 4096 x 4096
+// samples, under a 1 GiB address-space limit.
+TEST(Limits, PsroiBackwardScratchDoesNotGrowWithSamplesSquared) {
+#ifdef DCN_SANITIZED
+    GTEST_SKIP() << "sanitizer build: the address-space limit does not apply";
+#endif
+    const std::string dir = scratch_dir();
+    const std::string x = path_in(dir, "x.npy"), rois = path_in(dir, "rois.npy"), tr = path_in(dir, "trans.npy"),
+                      gy = path_in(dir, "gy.npy"), gx = path_in(dir, "gx.npy"), gt = path_in(dir, "gt.npy");
+    const std::vector<float> xv(120, 0.25f), rv{0, 1, 1, 8, 4}, tv{0.1f, -0.2f}, gv{1.0f, -1.0f};
+    dcn_npy::write_npy(x, {1, 2, 6, 10}, xv.data(), xv.size());
+    dcn_npy::write_npy(rois, {1, 5}, rv.data(), rv.size());
+    dcn_npy::write_npy(tr, {1, 2, 1, 1}, tv.data(), tv.size());
+    dcn_npy::write_npy(gy, {1, 2, 1, 1}, gv.data(), gv.size());
+    const dcn_test::CliResult r =
+        run_cli_in_1gib({"deform-psroi-pool", "--input", x, "--rois", rois, "--trans", tr, "--trans-std", "0.1",
+                         "--output-dim", "2", "--group-size", "1", "--pooled-size", "1", "--sample-per-part", "4096",
+                         "--grad-output", gy, "--grad-input", gx, "--grad-trans", gt},
+                        dir);
+    ASSERT_EQ(r.exit_code, 0) << dcn_test::describe(r);
+    // grad_input sums to what the bin passed on: grad_output (1 and -1 for
+    // the two channels) spread over the samples inside.
+    const std::vector<float> g = dcn_npy::read_npy(gx).to_vector<float>();
+    ASSERT_EQ(g.size(), 120u);
+    double sum0 = 0, sum1 = 0;
+    for (size_t i = 0; i < 60; i++) sum0 += g[i], sum1 += g[60 + i];
+    EXPECT_NEAR(sum0, 1.0, 1e-3);
+    EXPECT_NEAR(sum1, -1.0, 1e-3);
+    // A constant input has no gradient along the trans.
+    for (float v : dcn_npy::read_npy(gt).to_vector<float>()) EXPECT_NEAR(v, 0.0f, 1e-4f);
+}
+
 }  // namespace

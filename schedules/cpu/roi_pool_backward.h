@@ -7,9 +7,9 @@
 //     bin, sample, corner) in one fixed order into its own channels-
 //     innermost image, so the result is the same bitwise for any thread
 //     count; then the chunk is stored planar. The sample positions are made
-//     per RoI (deform_psroi_pool: per bin) inside the walk from the bins'
-//     boxes (made once per call), so memory does not grow with the
-//     sampling grid.
+//     per RoI (deform_psroi_pool: per row of a bin) inside the walk from
+//     the bins' boxes (made once per call), so memory does not grow with
+//     the sampling grid.
 //   - grad_offset / grad_mask / grad_trans: per RoI (across the threads),
 //     the sums over each bin's samples vectorised over channels, as the
 //     forward; then their channel sums: a partial sum per vector lane,
@@ -121,8 +121,9 @@ inline void schedule_deform_psroi_pool_backward_data_cpu(DeformPsroiPoolBackward
         .reorder(s.cc, s.rs[0], s.rs[1], s.rs[2], s.rs[3], s.rs[4], s.rs[5])
         .vectorize(s.cc, vec, TailStrategy::GuardWithIf)
         .unroll(s.rs[0]);
-    // A bin's samples, vectorised over a row's samples, before its corners.
-    s.sample.clone_in(s.grad_ps).compute_at(s.grad_ps, s.rs[3]).vectorize(s.iw, vec, TailStrategy::GuardWithIf);
+    // One row of a bin's samples at a time (sample_per_part x 28 bytes, not
+    // its square: sample_per_part may be 4096), vectorised over the row.
+    s.sample.clone_in(s.grad_ps).compute_at(s.grad_ps, s.rs[2]).vectorize(s.iw, vec, TailStrategy::GuardWithIf);
 }
 
 }  // namespace dcn
