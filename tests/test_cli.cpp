@@ -243,6 +243,18 @@ TEST(NpyTest, ReadsVersion2And3Headers) {
     }
 }
 
+// A shape with a 0 and huge other dimensions holds no elements (numpy allows
+// it): numel() is 0, not an overflowing product (found by fuzz_npy under
+// UBSan: 16973610941375 * 555563 * 0).
+TEST(NpyTest, EmptyShapeWithHugeDimensionsHasNoElements) {
+    const std::string p = path_in(scratch_dir(), "empty_huge.npy");
+    write_file(p, npy_bytes(1, "{'descr': '<f4', 'fortran_order': False, 'shape': (16973610941375, 555563, 0), }", ""));
+    const dcn_npy::Array a = dcn_npy::read_npy(p);
+    EXPECT_EQ(a.shape, (std::vector<int64_t>{16973610941375, 555563, 0}));
+    EXPECT_EQ(a.numel(), 0);
+    EXPECT_TRUE(a.bytes.empty());
+}
+
 TEST(NpyTest, ParsesHeaderVariants) {
     // Key order, double quotes, a list shape, Python 2 longs, no trailing comma.
     const std::string p = path_in(scratch_dir(), "variant.npy");

@@ -345,6 +345,12 @@ const char *npy_descr(dcn::DType t) {
 }
 
 int64_t Array::numel() const {
+    // A shape with a 0 holds no elements, however large its other
+    // dimensions (the parser allows that, as numpy does): no product, which
+    // could overflow before it reached the 0. Otherwise the parser has
+    // checked that the product fits (checked_numel).
+    for (int64_t d : shape)
+        if (d == 0) return 0;
     int64_t n = 1;
     for (int64_t d : shape) n *= d;
     return n;
