@@ -11,23 +11,21 @@
 # failure and Halide's reason are recorded and shown in the table
 # (cmake/run_autoscheduler.cmake).
 
-# The best CPU path this machine runs: the benchmark times the baselines
-# next to the hand schedule's library of the same path.
-set(_dcn_default_isa baseline)
+# The best CPU path this machine runs that has the float32 kernels: the
+# benchmark times the baselines next to the hand schedule's library of the
+# same path. A path runs here when /proc/cpuinfo shows every flag of its
+# CPUINFO in the list (cmake/DcnRegistry.cmake).
+list(GET DCN_CPU_PATHS -1 _dcn_default_isa)
 if (EXISTS /proc/cpuinfo)
     file(STRINGS /proc/cpuinfo _dcn_flags REGEX "^flags" LIMIT_COUNT 1)
     set(_dcn_flags " ${_dcn_flags} ")
-    set(_dcn_isa_flags
-        "avx512_skylake|avx512f avx512cd avx512bw avx512dq avx512vl avx2 fma f16c sse4_1"
-        "avx2_fma|avx2 fma f16c sse4_1"
-        "sse41|sse4_1")
-    foreach (_entry IN LISTS _dcn_isa_flags)
-        string(REPLACE "|" ";" _entry "${_entry}")
-        list(GET _entry 0 _isa)
-        list(GET _entry 1 _needed)
-        string(REPLACE " " ";" _needed "${_needed}")
+    foreach (_isa IN LISTS DCN_CPU_PATHS)
+        if ((DCN_CPU_PATH_${_isa}_DTYPES AND NOT "f32" IN_LIST DCN_CPU_PATH_${_isa}_DTYPES) OR
+            (DCN_CPU_PATH_${_isa}_OPERATORS AND NOT "deform_conv2d" IN_LIST DCN_CPU_PATH_${_isa}_OPERATORS))
+            continue ()
+        endif ()
         set(_all TRUE)
-        foreach (_f IN LISTS _needed)
+        foreach (_f IN LISTS DCN_CPU_PATH_${_isa}_CPUINFO)
             string(FIND "${_dcn_flags}" " ${_f} " _at)
             if (_at EQUAL -1)
                 set(_all FALSE)

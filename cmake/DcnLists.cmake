@@ -9,6 +9,8 @@
 #   DCN_CPU_PATHS                 CPU path names, best first
 #   DCN_CPU_PATH_<p>_TARGET       its Halide target
 #   DCN_CPU_PATH_<p>_OPERATORS / _DTYPES   what it exists for (empty: all)
+#   DCN_CPU_PATH_<p>_VECTOR_REGISTERS      its vector register count
+#   DCN_CPU_PATH_<p>_CPUINFO      the /proc/cpuinfo flags it needs
 #   DCN_GPU_DEVICES               GPU devices (dcn::Device names)
 #   DCN_GPU_<d>_TARGET            their Halide targets
 #   DCN_DTYPES                    short names (f32 ...)
@@ -25,18 +27,27 @@
 #   DCN_TUNABLE_OPERATORS, DCN_TUNABLES_<op>, DCN_TUNABLE_<op>_<name>_{DEFAULT,MIN,MAX,CANDIDATES,DOC},
 #   DCN_SHAPE_FEATURES_<op>, DCN_SHAPE_FEATURE_<op>_<name>_DOC
 
-# dcn_cpu_path(<name> <halide target> [OPERATORS <op>...] [DTYPES <dtype>...]):
-# one CPU code path; in order, best first. OPERATORS / DTYPES: the path
+# dcn_cpu_path(<name> <halide target> VECTOR_REGISTERS <n> [CPUINFO <flag>...]
+#              [OPERATORS <op>...] [DTYPES <dtype>...]):
+# one CPU code path; in order, best first. VECTOR_REGISTERS: how many
+# vector registers its code has (the schedules size their register tiles
+# by it). CPUINFO: the Linux /proc/cpuinfo flags a machine shows when it
+# runs the path (none for the baseline). OPERATORS / DTYPES: the path
 # exists only for these (what its features change: a path for one
 # instruction compiles only the kernels that use it); `CPU all` in
 # dcn_kernels expands to the paths that exist for the set, and the others
 # run the next path down (the runtime's fallback).
 macro(dcn_cpu_path name target)
-    cmake_parse_arguments(_dcn_cp "" "" "OPERATORS;DTYPES" ${ARGN})
+    cmake_parse_arguments(_dcn_cp "" "VECTOR_REGISTERS" "OPERATORS;DTYPES;CPUINFO" ${ARGN})
+    if (NOT _dcn_cp_VECTOR_REGISTERS MATCHES "^[1-9][0-9]*$")
+        message(FATAL_ERROR "dcn_cpu_path(${name}): VECTOR_REGISTERS <count> is required")
+    endif ()
     list(APPEND DCN_CPU_PATHS ${name})
     set(DCN_CPU_PATH_${name}_TARGET ${target})
     set(DCN_CPU_PATH_${name}_OPERATORS ${_dcn_cp_OPERATORS})
     set(DCN_CPU_PATH_${name}_DTYPES ${_dcn_cp_DTYPES})
+    set(DCN_CPU_PATH_${name}_VECTOR_REGISTERS ${_dcn_cp_VECTOR_REGISTERS})
+    set(DCN_CPU_PATH_${name}_CPUINFO ${_dcn_cp_CPUINFO})
 endmacro()
 
 # dcn_gpu_device(<dcn::Device name> <halide target>)

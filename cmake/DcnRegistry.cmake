@@ -14,17 +14,25 @@
 
 # CPU code paths, best first; the last is the baseline every x86-64 CPU runs.
 # Each call runs the best one the CPU supports (dcn::set_max_cpu_isa caps it)
-# that has the kernel, else the next one down.
+# that has the kernel, else the next one down. Each states its facts once:
+# its Halide target (whose natural vector width the schedules use), its
+# vector register count (the schedules' register tiles), and the Linux
+# /proc/cpuinfo flags a machine must show to run it (Linux lists a flag only
+# when the OS enables its registers: the benchmark configuration and
+# dcn-autotune read them; the runtime asks the CPU and the OS itself).
 # avx512_bf16: AVX512-BF16 (Halide's avx512_zen4 features: AMD Zen 4 / Zen 5,
 # Intel Sapphire Rapids and later), the convolution's bfloat16 GEMMs on
 # vdpbf16ps (dcn::gemm_operand_type); nothing else changes there, so it is
 # compiled for those kernels only.
 dcn_cpu_path(avx512_bf16 x86-64-linux-avx512_zen4-avx512_skylake-avx2-fma-f16c-sse41
-             OPERATORS deform_conv2d DTYPES bf16)
-dcn_cpu_path(avx512_skylake x86-64-linux-avx512_skylake-avx2-fma-f16c-sse41)
-dcn_cpu_path(avx2_fma x86-64-linux-avx2-fma-f16c-sse41)
-dcn_cpu_path(sse41 x86-64-linux-sse41)
-dcn_cpu_path(baseline x86-64-linux)
+             OPERATORS deform_conv2d DTYPES bf16 VECTOR_REGISTERS 32
+             CPUINFO avx512f avx512cd avx512bw avx512dq avx512vl avx512ifma avx512vbmi avx512_vbmi2 avx512_vnni
+                     avx512_bitalg avx512_vpopcntdq avx512_bf16 avx2 fma f16c sse4_1)
+dcn_cpu_path(avx512_skylake x86-64-linux-avx512_skylake-avx2-fma-f16c-sse41 VECTOR_REGISTERS 32
+             CPUINFO avx512f avx512cd avx512bw avx512dq avx512vl avx2 fma f16c sse4_1)
+dcn_cpu_path(avx2_fma x86-64-linux-avx2-fma-f16c-sse41 VECTOR_REGISTERS 16 CPUINFO avx2 fma f16c sse4_1)
+dcn_cpu_path(sse41 x86-64-linux-sse41 VECTOR_REGISTERS 16 CPUINFO sse4_1)
+dcn_cpu_path(baseline x86-64-linux VECTOR_REGISTERS 16)
 
 # GPU devices: the same GPU schedule compiled for each. The libraries take a
 # user_context (the caller's CUDA context and stream). Capability 8.0

@@ -25,8 +25,9 @@
 #include "common.h"
 #include "storage16.h"
 #include "cpu/deform_conv2d_backward.h"
-#include "deform_conv2d_backward_algorithm.h"
+#include "stages/deform_conv2d_backward.h"
 #include "deform_conv2d_data_gradients.h"
+#include "deform_conv2d_inputs.h"
 #include "deform_conv2d_sampling.h"
 
 namespace {
@@ -44,14 +45,7 @@ public:
     Input<Buffer<void, 4>> offset{"offset"};            // (oW, oH, 2*G*kH*kW, N)
     Input<Buffer<void, 4>> weight{"weight"};            // (kW, kH, C/groups, K)
     Input<Buffer<void, 4>> grad_output{"grad_output"};  // (oW, oH, K, N)
-    Input<int> stride_y{"stride_y", 1, 1, 1 << 20};
-    Input<int> stride_x{"stride_x", 1, 1, 1 << 20};
-    Input<int> pad_top{"pad_top", 0, 0, 1 << 20};
-    Input<int> pad_left{"pad_left", 0, 0, 1 << 20};
-    Input<int> dilation_y{"dilation_y", 1, 1, 1 << 20};
-    Input<int> dilation_x{"dilation_x", 1, 1, 1 << 20};
-    Input<int> groups{"groups", 1, 1, 1 << 20};
-    Input<int> offset_groups{"offset_groups", 1, 1, 1 << 20};
+    dcn::DeformConv2dGeometryInputs conv;  // stride, padding, dilation, groups, offset groups
     // (W, H, C/G, G, N): the NCHW gradient with its channels split by
     // offset group (each group's scatter shares its sample points). A
     // buffer with a zero extent asks for no grad_input.
@@ -94,8 +88,8 @@ public:
         Expr taps = kH * kW;
         Expr oW = offset.dim(0).extent(), oH = offset.dim(1).extent();
         Expr P = oW * oH;
-        Expr cpg = C / offset_groups;        // channels per offset group
-        Expr Kg = K / groups;                // output channels per group
+        Expr cpg = C / conv.offset_groups;        // channels per offset group
+        Expr Kg = K / conv.groups;                // output channels per group
 
         _halide_user_assert(!get_target().has_gpu_feature())
             << "deform_conv2d's GPU data gradients are grad_columns + deform_conv2d_col2im (cmake/DcnRegistry.cmake)";
@@ -128,8 +122,8 @@ public:
             // The channel's group and its channel within it, written so that
             // one group (Cg = C) needs no division (a vector division per
             // value made this packing 8x slower; the schedule specialises).
-            Expr grp_q = select(groups == 1, 0, cq / Cg);
-            Expr cw_q = select(groups == 1, cq, cq % Cg);
+            Expr grp_q = select(conv.groups == 1, 0, cq / Cg);
+            Expr cw_q = select(conv.groups == 1, cq, cq % Cg);
             Expr ow = R == 1 ? Expr(o) : o * R + ib % R;
             Expr v = cast(gt, weight(k % kW, k / kW, cw_q, clamp(grp_q * Kg + ow, 0, K - 1)));
             s.weight_t(ib, o, k, bk, g) = R == 1 ? v : select(ow < Kg, v, Internal::make_zero(gt));
@@ -139,7 +133,7 @@ public:
         // channel c = g*cpg + ci (grp = c / Cg). A schedule may compute whole
         // register tiles past the group's last channel or the last pixel:
         // weight_t and gy clamp their reads.
-        Expr grp = select(groups == 1, 0, clamp(g * cpg + ci, 0, C - 1) / Cg);
+        Expr grp = select(conv.groups == 1, 0, clamp(g * cpg + ci, 0, C - 1) / Cg);
         s.rg = R == 1 ? RDom(0, Kg, "rg") : RDom(0, R, 0, Kg_pairs, "rg");
         if (R > 1) s.rg_lane = s.rg.x;
         s.rg_o = R == 1 ? s.rg.x : s.rg.y;
@@ -154,25 +148,21 @@ public:
         // Everything from grad_columns on: deform_conv2d_data_gradients.h.
         dcn::DataGradientsIO io;
         io.input_zero = BoundaryConditions::constant_exterior(input, Internal::make_zero(st), {{0, W}, {0, H}});
-        Func offset_e = BoundaryConditions::repeat_edge(offset, {{0, oW}, {0, oH}});
-        io.offset(x, y, c, n) = cast(t, offset_e(x, y, c, n));
-        if (with_mask) {
-            Func mask_e = BoundaryConditions::repeat_edge(*mask, {{0, oW}, {0, oH}});
-            io.mask(x, y, c, n) = cast(t, mask_e(x, y, c, n));
-        }
-        io.geo = {stride_y, stride_x, pad_top, pad_left, dilation_y, dilation_x, H, W, kW, taps};
+        io.offset = dcn::deform_conv2d_per_pixel(offset, oW, oH, t, "offset_c");
+        if (with_mask) io.mask = dcn::deform_conv2d_per_pixel(*mask, oW, oH, t, "mask_c");
+        io.geo = conv.geometry(H, W, kW, taps);
         io.C = C;
         io.oW = oW;
         io.oH = oH;
-        io.offset_groups = offset_groups;
+        io.offset_groups = conv.offset_groups;
         io.storage = st;
         io.grad_input = grad_input;
         io.grad_offset = grad_offset;
         if (with_mask) io.grad_mask = *grad_mask;
         dcn::define_data_gradients(s, io);
 
-        s.groups = groups;
-        s.offset_groups = offset_groups;
+        s.groups = conv.groups;
+        s.offset_groups = conv.offset_groups;
 
         dcn::schedule_deform_conv2d_backward_data_cpu(s, get_target());
     }

@@ -13,7 +13,8 @@
 #include "common.h"
 #include "storage16.h"
 #include "cpu/deform_conv2d_backward.h"
-#include "deform_conv2d_backward_algorithm.h"
+#include "stages/deform_conv2d_backward.h"
+#include "deform_conv2d_inputs.h"
 #include "deform_conv2d_sampling.h"
 
 namespace {
@@ -31,16 +32,8 @@ public:
     Input<Buffer<void, 4>> input{"input"};              // (W, H, C, N)
     Input<Buffer<void, 4>> offset{"offset"};            // (oW, oH, 2*G*kH*kW, N)
     Input<Buffer<void, 4>> grad_output{"grad_output"};  // (oW, oH, K, N)
-    Input<int> kernel_h{"kernel_h", 1, 1, 1 << 20};
-    Input<int> kernel_w{"kernel_w", 1, 1, 1 << 20};
-    Input<int> stride_y{"stride_y", 1, 1, 1 << 20};
-    Input<int> stride_x{"stride_x", 1, 1, 1 << 20};
-    Input<int> pad_top{"pad_top", 0, 0, 1 << 20};
-    Input<int> pad_left{"pad_left", 0, 0, 1 << 20};
-    Input<int> dilation_y{"dilation_y", 1, 1, 1 << 20};
-    Input<int> dilation_x{"dilation_x", 1, 1, 1 << 20};
-    Input<int> groups{"groups", 1, 1, 1 << 20};
-    Input<int> offset_groups{"offset_groups", 1, 1, 1 << 20};
+    dcn::DeformConv2dKernelSizeInputs kernel;
+    dcn::DeformConv2dGeometryInputs conv;  // stride, padding, dilation, groups, offset groups
     // (kW, kH, C/groups, K); a zero extent asks for none (grad_bias only).
     Output<Buffer<void, 4>> grad_weight{"grad_weight"};
 
@@ -72,11 +65,11 @@ public:
         Expr W = input.dim(0).extent(), H = input.dim(1).extent(), C = input.dim(2).extent();
         Expr N = input.dim(3).extent();
         Expr K = grad_output.dim(2).extent();
-        Expr kW = kernel_w, taps = kernel_h * kernel_w;
+        Expr kW = kernel.kernel_w, taps = kernel.kernel_h * kernel.kernel_w;
         Expr oW = offset.dim(0).extent(), oH = offset.dim(1).extent();
         Expr P = oW * oH;
-        Expr cpg = C / offset_groups;
-        Expr Cg = C / groups, Kg = K / groups;
+        Expr cpg = C / conv.offset_groups;
+        Expr Cg = C / conv.groups, Kg = K / conv.groups;
 
         // Zero outside the image and past the last channel (a CPU schedule
         // computes whole blocks of channels with unclamped, dense loads).
@@ -93,18 +86,10 @@ public:
 
         // The forward's samples and columns (its rule: a contribution only
         // for -1 < y < H, -1 < x < W).
-        Func offset_e = BoundaryConditions::repeat_edge(offset, {{0, oW}, {0, oH}});
-        Func offset_c("offset_c");
-        offset_c(x, y, c, n) = cast(t, offset_e(x, y, c, n));
-        const dcn::DeformConv2dGeometry geo{stride_y, stride_x, pad_top, pad_left, dilation_y, dilation_x,
-                                            H, W, kW, taps};
-        const dcn::DeformSamplePoint sp = dcn::deform_conv2d_sample_point(geo, offset_c, py, px, k, g, n, t);
-        Expr scale = Internal::make_one(t);
-        if (with_mask) {
-            Func mask_c = BoundaryConditions::repeat_edge(*mask, {{0, oW}, {0, oH}});
-            scale = cast(t, mask_c(px, py, g * taps + k, n));
-        }
-        s.sample(p, k, g, n) = dcn::deform_conv2d_forward_sample(sp, scale);
+        Func offset_c = dcn::deform_conv2d_per_pixel(offset, oW, oH, t, "offset_c");
+        Func mask_c = with_mask ? dcn::deform_conv2d_per_pixel(*mask, oW, oH, t, "mask_c") : Func();
+        s.sample(p, k, g, n) =
+            dcn::deform_conv2d_forward_sample_of(conv.geometry(H, W, kW, taps), offset_c, mask_c, py, px, k, g, n, t);
         Expr c_in = g * cpg + ci;
         s.columns(ci, g, k, p, n) = dcn::deform_conv2d_column(s.sample(p, k, g, n), s.input_cl, c_in, n);
 
@@ -123,10 +108,10 @@ public:
         // pixel 0: each pixel's channels are computed as dense vectors and
         // interleaved (a select on pl, not an index that depends on it).
         const int B = dcn::deform_conv2d_backward_weight_cpu_block(get_target(), t);
-        Expr one_og = offset_groups == 1;
+        Expr one_og = conv.offset_groups == 1;
         Expr cblk = s.cb * B + s.cb_i;
         auto col_at = [&](const Expr &pix) {
-            return s.columns(select(one_og, cblk, cblk % cpg), select(one_og, 0, min(cblk / cpg, offset_groups - 1)),
+            return s.columns(select(one_og, cblk, cblk % cpg), select(one_og, 0, min(cblk / cpg, conv.offset_groups - 1)),
                              k, pix, n);
         };
         if (R == 1) {
@@ -153,7 +138,7 @@ public:
             s.rw_p = s.rw[d++];
             s.rw_n = s.rw[d++];
         }
-        Expr c_of = select(groups == 1, cw, min(o, K - 1) / Kg * Cg + cw);
+        Expr c_of = select(conv.groups == 1, cw, min(o, K - 1) / Kg * Cg + cw);
         s.grad_weight_sum(cw, k, o) = zero;
         if (R == 1) {
             s.grad_weight_sum(cw, k, o) +=
@@ -174,8 +159,8 @@ public:
             s.grad_bias = *grad_bias;
         }
 
-        s.groups = groups;
-        s.offset_groups = offset_groups;
+        s.groups = conv.groups;
+        s.offset_groups = conv.offset_groups;
         // The runtime's views start at 0: with that known, a block of weight
         // channels is a whole block of the blocked columns (dense loads).
         for (int d = 0; d < 4; d++) grad_weight.dim(d).set_min(0);

@@ -14,6 +14,7 @@
 #include "storage16.h"
 #include "cuda/deform_conv2d_backward.h"
 #include "deform_conv2d_data_gradients.h"
+#include "deform_conv2d_inputs.h"
 
 namespace {
 
@@ -28,14 +29,8 @@ public:
     Input<Buffer<void, 5>> grad_columns{"grad_columns"};  // (oH*oW, taps, C/G, G, N), compute type
     Input<Buffer<void, 4>> input{"input"};                // (W, H, C, N)
     Input<Buffer<void, 4>> offset{"offset"};              // (oW, oH, 2*G*kH*kW, N)
-    Input<int> kernel_w{"kernel_w", 1, 1, 1 << 20};
-    Input<int> stride_y{"stride_y", 1, 1, 1 << 20};
-    Input<int> stride_x{"stride_x", 1, 1, 1 << 20};
-    Input<int> pad_top{"pad_top", 0, 0, 1 << 20};
-    Input<int> pad_left{"pad_left", 0, 0, 1 << 20};
-    Input<int> dilation_y{"dilation_y", 1, 1, 1 << 20};
-    Input<int> dilation_x{"dilation_x", 1, 1, 1 << 20};
-    Input<int> offset_groups{"offset_groups", 1, 1, 1 << 20};
+    dcn::DeformConv2dKernelSizeInputs kernel;  // kernel_h: from grad_columns (unused here)
+    dcn::DeformConv2dGeometryInputs conv;  // groups: the GEMM's (unused here)
     Output<Buffer<void, 5>> grad_input{"grad_input"};    // (W, H, C/G, G, N)
     Output<Buffer<void, 4>> grad_offset{"grad_offset"};  // (oW, oH, 2*G*kH*kW, N)
 
@@ -75,17 +70,13 @@ public:
 
         dcn::DataGradientsIO io;
         io.input_zero = BoundaryConditions::constant_exterior(input, Internal::make_zero(Type(dtype)), {{0, W}, {0, H}});
-        Func offset_e = BoundaryConditions::repeat_edge(offset, {{0, oW}, {0, oH}});
-        io.offset(x, y, c, n) = cast(t, offset_e(x, y, c, n));
-        if (with_mask) {
-            Func mask_e = BoundaryConditions::repeat_edge(*mask, {{0, oW}, {0, oH}});
-            io.mask(x, y, c, n) = cast(t, mask_e(x, y, c, n));
-        }
-        io.geo = {stride_y, stride_x, pad_top, pad_left, dilation_y, dilation_x, H, W, kernel_w, taps};
+        io.offset = dcn::deform_conv2d_per_pixel(offset, oW, oH, t, "offset_c");
+        if (with_mask) io.mask = dcn::deform_conv2d_per_pixel(*mask, oW, oH, t, "mask_c");
+        io.geo = conv.geometry(H, W, kernel.kernel_w, taps);
         io.C = C;
         io.oW = oW;
         io.oH = oH;
-        io.offset_groups = offset_groups;
+        io.offset_groups = conv.offset_groups;
         io.storage = dtype;
         io.fixed_point_scatter = true;
         io.grad_input = grad_input;
@@ -93,7 +84,7 @@ public:
         if (with_mask) io.grad_mask = *grad_mask;
         dcn::define_data_gradients(s, io);
         s.groups = Expr(1);
-        s.offset_groups = offset_groups;
+        s.offset_groups = conv.offset_groups;
         dcn::schedule_deform_conv2d_col2im_gpu(s);
     }
 };

@@ -14,6 +14,7 @@
 #include "Halide.h"
 #include "common.h"
 #include "storage16.h"
+#include "deform_conv2d_inputs.h"
 #include "deform_conv2d_sampling.h"
 #include "cuda/deform_conv2d_columns.h"
 
@@ -29,15 +30,8 @@ public:
 
     Input<Buffer<void, 4>> input{"input"};    // (W, H, C, N)
     Input<Buffer<void, 4>> offset{"offset"};  // (oW, oH, 2*G*kH*kW, N)
-    Input<int> kernel_h{"kernel_h", 1, 1, 1 << 20};
-    Input<int> kernel_w{"kernel_w", 1, 1, 1 << 20};
-    Input<int> stride_y{"stride_y", 1, 1, 1 << 20};
-    Input<int> stride_x{"stride_x", 1, 1, 1 << 20};
-    Input<int> pad_top{"pad_top", 0, 0, 1 << 20};
-    Input<int> pad_left{"pad_left", 0, 0, 1 << 20};
-    Input<int> dilation_y{"dilation_y", 1, 1, 1 << 20};
-    Input<int> dilation_x{"dilation_x", 1, 1, 1 << 20};
-    Input<int> offset_groups{"offset_groups", 1, 1, 1 << 20};
+    dcn::DeformConv2dKernelSizeInputs kernel;
+    dcn::DeformConv2dGeometryInputs conv;  // groups: the GEMM's (unused here)
     // The columns' image n is image first_image + n of the tensors
     // (clamped to the last: a chunk's scratch may hold more images than
     // are left).
@@ -64,31 +58,20 @@ public:
 
         Expr W = input.dim(0).extent(), H = input.dim(1).extent(), C = input.dim(2).extent();
         Expr oW = offset.dim(0).extent(), oH = offset.dim(1).extent();
-        Expr taps = kernel_h * kernel_w;
-        Expr channels_per_og = C / offset_groups;
+        Expr taps = kernel.kernel_h * kernel.kernel_w;
+        Expr channels_per_og = C / conv.offset_groups;
 
         // Output pixel p is row p / oW, column p % oW (a tile may run past
         // the last pixel: clamped).
         Expr pc = clamp(p, 0, oH * oW - 1);
         Expr py = pc / oW, px = pc % oW;
-        Func offset_e = BoundaryConditions::repeat_edge(offset, {{0, oW}, {0, oH}});
-        Func offset_c("offset_c");
-        {
-            Var x("x"), y("y"), ch("ch");
-            offset_c(x, y, ch, n) = cast(t, offset_e(x, y, ch, n));
-        }
-        const dcn::DeformConv2dGeometry geo{stride_y, stride_x, pad_top, pad_left, dilation_y, dilation_x,
-                                            H, W, kernel_w, taps};
-        const dcn::DeformSamplePoint sp = dcn::deform_conv2d_sample_point(geo, offset_c, py, px, k, g, n, t);
-        Expr scale = Internal::make_one(t);
-        if (with_mask) {
-            Func mask_c = BoundaryConditions::repeat_edge(*mask, {{0, oW}, {0, oH}});
-            scale = cast(t, mask_c(px, py, g * taps + k, n));
-        }
+        Func offset_c = dcn::deform_conv2d_per_pixel(offset, oW, oH, t, "offset_c");
+        Func mask_c = with_mask ? dcn::deform_conv2d_per_pixel(*mask, oW, oH, t, "mask_c") : Func();
         // One sample per (pixel, tap, offset group): its corner and its four
         // mask-scaled weights, shared by the offset group's channels.
         Func sample("sample");
-        sample(p, k, g, n) = dcn::deform_conv2d_forward_sample(sp, scale);
+        sample(p, k, g, n) = dcn::deform_conv2d_forward_sample_of(conv.geometry(H, W, kernel.kernel_w, taps), offset_c,
+                                                                  mask_c, py, px, k, g, n, t);
 
         // The input with a zero exterior: every corner the sample rule
         // produces lies in [-2, W] x [-2, H] (deform_conv2d_forward_sample).

@@ -14,7 +14,7 @@
 #pragma once
 
 #include "Halide.h"
-#include "deform_conv2d_backward_algorithm.h"
+#include "stages/deform_conv2d_backward.h"
 #include "deform_conv2d_sampling.h"
 #include "fixed_point_sum.h"
 

@@ -11,6 +11,7 @@
 
 #include "Halide.h"
 #include "common.h"
+#include "dcn/limits.h"
 #include "storage16.h"
 #include "cuda/deform_conv2d_gemm.h"
 
@@ -26,7 +27,7 @@ public:
 
     Input<Buffer<void, 5>> columns{"columns"};  // (oH*oW, taps, C/G, G, N)
     Input<Buffer<void, 3>> weight{"weight"};    // (taps, C/groups, K)
-    Input<int> groups{"groups", 1, 1, 1 << 20};
+    Input<int> groups{"groups", 1, 1, dcn::kMaxConvParameter};
     Output<Buffer<void, 3>> output{"output"};   // (oH*oW, K, N)
 
     Input<Buffer<>> *bias = nullptr;  // 1-D (K)

@@ -13,7 +13,8 @@
 #include "common.h"
 #include "storage16.h"
 #include "dcn_tunables.h"
-#include "deform_conv2d_algorithm.h"
+#include "stages/deform_conv2d.h"
+#include "deform_conv2d_inputs.h"
 #include "deform_conv2d_sampling.h"
 #include "cpu/deform_conv2d.h"
 
@@ -42,14 +43,7 @@ public:
     Input<Buffer<void, 4>> input{"input"};    // (W, H, C, N)
     Input<Buffer<void, 4>> offset{"offset"};  // (oW, oH, 2*G*kH*kW, N)
     Input<Buffer<void, 4>> weight{"weight"};  // (kW, kH, C/groups, K)
-    Input<int> stride_y{"stride_y", 1, 1, 1 << 20};
-    Input<int> stride_x{"stride_x", 1, 1, 1 << 20};
-    Input<int> pad_top{"pad_top", 0, 0, 1 << 20};
-    Input<int> pad_left{"pad_left", 0, 0, 1 << 20};
-    Input<int> dilation_y{"dilation_y", 1, 1, 1 << 20};
-    Input<int> dilation_x{"dilation_x", 1, 1, 1 << 20};
-    Input<int> groups{"groups", 1, 1, 1 << 20};
-    Input<int> offset_groups{"offset_groups", 1, 1, 1 << 20};
+    dcn::DeformConv2dGeometryInputs conv;  // stride, padding, dilation, groups, offset groups
     // (oH*oW, K, N): the output's pixels flattened in raster order, so that
     // a schedule can tile pixels across rows (the runtime passes an NCHW
     // tensor with contiguous rows this way).
@@ -85,8 +79,8 @@ public:
         Expr Cg = weight.dim(2).extent(), K = weight.dim(3).extent();
         Expr taps = kH * kW;
         Expr oW = offset.dim(0).extent(), oH = offset.dim(1).extent();
-        Expr channels_per_og = C / offset_groups;
-        Expr outputs_per_group = K / groups;
+        Expr channels_per_og = C / conv.offset_groups;
+        Expr outputs_per_group = K / conv.groups;
         _halide_user_assert(!get_target().has_gpu_feature())
             << "deform_conv2d's GPU path is deform_conv2d_columns + a GEMM (cmake/DcnRegistry.cmake)";
 
@@ -111,18 +105,10 @@ public:
         Expr pc = clamp(p, 0, oH * oW - 1);
         s.pixel(p) = Tuple(pc / oW, pc % oW);
         Expr py = s.pixel(p)[0], px = s.pixel(p)[1];
-        Func offset_e = BoundaryConditions::repeat_edge(offset, {{0, oW}, {0, oH}});
-        Func offset_c("offset_c");
-        offset_c(x, y, c, n) = cast(t, offset_e(x, y, c, n));  // p + offset in t
-        const dcn::DeformConv2dGeometry geo{stride_y, stride_x, pad_top, pad_left, dilation_y, dilation_x,
-                                            H, W, kW, taps};
-        const dcn::DeformSamplePoint sp = dcn::deform_conv2d_sample_point(geo, offset_c, py, px, k, g, n, t);
-        Expr scale = Internal::make_one(t);
-        if (with_mask) {
-            Func mask_c = BoundaryConditions::repeat_edge(*mask, {{0, oW}, {0, oH}});
-            scale = cast(t, mask_c(px, py, g * taps + k, n));
-        }
-        s.sample(p, k, g, n) = dcn::deform_conv2d_forward_sample(sp, scale);
+        Func offset_c = dcn::deform_conv2d_per_pixel(offset, oW, oH, t, "offset_c");
+        Func mask_c = with_mask ? dcn::deform_conv2d_per_pixel(*mask, oW, oH, t, "mask_c") : Func();
+        s.sample(p, k, g, n) =
+            dcn::deform_conv2d_forward_sample_of(conv.geometry(H, W, kW, taps), offset_c, mask_c, py, px, k, g, n, t);
 
         // The GEMM's operand type and pairing (bfloat16 pairs on the
         // AVX512-BF16 path, else the compute type one by one).
@@ -130,7 +116,7 @@ public:
         const int R = dcn::gemm_pair(gt);
         s.operand_type = gt;
         s.pair = R;
-        Expr one_group = groups == 1;
+        Expr one_group = conv.groups == 1;
         // The channels one pass of the reduction runs over: an offset
         // group's (one group), a group's (several), padded to pairs.
         Expr span = select(one_group, channels_per_og, Cg);
@@ -147,7 +133,7 @@ public:
         // The padding channel is 0, not the next offset group's channel
         // (with one offset group it is channel C, which input_cl holds as
         // 0: no select, in that specialisation).
-        if (R > 1) column = select(ci < channels_per_og || offset_groups == 1, column, Internal::make_zero(t));
+        if (R > 1) column = select(ci < channels_per_og || conv.offset_groups == 1, column, Internal::make_zero(t));
         s.columns(ci, g, k, p, n) = cast(gt, column);
 
         // Weights in blocks of output channels (the block is the schedule's
@@ -179,7 +165,7 @@ public:
         Region ranges;
         if (R > 1) ranges.push_back({0, R});
         ranges.push_back({0, span_pairs});
-        ranges.push_back({0, select(one_group, offset_groups, 1)});
+        ranges.push_back({0, select(one_group, conv.offset_groups, 1)});
         ranges.push_back({0, taps});
         s.r = RDom(ranges, "r");
         {
@@ -200,7 +186,7 @@ public:
         // A group's padding channel reads a padding column (0).
         if (R > 1) grouped_ci = select(ch < Cg, grouped_ci, channels_per_og);
         Expr col_ci = select(one_group, ch, grouped_ci);
-        Expr col_g = select(one_group, s.r_og, clamp(s.channel_og(c_grouped)[0], 0, offset_groups - 1));
+        Expr col_g = select(one_group, s.r_og, clamp(s.channel_og(c_grouped)[0], 0, conv.offset_groups - 1));
         Expr w_ci = select(one_group, s.r_og * span_pairs + s.r_ch, s.r_ch);
         Expr w_lane = R == 1 ? o % wb : (o % wb) * R + s.r_lane;
         s.accum(o, p, n) = with_bias ? cast(t, (*bias)(o_c)) : Internal::make_zero(t);
@@ -210,8 +196,8 @@ public:
         output(p, o, n) = cast(Type(dtype), s.accum(o, p, n));
         s.output = output;
 
-        s.groups = groups;
-        s.offset_groups = offset_groups;
+        s.groups = conv.groups;
+        s.offset_groups = conv.offset_groups;
 
         set_estimates_for_autoschedulers();
         if (using_autoscheduler()) return;
@@ -229,14 +215,7 @@ private:
         if (mask) mask->set_estimates({{0, 84}, {0, 50}, {0, 9}, {0, 1}});
         if (bias) bias->set_estimates({{0, 256}});
         output.set_estimates({{0, 84 * 50}, {0, 256}, {0, 1}});
-        stride_y.set_estimate(1);
-        stride_x.set_estimate(1);
-        pad_top.set_estimate(1);
-        pad_left.set_estimate(1);
-        dilation_y.set_estimate(1);
-        dilation_x.set_estimate(1);
-        groups.set_estimate(1);
-        offset_groups.set_estimate(1);
+        conv.set_estimates();
     }
 };
 

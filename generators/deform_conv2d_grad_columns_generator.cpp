@@ -12,6 +12,7 @@
 
 #include "Halide.h"
 #include "common.h"
+#include "dcn/limits.h"
 #include "storage16.h"
 #include "cuda/deform_conv2d_gpu_gradients.h"
 
@@ -26,7 +27,7 @@ public:
 
     Input<Buffer<void, 3>> weight{"weight"};            // (taps, C/groups, K)
     Input<Buffer<void, 3>> grad_output{"grad_output"};  // (oH*oW, K, N)
-    Input<int> groups{"groups", 1, 1, 1 << 20};
+    Input<int> groups{"groups", 1, 1, dcn::kMaxConvParameter};
     Output<Buffer<void, 5>> grad_columns{"grad_columns"};  // (oH*oW, taps, C/G, G, N), compute type
 
     void configure() {

@@ -15,6 +15,7 @@
 
 #include "Halide.h"
 #include "common.h"
+#include "dcn/limits.h"
 #include "storage16.h"
 #include "cuda/deform_conv2d_gpu_gradients.h"
 
@@ -30,7 +31,7 @@ public:
     Input<Buffer<void, 5>> columns{"columns"};          // (oH*oW, taps, C/G, G, N)
     Input<Buffer<void, 3>> grad_output{"grad_output"};  // (oH*oW, K, N)
     Input<Buffer<void, 3>> prior{"grad_weight_prior"};  // (taps, C/groups, K), compute type
-    Input<int> groups{"groups", 1, 1, 1 << 20};
+    Input<int> groups{"groups", 1, 1, dcn::kMaxConvParameter};
     Input<int> accumulate{"accumulate", 0, 0, 1};
     // The chunk: columns' images [0, images) are grad_output's images
     // [first_image, first_image + images).

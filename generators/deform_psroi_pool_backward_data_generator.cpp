@@ -23,7 +23,8 @@
 #include "storage16.h"
 #include "cpu/roi_pool_backward.h"
 #include "cuda/roi_pool_backward.h"
-#include "roi_pool_backward_algorithm.h"
+#include "stages/roi_pool_backward.h"
+#include "roi_pool_inputs.h"
 #include "roi_pool_sampling.h"
 
 namespace {
@@ -40,13 +41,7 @@ public:
     Input<Buffer<void, 4>> input{"input"};
     Input<Buffer<void, 2>> rois{"rois"};
     Input<Buffer<void, 4>> grad_output{"grad_output"};
-    Input<float> spatial_scale{"spatial_scale", 1.0f};
-    Input<int> output_dim{"output_dim", 1, 1, 1 << 24};
-    Input<int> group_size{"group_size", 1, 1, 1 << 12};
-    Input<int> pooled_size{"pooled_size", 7, 1, 1 << 12};
-    Input<int> part_size{"part_size", 7, 1, 1 << 12};
-    Input<int> sample_per_part{"sample_per_part", 4, 1, 1 << 12};
-    Input<float> trans_std{"trans_std", 0.0f};
+    dcn::DeformPsroiPoolInputs par;  // spatial_scale, output_dim, group_size, pooled_size, part_size, sample_per_part, trans_std
     Output<Buffer<void, 6>> grad_input{"grad_input"};
 
     Input<Buffer<>> *trans = nullptr;
@@ -81,18 +76,18 @@ public:
 
         Expr W = input.dim(0).extent(), H = input.dim(1).extent(), N = input.dim(3).extent();
         Expr R = grad_output.dim(3).extent();
-        Expr G = group_size, P = pooled_size, S = sample_per_part;
+        Expr G = par.group_size, P = par.pooled_size, S = par.sample_per_part;
         Expr num_classes = with_trans ? max(trans->dim(2).extent() / 2, 1) : Expr(1);
-        Expr per_class = max(output_dim / num_classes, 1);
+        Expr per_class = max(par.output_dim / num_classes, 1);
 
         s.input_ps(ct, x, y, gi, n) = cast(t, input(x, y, ct * G * G + gi, n));
 
-        const dcn::PsroiBox box = dcn::psroi_box(rois_c, r, N, spatial_scale, P, S, t, get_target());
+        const dcn::PsroiBox box = dcn::psroi_box(rois_c, r, N, par.spatial_scale, P, S, t, get_target());
         Expr trans_x = zero, trans_y = zero;
         if (with_trans) {
-            Expr tx = dcn::psroi_part(pw, P, part_size), ty = dcn::psroi_part(ph, P, part_size);
-            trans_x = cast(t, (*trans)(tx, ty, 2 * cls, r)) * cast(t, trans_std);  // x first
-            trans_y = cast(t, (*trans)(tx, ty, 2 * cls + 1, r)) * cast(t, trans_std);
+            Expr tx = dcn::psroi_part(pw, P, par.part_size), ty = dcn::psroi_part(ph, P, par.part_size);
+            trans_x = cast(t, (*trans)(tx, ty, 2 * cls, r)) * cast(t, par.trans_std);  // x first
+            trans_y = cast(t, (*trans)(tx, ty, 2 * cls + 1, r)) * cast(t, par.trans_std);
         }
         s.bin_start(pw, ph, cls, r) = Tuple(cast(t, pw) * box.bin_w + box.start_w + trans_x * box.roi_w,
                                             cast(t, ph) * box.bin_h + box.start_h + trans_y * box.roi_h,
@@ -108,7 +103,7 @@ public:
         s.count(pw, ph, cls, r) += s.valid(s.s.x, s.s.y, pw, ph, cls, r);
         Expr cnt = s.count(pw, ph, cls, r);
         s.share(cc, cls, pw, ph, r) =
-            select(cnt > zero, cast(t, grad_output(pw, ph, clamp(cls * per_class + cc, 0, output_dim - 1), r)) / max(cnt, one),
+            select(cnt > zero, cast(t, grad_output(pw, ph, clamp(cls * per_class + cc, 0, par.output_dim - 1), r)) / max(cnt, one),
                    zero);
 
         // Position-sensitive group of a bin.
@@ -136,14 +131,14 @@ public:
                                                 s.bin_trans(pw, ph, cls, r)[1] + sh * s.tsums(s.rc, cls, pw, ph, r)[1]);
             // Over the bins of each part cell; then trans_std * the RoI's size.
             s.rb = RDom(0, P, 0, P, "rb");
-            s.rb.where(dcn::psroi_part(s.rb.x, P, part_size) == px && dcn::psroi_part(s.rb.y, P, part_size) == py);
+            s.rb.where(dcn::psroi_part(s.rb.x, P, par.part_size) == px && dcn::psroi_part(s.rb.y, P, par.part_size) == py);
             Func cell_sum("cell_sum");
             Expr kc = clamp(k / 2, 0, num_classes - 1);
             cell_sum(px, py, k, r) = zero;
             cell_sum(px, py, k, r) += select(k % 2 == 0, s.bin_trans(s.rb.x, s.rb.y, kc, r)[0],
                                              s.bin_trans(s.rb.x, s.rb.y, kc, r)[1]);
             (*grad_trans)(px, py, k, r) = cast(
-                Type(dtype), cast(t, trans_std) * select(k % 2 == 0, box.roi_w, box.roi_h) * cell_sum(px, py, k, r));
+                Type(dtype), cast(t, par.trans_std) * select(k % 2 == 0, box.roi_w, box.roi_h) * cell_sum(px, py, k, r));
             s.grad_trans = *grad_trans;
             s.cell_sum = cell_sum;
         }

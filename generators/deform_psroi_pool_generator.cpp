@@ -11,7 +11,8 @@
 #include "dcn_tunables.h"
 #include "cpu/roi_pool.h"
 #include "cuda/roi_pool.h"
-#include "roi_pool_algorithm.h"
+#include "stages/roi_pool.h"
+#include "roi_pool_inputs.h"
 #include "roi_pool_sampling.h"
 
 namespace {
@@ -33,13 +34,7 @@ public:
 
     Input<Buffer<void, 4>> input{"input"};
     Input<Buffer<void, 2>> rois{"rois"};
-    Input<float> spatial_scale{"spatial_scale", 1.0f};
-    Input<int> output_dim{"output_dim", 1, 1, 1 << 24};
-    Input<int> group_size{"group_size", 1, 1, 1 << 12};
-    Input<int> pooled_size{"pooled_size", 7, 1, 1 << 12};
-    Input<int> part_size{"part_size", 7, 1, 1 << 12};
-    Input<int> sample_per_part{"sample_per_part", 4, 1, 1 << 12};
-    Input<float> trans_std{"trans_std", 0.0f};
+    dcn::DeformPsroiPoolInputs par;  // spatial_scale, output_dim, group_size, pooled_size, part_size, sample_per_part, trans_std
     // (value, count of samples inside the image), both (P, P, output_dim, R).
     Output<Func> output{"output", 4};  // types: (dtype, dtype), set in configure()
 
@@ -69,20 +64,20 @@ public:
         const Var &iw = s.iw, &ih = s.ih, &x = s.x, &y = s.y, &n = s.n, &gi = s.gi;
 
         Expr W = input.dim(0).extent(), H = input.dim(1).extent(), N = input.dim(3).extent();
-        Expr G = group_size, P = pooled_size;
+        Expr G = par.group_size, P = par.pooled_size;
         Expr num_classes = with_trans ? max(trans->dim(2).extent() / 2, 1) : Expr(1);
-        Expr per_class = max(output_dim / num_classes, 1);
+        Expr per_class = max(par.output_dim / num_classes, 1);
 
         s.input_ps(ct, x, y, gi, n) = cast(t, input(x, y, ct * G * G + gi, n));
 
-        const dcn::PsroiBox box = dcn::psroi_box(rois_c, r, N, spatial_scale, P, sample_per_part, t, get_target());
+        const dcn::PsroiBox box = dcn::psroi_box(rois_c, r, N, par.spatial_scale, P, par.sample_per_part, t, get_target());
         Expr trans_x = k(0), trans_y = k(0);
         if (with_trans) {
-            Expr px = dcn::psroi_part(pw, P, part_size), py = dcn::psroi_part(ph, P, part_size);
+            Expr px = dcn::psroi_part(pw, P, par.part_size), py = dcn::psroi_part(ph, P, par.part_size);
             // (cls clamped: a schedule may compute whole tiles of classes.)
             Expr tc = clamp(cls, 0, num_classes - 1);
-            trans_x = cast(t, (*trans)(px, py, 2 * tc, r)) * cast(t, trans_std);  // x first
-            trans_y = cast(t, (*trans)(px, py, 2 * tc + 1, r)) * cast(t, trans_std);
+            trans_x = cast(t, (*trans)(px, py, 2 * tc, r)) * cast(t, par.trans_std);  // x first
+            trans_y = cast(t, (*trans)(px, py, 2 * tc + 1, r)) * cast(t, par.trans_std);
         }
         Expr wstart = cast(t, pw) * box.bin_w + box.start_w + trans_x * box.roi_w;
         Expr hstart = cast(t, ph) * box.bin_h + box.start_h + trans_y * box.roi_h;
@@ -100,7 +95,7 @@ public:
 
         // Position-sensitive group of the bin.
         Expr gw = clamp(pw * G / P, 0, G - 1), gh = clamp(ph * G / P, 0, G - 1);
-        s.s = RDom(0, sample_per_part, 0, sample_per_part, "s");
+        s.s = RDom(0, par.sample_per_part, 0, par.sample_per_part, "s");
         Tuple smp = s.sample(s.s.x, s.s.y, pw, ph, cls, r);
         Expr sy1 = smp[0], sx1 = smp[1];
         // A valid sample's (x1, y1) weight (1 - dx)(1 - dy) is > 0 (dx,
@@ -144,13 +139,7 @@ private:
         rois.set_estimates({{0, 5}, {0, 300}});
         if (trans) trans->set_estimates({{0, 7}, {0, 7}, {0, 2}, {0, 300}});
         output.set_estimates({{0, 7}, {0, 7}, {0, 21}, {0, 300}});
-        spatial_scale.set_estimate(1.0f / 16);
-        output_dim.set_estimate(21);
-        group_size.set_estimate(7);
-        pooled_size.set_estimate(7);
-        part_size.set_estimate(7);
-        sample_per_part.set_estimate(4);
-        trans_std.set_estimate(0.1f);
+        par.set_estimates();
     }
 };
 

@@ -21,7 +21,8 @@
 #include "storage16.h"
 #include "cpu/roi_pool_backward.h"
 #include "cuda/roi_pool_backward.h"
-#include "roi_pool_backward_algorithm.h"
+#include "stages/roi_pool_backward.h"
+#include "roi_pool_inputs.h"
 #include "roi_pool_sampling.h"
 
 namespace {
@@ -39,10 +40,7 @@ public:
     Input<Buffer<void, 4>> input{"input"};
     Input<Buffer<void, 2>> rois{"rois"};
     Input<Buffer<void, 4>> grad_output{"grad_output"};
-    Input<float> spatial_scale{"spatial_scale", 1.0f};
-    Input<int> sampling_ratio{"sampling_ratio", 0, 0, 1 << 12};
-    Input<float> gamma{"gamma", 0.1f};
-    Input<int> max_grid{"max_grid", 1, 1, 1 << 12};  // as the forward's
+    dcn::DeformRoiPoolInputs par;  // spatial_scale, sampling_ratio, gamma, max_grid
     Output<Buffer<void, 4>> grad_input{"grad_input"};
 
     Input<Buffer<>> *offset = nullptr;
@@ -86,11 +84,11 @@ public:
 
         s.input_cl(c, x, y, n) = cast(t, input(x, y, c, n));
 
-        const dcn::RoiAlignBox box = dcn::roi_align_box(rois_c, r, N, spatial_scale, sampling_ratio, max_grid, PW, PH, t);
+        const dcn::RoiAlignBox box = dcn::roi_align_box(rois_c, r, N, par.spatial_scale, par.sampling_ratio, par.max_grid, PW, PH, t);
         Expr start_w = box.start_w, start_h = box.start_h;
         if (with_offset) {
-            start_w += cast(t, gamma) * box.roi_w * cast(t, (*offset)(pw, ph, 0, r));  // channel 0 = x
-            start_h += cast(t, gamma) * box.roi_h * cast(t, (*offset)(pw, ph, 1, r));
+            start_w += cast(t, par.gamma) * box.roi_w * cast(t, (*offset)(pw, ph, 0, r));  // channel 0 = x
+            start_h += cast(t, par.gamma) * box.roi_h * cast(t, (*offset)(pw, ph, 1, r));
         }
         // The bin's first corner (offset applied), bin size and grid: the
         // samples are base + (i + 0.5) * bin / grid (roi_align_coordinate).
@@ -110,7 +108,7 @@ public:
         // span (v01 - v00) + (y - low)((v11 - v10) - (v01 - v00)): the same
         // value, and exactly 0 where the two rows are one (at the last row,
         // or H = 1), whatever the rounding (FMA); likewise d/dy.
-        s.s = RDom(0, max_grid, 0, max_grid, "s");
+        s.s = RDom(0, par.max_grid, 0, par.max_grid, "s");
         s.s.where(s.s.x < box.grid_w && s.s.y < box.grid_h);
         {
             Tuple ys = s.y_sample(s.s.y, pw, ph, r), xs = s.x_sample(s.s.x, pw, ph, r);
@@ -145,7 +143,7 @@ public:
             Expr size = select(kk == 0, box.roi_w, box.roi_h);
             (*grad_offset)(pw, ph, kk, r) = cast(
                 Type(dtype),
-                cast(t, gamma) * size * select(kk == 0, s.bin_grads(pw, ph, r)[0], s.bin_grads(pw, ph, r)[1]));
+                cast(t, par.gamma) * size * select(kk == 0, s.bin_grads(pw, ph, r)[0], s.bin_grads(pw, ph, r)[1]));
             s.grad_offset = *grad_offset;
         }
         if (with_mask) {
@@ -158,12 +156,12 @@ public:
         // RoI's image. A sample outside adds 0 (its weights are 0).
         // No grad_input asked for (no images in its buffer): no scatter.
         Expr scattered_rois = select(grad_input.dim(3).extent() > 0, R, 0);
-        s.rs = RDom({{0, 4}, {0, max_grid}, {0, max_grid}, {0, PW}, {0, PH}, {0, scattered_rois}}, "rs");
+        s.rs = RDom({{0, 4}, {0, par.max_grid}, {0, par.max_grid}, {0, PW}, {0, PH}, {0, scattered_rois}}, "rs");
         {
             Expr cx = s.rs[0] % 2, cy = s.rs[0] / 2;
             Expr sx = s.rs[1], sy = s.rs[2], rpw = s.rs[3], rph = s.rs[4], rr = s.rs[5];
             const dcn::RoiAlignBox rbox =
-                dcn::roi_align_box(rois_c, rr, N, spatial_scale, sampling_ratio, max_grid, PW, PH, t);
+                dcn::roi_align_box(rois_c, rr, N, par.spatial_scale, par.sampling_ratio, par.max_grid, PW, PH, t);
             s.rs.where(sx < rbox.grid_w && sy < rbox.grid_h);
             Tuple ys = s.y_sample(sy, rpw, rph, rr), xs = s.x_sample(sx, rpw, rph, rr);
             Expr row = select(cy == 0, ys[0], ys[1]), col = select(cx == 0, xs[0], xs[1]);

@@ -11,7 +11,8 @@
 #include "dcn_tunables.h"
 #include "cpu/roi_pool.h"
 #include "cuda/roi_pool.h"
-#include "roi_pool_algorithm.h"
+#include "stages/roi_pool.h"
+#include "roi_pool_inputs.h"
 #include "roi_pool_sampling.h"
 
 namespace {
@@ -34,12 +35,7 @@ public:
 
     Input<Buffer<void, 4>> input{"input"};
     Input<Buffer<void, 2>> rois{"rois"};
-    Input<float> spatial_scale{"spatial_scale", 1.0f};
-    Input<int> sampling_ratio{"sampling_ratio", 0, 0, 1 << 12};
-    Input<float> gamma{"gamma", 0.1f};
-    // The largest sampling grid side over all RoIs (computed by the runtime
-    // with the same rule): the bound of the reduction.
-    Input<int> max_grid{"max_grid", 1, 1, 1 << 12};
+    dcn::DeformRoiPoolInputs par;  // spatial_scale, sampling_ratio, gamma, max_grid
     Output<Buffer<void, 4>> output{"output"};
 
     Input<Buffer<>> *offset = nullptr;  // 4-D
@@ -73,11 +69,11 @@ public:
         s.input_cl(c, x, y, n) = cast(t, input(x, y, c, n));
 
         const dcn::RoiAlignBox box =
-            dcn::roi_align_box(rois_c, r, N, spatial_scale, sampling_ratio, max_grid, PW, PH, t);
+            dcn::roi_align_box(rois_c, r, N, par.spatial_scale, par.sampling_ratio, par.max_grid, PW, PH, t);
         Expr start_w = box.start_w, start_h = box.start_h;
         if (with_offset) {
-            start_w += cast(t, gamma) * box.roi_w * cast(t, (*offset)(pw, ph, 0, r));  // channel 0 = x
-            start_h += cast(t, gamma) * box.roi_h * cast(t, (*offset)(pw, ph, 1, r));
+            start_w += cast(t, par.gamma) * box.roi_w * cast(t, (*offset)(pw, ph, 0, r));  // channel 0 = x
+            start_h += cast(t, par.gamma) * box.roi_h * cast(t, (*offset)(pw, ph, 1, r));
         }
         s.y_sample(i, pw, ph, r) =
             dcn::roi_align_axis(dcn::roi_align_coordinate(start_h, ph, i, box.bin_h, box.grid_h), H, false);
@@ -85,7 +81,7 @@ public:
             dcn::roi_align_axis(dcn::roi_align_coordinate(start_w, pw, i, box.bin_w, box.grid_w), W, false);
         Expr batch = box.batch, grid_w = box.grid_w, grid_h = box.grid_h;
 
-        s.s = RDom(0, max_grid, 0, max_grid, "s");
+        s.s = RDom(0, par.max_grid, 0, par.max_grid, "s");
         s.s.where(s.s.x < grid_w && s.s.y < grid_h);
         Tuple ys = s.y_sample(s.s.y, pw, ph, r), xs = s.x_sample(s.s.x, pw, ph, r);
         s.pooled(c, pw, ph, r) = Internal::make_zero(t);
@@ -120,10 +116,7 @@ private:
         if (offset) offset->set_estimates({{0, 7}, {0, 7}, {0, 2}, {0, 512}});
         if (mask) mask->set_estimates({{0, 7}, {0, 7}, {0, 1}, {0, 512}});
         output.set_estimates({{0, 7}, {0, 7}, {0, 256}, {0, 512}});
-        spatial_scale.set_estimate(1.0f / 16);
-        sampling_ratio.set_estimate(2);
-        gamma.set_estimate(0.1f);
-        max_grid.set_estimate(2);
+        par.set_estimates();
     }
 };
 

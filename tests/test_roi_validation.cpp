@@ -290,6 +290,12 @@ TEST(RoiValidation, PsroiOutputShapeHelper) {
     o.pooled_size = 0;
     EXPECT_TRUE(check_error([&] { dcn::deform_psroi_pool_output_shape(c.input, c.rois, o); }, kPs,
                             {{"pooled_size"}, {}, {0}}));
+    // The channels are the call's rule too (C = output_dim * group_size^2):
+    // the helper refuses what the call would.
+    std::vector<int64_t> input = c.input;
+    input[1] += 1;
+    EXPECT_TRUE(check_error([&] { dcn::deform_psroi_pool_output_shape(input, c.rois, c.options); }, kPs,
+                            {{"input"}, {"output_dim * group_size^2"}, {input[1]}}));
 }
 
 TEST(RoiValidation, RoiOffsetAndMaskShape) {

@@ -174,8 +174,6 @@ void deform_conv2d_backward(const TensorView &grad_output, const TensorView &inp
         call.input("offset", no_images ? zero_offset->view() : offset);
         call.input("grad_output", no_images ? zero_gy->view() : grad_output);
         if (mask) call.input("mask", no_images ? zero_mask->view() : *mask);
-        call.scalar("kernel_h", static_cast<int32_t>(pr.kH));
-        call.scalar("kernel_w", static_cast<int32_t>(pr.kW));
         detail::add_geometry_scalars(call, pr, opt);
         const detail::UnwantedGradient no_weight(weight.shape, dt, opt.device != Device::cpu);
         call.output("grad_weight", grads.weight ? *grads.weight : no_weight.view());

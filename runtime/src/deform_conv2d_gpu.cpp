@@ -223,7 +223,6 @@ void deform_conv2d_gpu_data_gradients(const DeformConv2dProblem &pr, const Tenso
         call.input("weight", w3.view());
         const TensorView gy_chunk = images(gy.view(), n0, count);
         call.input("grad_output", gy_chunk);
-        call.scalar("kernel_w", static_cast<int32_t>(pr.kW));
         add_geometry_scalars(call, pr, opt);
         call.output("grad_input",
                     split_channels(grads.input ? images(*grads.input, n0, count) : no_input.view(), G));
@@ -273,8 +272,6 @@ void deform_conv2d_gpu_weight_gradients(const DeformConv2dProblem &problem, cons
     call.input("offset", *off);
     if (m) call.input("mask", *m);
     call.input("grad_output", gy.view());
-    call.scalar("kernel_h", static_cast<int32_t>(pr.kH));
-    call.scalar("kernel_w", static_cast<int32_t>(pr.kW));
     add_geometry_scalars(call, pr, opt);
 
     std::optional<FlatLastTwo> gw;
@@ -352,8 +349,6 @@ void deform_conv2d_gpu(const DeformConv2dProblem &pr, const TensorView &input, c
         if (bias) call.input("bias", *bias);
         const TensorView out = images(output, n0, nc);
         call.output("output", out);
-        call.scalar("kernel_h", static_cast<int32_t>(pr.kH));
-        call.scalar("kernel_w", static_cast<int32_t>(pr.kW));
         add_geometry_scalars(call, pr, opt);
         call.scalar("first_image", 0);
         call.scratch("columns", {nc, G, C / G, taps, P}, dtype);

@@ -169,6 +169,8 @@ DeformConv2dProblem resolve_deform_conv2d(const TensorView &input, const TensorV
 }
 
 void add_geometry_scalars(KernelCall &call, const DeformConv2dProblem &pr, const DeformConv2dOptions &opt) {
+    call.scalar("kernel_h", static_cast<int32_t>(pr.kH));
+    call.scalar("kernel_w", static_cast<int32_t>(pr.kW));
     call.scalar("stride_y", opt.stride[0]);
     call.scalar("stride_x", opt.stride[1]);
     call.scalar("pad_top", opt.padding[0]);

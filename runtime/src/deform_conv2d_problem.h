@@ -25,8 +25,11 @@ struct DeformConv2dProblem {
 };
 
 class KernelCall;
-// The scalar arguments every deform_conv2d kernel takes (stride, padding,
-// dilation, groups, offset groups), named as the generators name them.
+// The scalar arguments of the deform_conv2d kernels (kernel size, stride,
+// padding, dilation, groups, offset groups), named as the generators name
+// them (generators/deform_conv2d_inputs.h); a kernel that reads its kernel
+// size from the weight tensor has no kernel_h / kernel_w, and the call
+// binds only the arguments a kernel has.
 void add_geometry_scalars(KernelCall &call, const DeformConv2dProblem &problem, const DeformConv2dOptions &options);
 
 // From the input and weight shapes and the options alone: ranks, options,

@@ -67,6 +67,15 @@ void check_pool_input(const char *fn, const TensorView &input, Device device) {
         throw Error(fn, "input", "C, H and W must be >= 1, got shape " + shape_str(input.shape));
 }
 
+// C = output_dim * group_size^2 (position-sensitive score maps).
+void check_psroi_channels(const std::vector<int64_t> &input_shape, const DeformPsroiPoolOptions &o) {
+    const int64_t G = o.group_size, D = o.output_dim;
+    if (input_shape[1] != D * G * G)
+        throw Error(kPs, "input",
+                    "expected C = output_dim * group_size^2 = " + str(D) + " * " + str(G) + "^2 = " + str(D * G * G) +
+                        " channels, got shape " + shape_str(input_shape));
+}
+
 void check_psroi_options(const DeformPsroiPoolOptions &o) {
     check_scale(kPs, o.spatial_scale);
     check_positive(kPs, "output_dim", o.output_dim);
@@ -137,6 +146,7 @@ PsroiPoolProblem resolve_deform_psroi_pool_shapes(const std::vector<int64_t> &in
     check_psroi_options(o);
     if (input_shape.size() != 4)
         throw Error(kPs, "input", "expected a 4-D tensor (N, C, H, W), got shape " + shape_str(input_shape));
+    check_psroi_channels(input_shape, o);
     if (rois_shape.size() != 2 || rois_shape[1] != 5)
         throw Error(kPs, "rois", "expected shape [R, 5], got " + shape_str(rois_shape));
     PsroiPoolProblem p;
@@ -152,10 +162,7 @@ PsroiPoolProblem resolve_deform_psroi_pool(const TensorView &input, const Tensor
     check_pool_input(kPs, input, o.device);
     const int64_t N = input.shape[0], C = input.shape[1];
     const int64_t G = o.group_size, P = o.pooled_size, D = o.output_dim;
-    if (C != D * G * G)
-        throw Error(kPs, "input",
-                    "expected C = output_dim * group_size^2 = " + str(D) + " * " + str(G) + "^2 = " + str(D * G * G) +
-                        " channels, got shape " + shape_str(input.shape));
+    check_psroi_channels(input.shape, o);
     check_rois(kPs, rois, N);
     const int64_t R = rois.shape[0];
     const int64_t part = o.part_size > 0 ? o.part_size : P;

@@ -48,7 +48,8 @@
 #include <algorithm>
 
 #include "Halide.h"
-#include "deform_conv2d_algorithm.h"
+#include "cpu/path.h"
+#include "stages/deform_conv2d.h"
 
 namespace dcn {
 
@@ -61,11 +62,8 @@ struct DeformConv2dCpuParams {
 
 // Pixels per register tile: the accumulators (tile * channel_vectors
 // registers) plus channel_vectors weight vectors and one broadcast fit the
-// vector register file, one register spare. Halide's avx512_skylake target
-// has no plain `avx512` feature, so every path counts 16 registers (6
-// pixels x 2 vectors: 14 x 2 in zmm measured 20% slower on c3 on a Zen 5,
-// 2026-12-06, `dcn-autotune ... --isa avx512_skylake --params
-// tile_pixels=14`). With bfloat16 pairs (`pair` 2, vdpbf16ps: twice an
+// registers a tile may use (gemm_tile_registers: 16 on every path, 6 pixels
+// x 2 vectors), one register spare. With bfloat16 pairs (`pair` 2, vdpbf16ps: twice an
 // FMA's work per instruction, and as many independent accumulators needed
 // to cover its latency) 10 pixels x 2 vectors: against 6, 8 and 14, 10 was
 // fastest on c3 / c4 / c5 / c4entry (median of 9, Zen 5, 2026-12-06: c4
@@ -73,9 +71,8 @@ struct DeformConv2dCpuParams {
 inline int deform_conv2d_cpu_tile(const Halide::Target &target, const DeformConv2dCpuParams &p, int pair = 1) {
     if (p.tile_pixels > 0) return p.tile_pixels;
     if (pair > 1) return 10;
-    const int vector_registers = target.has_feature(Halide::Target::AVX512) ? 32 : 16;
     const int cv = std::max(1, p.channel_vectors);
-    return std::max(1, (vector_registers - cv - 2) / cv);
+    return std::max(1, (gemm_tile_registers(target) - cv - 2) / cv);
 }
 
 // Output channels per packed weight block = per register tile.

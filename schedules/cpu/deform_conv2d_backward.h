@@ -1,5 +1,5 @@
 // CPU-SIMD schedules of deform_conv2d's backward passes (x86 SSE4.1 / AVX2 /
-// AVX-512), for the stages of generators/deform_conv2d_backward_algorithm.h.
+// AVX-512), for the stages of schedules/stages/deform_conv2d_backward.h.
 //
 // Deterministic by construction: every sum runs in one fixed order that
 // depends on neither the thread count nor the run. The parallel loops are
@@ -32,15 +32,12 @@
 #include <algorithm>
 
 #include "Halide.h"
-#include "deform_conv2d_backward_algorithm.h"
+#include "cpu/path.h"
+#include "stages/deform_conv2d_backward.h"
 
 namespace dcn {
 
 namespace detail {
-inline int vector_registers(const Halide::Target &target) {
-    return target.has_feature(Halide::Target::AVX512) ? 32 : 16;
-}
-
 // The input repacked channels-innermost once per call: `vec` channel planes
 // read along a row at a time, channel vectors written, rows in parallel.
 inline void schedule_repacked_input(Halide::Func input_cl, const Halide::Var &c, const Halide::Var &x,
@@ -58,14 +55,13 @@ inline void schedule_repacked_input(Halide::Func input_cl, const Halide::Var &c,
 
 // The grad_columns GEMM's register tile: 2 vectors of channels x as many
 // pixels as the accumulators, operands and a broadcast leave registers for
-// (16 registers counted on every path: Halide's avx512_skylake target has
-// no plain avx512 feature), or with bfloat16 pairs (`pair` 2) 10 pixels, as
+// (gemm_tile_registers: 16 on every path), or with bfloat16 pairs (`pair` 2) 10 pixels, as
 // the forward's (deform_conv2d_cpu_tile).
 struct DeformConv2dBackwardDataTile {
     int channels, pixels;
 };
 inline int deform_conv2d_backward_cpu_tile_rows(const Halide::Target &target, int cv, int pair) {
-    return pair > 1 ? 10 : std::max(1, (detail::vector_registers(target) - cv - 2) / cv);
+    return pair > 1 ? 10 : std::max(1, (gemm_tile_registers(target) - cv - 2) / cv);
 }
 inline DeformConv2dBackwardDataTile deform_conv2d_backward_data_cpu_tile(const Halide::Target &target,
                                                                          const Halide::Type &type, int pair = 1) {

@@ -7,7 +7,7 @@
 #pragma once
 
 #include "Halide.h"
-#include "roi_pool_algorithm.h"
+#include "stages/roi_pool.h"
 
 namespace dcn {
 

@@ -17,7 +17,7 @@
 #pragma once
 
 #include "Halide.h"
-#include "roi_pool_backward_algorithm.h"
+#include "stages/roi_pool_backward.h"
 
 namespace dcn {
 

@@ -22,7 +22,7 @@
 #pragma once
 
 #include "Halide.h"
-#include "deform_conv2d_backward_algorithm.h"
+#include "stages/deform_conv2d_backward.h"
 
 namespace dcn {
 

@@ -14,7 +14,7 @@
 
 #include "Halide.h"
 #include "gpu_common.h"
-#include "roi_pool_algorithm.h"
+#include "stages/roi_pool.h"
 
 namespace dcn {
 

@@ -47,8 +47,8 @@ struct CpuPath {
     std::string isa, target;
 };
 std::vector<CpuPath> aot_cpu_paths();
-// Whether this machine (CPU and operating system) runs code for `t`.
-bool host_runs(const Halide::Target &t);
+// Whether this machine (CPU and operating system) runs the path's code.
+bool host_runs(const CpuPath &path);
 
 // ---- measure.cpp: one candidate
 std::string params_str(const Params &p, const char *sep = " ");

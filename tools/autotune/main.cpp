@@ -121,7 +121,7 @@ int tune(const std::string &op, const StringFlags &flags, const std::string &com
     for (const CpuPath &p : aot_cpu_paths()) {
         names += (names.empty() ? "" : ",") + p.isa;
         if (path || (!isa_req.empty() && p.isa != isa_req)) continue;
-        if (host_runs(Halide::Target(p.target))) path = p;
+        if (host_runs(p)) path = p;
         else if (!isa_req.empty()) throw UsageError("--isa " + isa_req + ": this CPU cannot run " + p.target);
     }
     if (!path) throw UsageError("--isa: unknown ISA '" + isa_req + "' (expected one of " + names + ")");

@@ -4,6 +4,8 @@
 // feature-map cells to half the image.
 #include "problem.h"
 
+#include "dcn/dcn.h"
+
 #include <algorithm>
 #include <cmath>
 #include <cstdlib>
@@ -44,6 +46,20 @@ std::string fmt(float v) {
 void fill_uniform(Buffer<float> &b, std::mt19937 &rng, float lo, float hi) {
     std::uniform_real_distribution<float> d(lo, hi);
     b.for_each_value([&](float &v) { v = d(rng); });
+}
+
+// The library's own checks of a call (dcn::*_validate, *_output_shape),
+// from shapes alone: a problem the library would refuse is a usage error
+// with the library's message, and no rule is stated twice.
+double g_unread[1];  // the stand-in for data validation never reads
+dcn::TensorView shape_only(const std::vector<int64_t> &shape) { return dcn::TensorView(g_unread, shape); }
+template <typename F>
+auto as_usage_error(const char *flags, F &&check) {
+    try {
+        return check();
+    } catch (const dcn::Error &e) {
+        throw UsageError(std::string(flags) + ": " + e.what());
+    }
 }
 
 Buffer<float> poisoned(const std::vector<int> &extents) {
@@ -92,16 +108,11 @@ public:
         if (f.has("padding"))
             padding_ = parse_list("padding", f.get("padding"), {1, 2, 4}, "P, PH,PW or T,L,B,R", 0);
         if (f.has("dilation")) dilation_ = parse_list("dilation", f.get("dilation"), {1, 2}, "D or DH,DW", 1);
-        groups_ = parse_int("groups", f.get_or("groups", "1"));
-        offset_groups_ = parse_int("offset-groups", f.get_or("offset-groups", "1"));
+        // (>= 1: the weight's shape, C / groups, is made from them.)
+        groups_ = parse_list("groups", f.get_or("groups", "1"), {1}, "G", 1)[0];
+        offset_groups_ = parse_list("offset-groups", f.get_or("offset-groups", "1"), {1}, "G", 1)[0];
         mask_ = f.has("mask");
         bias_ = f.has("bias");
-        if (groups_ < 1 || C % groups_ || K % groups_)
-            throw UsageError("--groups " + std::to_string(groups_) + " must be >= 1 and divide C = " +
-                             std::to_string(C) + " and K = " + std::to_string(K));
-        if (offset_groups_ < 1 || C % offset_groups_)
-            throw UsageError("--offset-groups " + std::to_string(offset_groups_) +
-                             " must be >= 1 and divide C = " + std::to_string(C));
         const auto two = [](const std::vector<int64_t> &v) { return v.size() == 1 ? std::vector<int64_t>{v[0], v[0]} : v; };
         stride_ = two(stride_);
         dilation_ = two(dilation_);
@@ -109,11 +120,25 @@ public:
         if (p.size() == 1) p = {p[0], p[0], p[0], p[0]};
         if (p.size() == 2) p = {p[0], p[1], p[0], p[1]};
         pad_ = p;
-        const int64_t span_h = dilation_[0] * (kH - 1) + 1, span_w = dilation_[1] * (kW - 1) + 1;
-        if (H + p[0] + p[2] < span_h || W + p[1] + p[3] < span_w)
-            throw UsageError("--shape: the output would be empty (padded input smaller than the dilated kernel)");
-        oH = (H + p[0] + p[2] - span_h) / stride_[0] + 1;
-        oW = (W + p[1] + p[3] - span_w) / stride_[1] + 1;
+        // The output's size, the groups and every limit: the library's checks.
+        dcn::DeformConv2dOptions opt;
+        opt.stride = {int(stride_[0]), int(stride_[1])};
+        opt.padding = dcn::Padding(int(p[0]), int(p[1]), int(p[2]), int(p[3]));
+        opt.dilation = {int(dilation_[0]), int(dilation_[1])};
+        opt.groups = int(groups_);
+        opt.offset_groups = int(offset_groups_);
+        const char *what = "--shape / --stride / --padding / --dilation / --groups / --offset-groups";
+        as_usage_error(what, [&] {
+            const std::vector<int64_t> out = dcn::deform_conv2d_output_shape({N, C, H, W}, {K, C / groups_, kH, kW}, opt);
+            oH = out[2];
+            oW = out[3];
+            const int64_t G = offset_groups_, taps = kH * kW;
+            const dcn::TensorView mask = shape_only({N, G * taps, oH, oW}), bias = shape_only({K});
+            dcn::deform_conv2d_validate(shape_only({N, C, H, W}), shape_only({N, 2 * G * taps, oH, oW}),
+                                        shape_only({K, C / groups_, kH, kW}), mask_ ? std::optional(mask) : std::nullopt,
+                                        bias_ ? std::optional(bias) : std::nullopt, shape_only(out), opt);
+            return 0;
+        });
         if (N * C * H * W > (int64_t(1) << 31) || N * K * oH * oW > (int64_t(1) << 31))
             throw UsageError("--shape: tensors over 2^31 elements are not supported");
     }
@@ -196,20 +221,26 @@ public:
     explicit DeformPsroiPoolProblem(const dcn_tools::StringFlags &f) {
         s_ = parse_list("shape", f.get("shape"), {5}, "N,C,H,W,R", 1);
         N = s_[0], C = s_[1], H = s_[2], W = s_[3], R = s_[4];
-        group_ = parse_int("group-size", f.get_or("group-size", "7"));
-        if (group_ < 1) throw UsageError("--group-size must be >= 1");
+        // (>= 1: the default output_dim, C / group_size^2, is made from it.)
+        group_ = parse_list("group-size", f.get_or("group-size", "7"), {1}, "G", 1)[0];
         output_dim_ = f.has("output-dim") ? parse_int("output-dim", f.get("output-dim")) : C / (group_ * group_);
-        if (output_dim_ < 1 || output_dim_ * group_ * group_ != C)
-            throw UsageError("--shape / --output-dim / --group-size: C = " + std::to_string(C) +
-                             " must be output_dim * group_size^2");
         pooled_ = parse_int("pooled-size", f.get_or("pooled-size", "7"));
         part_ = parse_int("part-size", f.get_or("part-size", "0"));
         spp_ = parse_int("sample-per-part", f.get_or("sample-per-part", "4"));
         trans_std_ = parse_float("trans-std", f.get_or("trans-std", "0.1"));
         scale_ = parse_float("spatial-scale", f.get_or("spatial-scale", "0.0625"));
         trans_ = f.has("trans");
-        if (pooled_ < 1 || part_ < 0 || spp_ < 1 || scale_ <= 0.0f)
-            throw UsageError("--pooled-size, --sample-per-part and --spatial-scale must be > 0, --part-size >= 0");
+        // Every rule of the options and of C: the library's checks.
+        dcn::DeformPsroiPoolOptions opt;
+        opt.spatial_scale = scale_;
+        opt.output_dim = int(output_dim_);
+        opt.group_size = int(group_);
+        opt.pooled_size = int(pooled_);
+        opt.part_size = int(part_);
+        opt.sample_per_part = int(spp_);
+        opt.trans_std = trans_std_;
+        as_usage_error("--shape / --output-dim / --group-size / --pooled-size / --part-size / --sample-per-part / "
+                       "--spatial-scale", [&] { return dcn::deform_psroi_pool_output_shape({N, C, H, W}, {R, 5}, opt); });
         if (part_ == 0) part_ = pooled_;
     }
 
@@ -280,8 +311,13 @@ public:
         gamma_ = parse_float("gamma", f.get_or("gamma", "0.1"));
         offset_ = f.has("offset");
         mask_ = f.has("mask");
-        if (scale_ <= 0.0f || ratio_ < 0 || ratio_ > 256)
-            throw UsageError("--spatial-scale must be > 0 and --sampling-ratio in [0, 256]");
+        dcn::DeformRoiPoolOptions opt;
+        opt.output_size = {int(out_[0]), int(out_[1])};
+        opt.spatial_scale = scale_;
+        opt.sampling_ratio = int(ratio_);
+        opt.gamma = gamma_;
+        as_usage_error("--shape / --output-size / --spatial-scale / --sampling-ratio",
+                       [&] { return dcn::deform_roi_pool_output_shape({N, C, H, W}, {R, 5}, opt); });
     }
 
     std::string op() const override { return "deform_roi_pool"; }

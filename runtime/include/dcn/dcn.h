@@ -22,6 +22,8 @@
 #include <utility>
 #include <vector>
 
+#include "dcn/limits.h"
+
 namespace dcn {
 
 // Where an operator runs and where a tensor's memory lives.
@@ -256,10 +258,6 @@ struct Padding {
     bool operator==(const Padding &o) const { return sides == o.sides; }
 };
 
-// The largest stride, dilation, padding, groups and offset_groups the
-// kernels take (larger values are refused before any kernel runs).
-constexpr int kMaxConvParameter = 1 << 20;
-
 // Options of deform_conv2d; torchvision's and ONNX DeformConv's attributes.
 struct DeformConv2dOptions {
     std::array<int, 2> stride{1, 1};       // (sH, sW), each >= 1
@@ -371,11 +369,6 @@ struct DeformPsroiPoolOptions {
     CudaContext cuda;            // for Device::cuda
 };
 
-// The largest group_size, pooled_size, part_size and sample_per_part, and
-// output_dim, of deform_psroi_pool (larger ones are refused).
-constexpr int kMaxPsroiParameter = 1 << 12;
-constexpr int kMaxPsroiOutputDim = 1 << 24;
-
 // (R, output_dim, pooled_size, pooled_size).
 std::vector<int64_t> deform_psroi_pool_output_shape(const std::vector<int64_t> &input_shape,
                                                     const std::vector<int64_t> &rois_shape,
@@ -412,10 +405,6 @@ struct DeformRoiPoolOptions {
     Device device = Device::cpu;
     CudaContext cuda;                      // for Device::cuda
 };
-
-// The most samples per bin side the adaptive rule (sampling_ratio = 0) may
-// ask for; a larger RoI is refused with an error suggesting sampling_ratio > 0.
-constexpr int kMaxAdaptiveSamplingGrid = 256;
 
 // (R, C, PH, PW).
 std::vector<int64_t> deform_roi_pool_output_shape(const std::vector<int64_t> &input_shape,
