@@ -18,6 +18,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdint>
+#include <fstream>
 #include <limits>
 #include <optional>
 #include <ostream>
@@ -28,6 +29,7 @@
 
 #include "reference/deform_conv2d_ref.h"
 #include "cpu_paths.h"
+#include "dcn_registry.h"
 #include "deform_conv2d_cases.h"
 #include "error_expect.h"
 #include "test_support.h"
@@ -489,6 +491,33 @@ TEST_F(DcnTest, CapSelectsBestSupportedAtOrBelow) {
     EXPECT_STREQ(dcn::cpu_isa_name(dcn::compiled_cpu_isas().back()), "baseline");
     EXPECT_TRUE(dcn::cpu_supports(dcn::compiled_cpu_isas().back()));
     EXPECT_EQ(dcn::cpu_isa_from_name("no_such_isa"), std::nullopt);
+}
+
+// dcn never picks a path the operating system does not run: Linux lists a
+// CPU flag in /proc/cpuinfo only when the OS enables its registers, so every
+// path cpu_supports() accepts has all its CPUINFO flags there (the list,
+// cmake/DcnRegistry.cmake). (Whether the converse holds depends on how
+// Halide names the CPU, so it is not asserted.)
+TEST(CpuSupport, EveryPathTheRuntimeAcceptsTheOperatingSystemRuns) {
+    std::ifstream in("/proc/cpuinfo");
+    std::string line, flags;
+    while (std::getline(in, line))
+        if (line.rfind("flags", 0) == 0) {
+            flags = " " + line.substr(line.find(':') + 1) + " ";
+            break;
+        }
+    if (flags.empty()) GTEST_SKIP() << "no /proc/cpuinfo flags line";
+    int supported = 0;
+    for (int i = 0; i < dcn::detail::kNumCpuPaths; i++) {
+        const dcn::detail::CpuPathInfo &p = dcn::detail::kCpuPaths[i];
+        SCOPED_TRACE(p.name);
+        if (!dcn::cpu_supports(static_cast<CpuIsa>(i))) continue;
+        supported++;
+        for (int f = 0; f < p.num_cpuinfo; f++)
+            EXPECT_NE(flags.find(std::string(" ") + p.cpuinfo[f] + " "), std::string::npos)
+                << "cpu_supports() accepts " << p.name << " but /proc/cpuinfo has no " << p.cpuinfo[f];
+    }
+    EXPECT_GE(supported, 1);  // the baseline at least
 }
 
 // cpu_path_for: the path a kernel runs on under a cap, from the build's

@@ -8,6 +8,12 @@
 // (Halide's own check) and it is not above the cap set by set_max_cpu_isa.
 // (Halide's generated multi-target wrapper asks the same questions but
 // caches its first answer for the life of the process, so it is not used.)
+// Halide's check reads CPUID alone; the hook also asks the operating system
+// (XCR0) whether it saves the AVX / AVX-512 registers: a hypervisor may
+// report the instructions without enabling their state, and their code
+// would then die with SIGILL.
+
+#include <cpuid.h>
 
 #include <algorithm>
 #include <atomic>
@@ -50,6 +56,31 @@ CpuIsa isa_of(int count, const uint64_t *words) {
     return static_cast<CpuIsa>(detail::kNumCpuPaths - 1);
 }
 
+// Whether the operating system saves the registers these Halide target
+// features' instructions use: the AVX state (XCR0 bits 1-2) for AVX, AVX2,
+// FMA and F16C (VEX encodings), also the AVX-512 state (bits 5-7) for the
+// avx512 features.
+bool os_saves_registers(int count, const char *const *feature_names) {
+    bool avx = false, avx512 = false;
+    for (int i = 0; i < count; i++) {
+        const std::string n = feature_names[i];
+        avx512 = avx512 || n.rfind("avx512", 0) == 0;
+        avx = avx || n.rfind("avx", 0) == 0 || n == "fma" || n == "f16c";
+    }
+    if (!avx) return true;
+    unsigned a = 0, b = 0, c = 0, d = 0;
+    if (!__get_cpuid(1, &a, &b, &c, &d) || !(c & bit_OSXSAVE)) return false;
+    uint32_t lo = 0, hi = 0;
+    __asm__ volatile("xgetbv" : "=a"(lo), "=d"(hi) : "c"(0));
+    const uint64_t xcr0 = (uint64_t{hi} << 32) | lo;
+    return (xcr0 & 0x6) == 0x6 && (!avx512 || (xcr0 & 0xe0) == 0xe0);
+}
+
+bool os_runs(CpuIsa isa) {
+    const detail::CpuPathInfo &p = detail::kCpuPaths[static_cast<int>(isa)];
+    return os_saves_registers(p.num_features, p.feature_names);
+}
+
 // Enum order is best first, so a larger value is a lower path.
 constexpr int kNoCap = -1;
 std::atomic<int> g_cap{kNoCap};
@@ -78,6 +109,7 @@ extern "C" int dcn_can_use_target_features(int count, const uint64_t *features) 
     const CpuIsa isa = isa_of(count, features);
     const int cap = g_cap.load();
     if (cap != kNoCap && static_cast<int>(isa) < cap) return 0;
+    if (!os_runs(isa)) return 0;
     return halide_default_can_use_target_features(count, features);
 }
 
@@ -128,7 +160,7 @@ std::vector<CpuIsa> compiled_cpu_isas() {
 bool cpu_supports(CpuIsa isa) {
     if (static_cast<int>(isa) == detail::kNumCpuPaths - 1) return true;  // the baseline
     Features f = features_of(isa);
-    return halide_default_can_use_target_features(kFeatureWords, f.words) != 0;
+    return os_runs(isa) && halide_default_can_use_target_features(kFeatureWords, f.words) != 0;
 }
 
 void set_max_cpu_isa(std::optional<CpuIsa> cap) {
@@ -152,7 +184,9 @@ std::vector<std::string> cpu_features() {
             if (std::find(out.begin(), out.end(), name) != out.end()) continue;
             Features f;
             f.set(p.features[i]);
-            if (halide_default_can_use_target_features(kFeatureWords, f.words)) out.push_back(name);
+            if (os_saves_registers(1, &p.feature_names[i]) &&
+                halide_default_can_use_target_features(kFeatureWords, f.words))
+                out.push_back(name);
         }
     }
     return out;

@@ -520,7 +520,8 @@ const char *cpu_isa_name(CpuIsa isa);
 std::optional<CpuIsa> cpu_isa_from_name(const std::string &name);
 // All compiled paths, best first.
 std::vector<CpuIsa> compiled_cpu_isas();
-// Whether this CPU can run the path.
+// Whether this CPU, and its operating system (which must save the
+// registers of the path's AVX / AVX-512 instructions), can run the path.
 bool cpu_supports(CpuIsa isa);
 // The CPU path a call of `op` ("deform_conv2d", "deform_psroi_pool",
 // "deform_roi_pool") in `direction` ("forward", "backward_data",
