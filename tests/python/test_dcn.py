@@ -336,9 +336,10 @@ def test_demo_runs(tmp_path):
     import subprocess
     import sys
     script = os.path.join(os.path.dirname(__file__), "..", "..", "examples", "python", "learn_offsets.py")
-    png = str(tmp_path / "offsets.png")
-    r = subprocess.run([sys.executable, script, "--epochs", "1", "--train", "128", "--test", "32", "--png", png],
-                       capture_output=True, text=True, timeout=300)
+    png = str(tmp_path / "figures" / "offsets.png")  # a folder that does not exist yet
+    r = subprocess.run([sys.executable, script, "--seeds", "2", "--epochs", "1", "--train", "128", "--test", "32",
+                        "--png", png], capture_output=True, text=True, timeout=300)
     assert r.returncode == 0, r.stderr
     assert "| plain 3x3 |" in r.stdout and "| deformable |" in r.stdout
+    assert "over 2 seeds" in r.stdout and "deformable - plain, seed by seed:" in r.stdout
     assert os.path.getsize(png) > 1000
