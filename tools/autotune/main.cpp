@@ -21,6 +21,7 @@
 // speedup is never below 1.
 #include <CLI/CLI.hpp>
 #include <dlfcn.h>
+#include <dcn/dcn.h>
 
 #include <cmath>
 #include <cstdlib>
@@ -125,6 +126,17 @@ int tune(const std::string &op, const StringFlags &flags, const std::string &com
         else if (!isa_req.empty()) throw UsageError("--isa " + isa_req + ": this CPU cannot run " + p.target);
     }
     if (!path) throw UsageError("--isa: unknown ISA '" + isa_req + "' (expected one of " + names + ")");
+    // The path the build's float32 forward kernel of `op` runs on there (a
+    // path may exist for some operators or dtypes only, cmake/DcnRegistry.cmake).
+    const dcn::CpuIsa asked = *dcn::cpu_isa_from_name(path->isa);
+    const dcn::CpuIsa runs = dcn::cpu_path_for(op, "forward", dcn::DType::float32, asked);
+    if (runs != asked) {
+        if (!isa_req.empty())
+            throw UsageError("--isa " + isa_req + ": the build has no float32 " + op + " kernel for this path (" + op +
+                             " runs on " + dcn::cpu_isa_name(runs) + " there)");
+        for (const CpuPath &p : aot_cpu_paths())
+            if (p.isa == dcn::cpu_isa_name(runs)) path = p;
+    }
     const Halide::Target target(path->target);
 
     // Threads of Halide's JIT runtime: read when its pool starts.
